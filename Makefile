@@ -1,0 +1,59 @@
+# Every developer action. `make help` lists them. Each target bootstraps .venv itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.deps-stamp
+DEMO_ROWS ?= 20000
+
+.PHONY: help demo test test-rust test-python lint fmt bench build-release build-debug clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "maturin>=1.7,<2" numpy "pyarrow>=14" "tqdm>=4.66" zstandard \
+		pytest hypothesis datasketch xxhash ruff mypy
+	touch $(STAMP)
+
+build-release: $(STAMP) ## Build and install the extension in release mode
+	$(BIN)/maturin develop --release --quiet
+
+build-debug: $(STAMP) ## Build and install the extension in debug mode (tests)
+	$(BIN)/maturin develop --quiet
+
+demo: build-release ## Dedup a generated corpus with planted duplicates; print recall/precision
+	$(BIN)/amfast demo --rows $(DEMO_ROWS) --out demo-out
+
+test: test-rust test-python ## Run every test (Rust unit/property tests, then pytest)
+
+test-rust: ## cargo test of the pure-Rust core
+	cargo test --no-default-features
+
+test-python: build-debug ## pytest on the Python API, CLI and the Rust boundary
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## ruff, rustfmt, clippy (both feature sets), mypy, stubtest
+	$(BIN)/ruff check python tests benches
+	$(BIN)/ruff format --check python tests benches
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --no-default-features -- -D warnings
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest amfast._core --allowlist .mypy-stubtest-allowlist
+
+fmt: $(STAMP) ## Format Python and Rust
+	$(BIN)/ruff format python tests benches
+	$(BIN)/ruff check --fix python tests benches
+	cargo fmt
+
+bench: build-release ## Benchmarks against peers (datasketch, rensa, gaoya); see benches/README.md
+	$(BIN)/python -m pip install -q rensa gaoya datasketch psutil
+	$(BIN)/python benches/near_dedup_vs_peers.py
+	$(BIN)/python benches/normalize_vs_python.py
+
+clean: ## Remove build outputs and the virtualenv
+	rm -rf target $(VENV) demo-out

@@ -1,0 +1,123 @@
+"""Type stubs of the Rust core `amfast._core` (checked against the binary by stubtest)."""
+
+from collections.abc import Sequence
+from typing import Any, TypedDict, final
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+HASH_SPEC: str
+"""Name of the content/word/shingle hash specification (`amfast-hash-v1`)."""
+MINHASH_SPEC: str
+"""Name of the MinHash permutation specification (`amfast-minhash-v1`)."""
+
+class AmfastError(Exception):
+    """Base class of amfast's own errors that are not ValueError/TypeError."""
+
+class InvalidRowError(ValueError):
+    """An input row is unusable; `.row` holds its index and the message starts with `row N:`."""
+
+    row: int
+
+class AmfastInternalError(RuntimeError):
+    """A bug in amfast (a Rust panic was caught); please report it with the message."""
+
+TextColumn = Sequence[str | None] | Any
+"""A list of `str | None`, or an object exporting an Arrow string array or stream."""
+
+def normalize(
+    texts: TextColumn,
+    *,
+    lowercase: bool = True,
+    case_fold: bool = False,
+    keep_digits: bool = True,
+    math_operators: bool = False,
+    strip_latex: bool = False,
+    num_threads: int | None = None,
+) -> Any:
+    """Normalizes every text; returns the same kind of column (list, pyarrow array or chunked
+    array). Nulls stay null. Arrow input buffers are read without copying; the output strings
+    are new buffers.
+    """
+
+def choose_bands(
+    threshold: float, num_perm: int = 128, target_recall: float = 0.95
+) -> tuple[int, int]:
+    """LSH `(bands, rows)`: the largest `rows` whose `num_perm // rows` bands reach
+    P(candidate | J = threshold) >= target_recall. Raises ValueError for impossible targets.
+    """
+
+def candidate_probability(similarity: float, bands: int, rows: int) -> float:
+    """`1 - (1 - similarity**rows)**bands`."""
+
+class ExactResult(TypedDict):
+    hashes: npt.NDArray[np.uint64]
+    representative: npt.NDArray[np.int64]
+
+@final
+class ExactIndex:
+    """Exact dedup on the 128-bit hash of the normalized text, batch by batch."""
+
+    def __new__(
+        cls,
+        *,
+        lowercase: bool = True,
+        case_fold: bool = False,
+        keep_digits: bool = True,
+        math_operators: bool = False,
+        strip_latex: bool = False,
+        num_threads: int | None = None,
+    ) -> ExactIndex: ...
+    def __len__(self) -> int: ...
+    def add(self, texts: TextColumn) -> None:
+        """Hashes a batch (GIL released); raises InvalidRowError on a null row."""
+    def finish(self, priority: npt.NDArray[np.int64] | None = None) -> ExactResult:
+        """Groups equal hashes; each group keeps the smallest `(priority, row id)`. The index
+        cannot be used afterwards.
+        """
+
+class NearResult(TypedDict):
+    cluster: npt.NDArray[np.int64]
+    representative: npt.NDArray[np.int64]
+    similarity: npt.NDArray[np.float32]
+    pair_left: npt.NDArray[np.int64]
+    pair_right: npt.NDArray[np.int64]
+    pair_similarity: npt.NDArray[np.float32]
+    candidates: int
+
+@final
+class NearIndex:
+    """MinHash-LSH index with exact Jaccard verification, in two passes over the rows."""
+
+    def __new__(
+        cls,
+        *,
+        threshold: float = 0.8,
+        num_perm: int = 128,
+        bands: int | None = None,
+        rows: int | None = None,
+        ngram: int = 5,
+        seed: int = 1,
+        number_guard: bool = False,
+        lowercase: bool = True,
+        case_fold: bool = False,
+        keep_digits: bool = True,
+        math_operators: bool = False,
+        strip_latex: bool = False,
+        num_threads: int | None = None,
+    ) -> NearIndex: ...
+    @property
+    def banding(self) -> tuple[int, int]:
+        """`(bands, rows)` in use."""
+    def __len__(self) -> int: ...
+    def signatures(self, texts: TextColumn) -> npt.NDArray[np.uint32]:
+        """MinHash signatures, shape `(rows, num_perm)`."""
+    def add(self, texts: TextColumn) -> None:
+        """Pass 1: band keys of a batch."""
+    def candidate_pairs(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Sorted unique LSH candidate pairs (left < right); ends pass 1."""
+    def verify(self, texts: TextColumn) -> None:
+        """Pass 2: the same rows again, in order; shingles rows of candidate pairs."""
+    def finish(self, priority: npt.NDArray[np.int64] | None = None) -> NearResult:
+        """Union-find over verified pairs; representatives by `(priority, row id)`."""

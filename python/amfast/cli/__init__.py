@@ -1,0 +1,1 @@
+"""The `amfast` command line: one module per subcommand."""

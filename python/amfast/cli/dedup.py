@@ -1,0 +1,101 @@
+"""`amfast dedup INPUT -o OUTPUT`: exact or MinHash-LSH dedup of a JSONL/Parquet file."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from amfast.dedup.files import DedupSummary, dedup_file
+from amfast.normalize import NormalizeOptions
+
+
+def add_normalize_flags(parser: argparse.ArgumentParser) -> None:
+    """Adds one flag per `NormalizeOptions` field (`--no-lowercase`, `--case-fold`, ...)."""
+    group = parser.add_argument_group("normalization")
+    group.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=True)
+    group.add_argument("--case-fold", action="store_true", help="full Unicode case folding")
+    group.add_argument(
+        "--keep-digits",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="--no-keep-digits deletes digits",
+    )
+    group.add_argument("--math-operators", action="store_true", help="keep + - * / = ^ < >")
+    group.add_argument("--strip-latex", action="store_true", help="drop $, \\left, \\right ...")
+
+
+def normalize_options(args: argparse.Namespace) -> NormalizeOptions:
+    """The normalization flags as options."""
+    return NormalizeOptions(
+        lowercase=args.lowercase,
+        case_fold=args.case_fold,
+        keep_digits=args.keep_digits,
+        math_operators=args.math_operators,
+        strip_latex=args.strip_latex,
+    )
+
+
+def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers type is private
+    """Adds the `dedup` subcommand."""
+    parser = commands.add_parser(
+        "dedup",
+        help="remove exact or near-duplicate rows from a JSONL/Parquet file",
+        description="Dedup INPUT on --text-field; kept rows go to OUTPUT, dropped rows (with "
+        "row_id, dup_of, similarity, reason) to --dropped.",
+    )
+    parser.add_argument("input", help="JSONL (.gz, .zst) or Parquet file")
+    parser.add_argument("-o", "--output", required=True, help="kept rows (format from the name)")
+    parser.add_argument("--dropped", help="dropped rows with dup_of/similarity/reason")
+    parser.add_argument(
+        "--text-field", required=True, help="field to compare; dotted paths reach nested values"
+    )
+    parser.add_argument("--method", choices=["exact", "minhash"], default="minhash")
+    parser.add_argument("--threshold", type=float, default=0.8, help="exact Jaccard cut")
+    parser.add_argument("--num-perm", type=int, default=128, help="MinHash permutations")
+    parser.add_argument("--bands", type=int, help="LSH bands (with --rows; default automatic)")
+    parser.add_argument("--rows", type=int, help="slots per LSH band")
+    parser.add_argument("--ngram", type=int, default=5, help="words per shingle")
+    parser.add_argument("--seed", type=int, default=1, help="MinHash seed")
+    parser.add_argument(
+        "--number-guard", action="store_true", help="never merge texts with different numbers"
+    )
+    parser.add_argument("--batch-size", type=int, default=65_536, help="rows per batch")
+    parser.add_argument("--num-threads", type=int, help="worker threads (default: all cores)")
+    add_normalize_flags(parser)
+    parser.set_defaults(run=run)
+
+
+def print_summary(summary: DedupSummary) -> None:
+    """Prints a one-screen summary of a dedup run."""
+    print(f"method        {summary.method}")
+    print(f"rows          {summary.rows:,}")
+    print(f"kept          {summary.kept:,}")
+    print(f"dropped       {summary.dropped:,}")
+    if summary.near is not None:
+        print(f"banding       {summary.near.bands} x {summary.near.rows}")
+        print(f"candidates    {summary.near.candidates:,}")
+        print(f"verified      {len(summary.near.pair_left):,}")
+    print(f"seconds       {summary.seconds:.2f} ({summary.rows_per_second:,.0f} rows/s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs `amfast dedup`."""
+    summary = dedup_file(
+        args.input,
+        args.output,
+        text_field=args.text_field,
+        dropped=args.dropped,
+        method=args.method,
+        threshold=args.threshold,
+        num_perm=args.num_perm,
+        bands=args.bands,
+        rows=args.rows,
+        ngram=args.ngram,
+        seed=args.seed,
+        number_guard=args.number_guard,
+        normalize=normalize_options(args),
+        batch_size=args.batch_size,
+        num_threads=args.num_threads,
+    )
+    print_summary(summary)
+    return 0

@@ -1,0 +1,42 @@
+"""`amfast` entry point: builds the parser and dispatches to a subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from amfast import __version__
+from amfast.cli import dedup, demo
+from amfast.errors import AmfastError, InvalidRowError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="amfast", description="Build reasoning SFT datasets fast."
+    )
+    parser.add_argument("--version", action="version", version=f"amfast {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    dedup.register(commands)
+    demo.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the CLI; returns the exit code (2 for bad input, 130 on Ctrl-C)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except (AmfastError, InvalidRowError) as error:
+        print(f"amfast: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("amfast: interrupted; no output was written", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

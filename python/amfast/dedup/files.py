@@ -1,0 +1,142 @@
+"""Dedup of a JSONL/Parquet file into kept and dropped files (what `amfast dedup` runs)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+from tqdm import tqdm
+
+from amfast.dedup.exact import exact_duplicates
+from amfast.dedup.near import NearDuplicateIndex, NearDuplicates
+from amfast.errors import InputError
+from amfast.io import DEFAULT_BATCH_SIZE, DroppedInfo, file_format, iter_text_batches, write_split
+from amfast.normalize import NormalizeOptions
+
+Method = Literal["exact", "minhash"]
+
+
+@dataclass(frozen=True)
+class DedupSummary:
+    """What a file dedup did, and the per-row result for callers who want more."""
+
+    rows: int
+    kept: int
+    dropped: int
+    seconds: float
+    method: Method
+    representative: np.ndarray
+    near: NearDuplicates | None
+
+    @property
+    def rows_per_second(self) -> float:
+        """Throughput of the whole job, reading and writing included."""
+        return self.rows / self.seconds if self.seconds else float("inf")
+
+
+def _check_paths(source: Path, targets: list[Path]) -> None:
+    if not source.is_file():
+        raise InputError(f"{source}: no such file")
+    file_format(source)
+    resolved = [source.resolve()]
+    for target in targets:
+        file_format(target)
+        if target.resolve() in resolved:
+            raise InputError(f"{target}: output path equals the input or another output")
+        resolved.append(target.resolve())
+
+
+def _batches(path: Path, field: str, batch_size: int, label: str) -> Iterator[list[str] | pa.Array]:
+    with tqdm(desc=label, unit=" rows", disable=None, file=sys.stderr, leave=False) as progress:
+        for batch in iter_text_batches(path, field, batch_size):
+            yield batch
+            progress.update(len(batch))
+
+
+def dedup_file(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    text_field: str,
+    dropped: str | os.PathLike[str] | None = None,
+    method: Method = "minhash",
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    bands: int | None = None,
+    rows: int | None = None,
+    ngram: int = 5,
+    seed: int = 1,
+    number_guard: bool = False,
+    normalize: NormalizeOptions | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    num_threads: int | None = None,
+) -> DedupSummary:
+    """Dedups `source` on `text_field`; writes kept rows to `output`, dropped rows to `dropped`.
+
+    Reads the file in batches (twice for minhash: candidates, then verification; once more to
+    write), so memory does not grow with the text. Outputs appear only once complete.
+
+    Raises:
+        InputError: Missing file or field, a non-string value, invalid UTF-8 or JSON, or an
+            output path equal to the input; the message names the file, line and field.
+    """
+    started = time.perf_counter()
+    source, output = Path(source), Path(output)
+    _check_paths(source, [output] + ([Path(dropped)] if dropped else []))
+    near: NearDuplicates | None = None
+    if method == "exact":
+        result = exact_duplicates(
+            _batches(source, text_field, batch_size, "hashing"),
+            normalize=normalize,
+            num_threads=num_threads,
+        )
+        representative = result.representative
+        similarity = np.ones(len(representative), dtype=np.float32)
+        reason = "exact_duplicate"
+    elif method == "minhash":
+        index = NearDuplicateIndex(
+            threshold=threshold,
+            num_perm=num_perm,
+            bands=bands,
+            rows=rows,
+            ngram=ngram,
+            seed=seed,
+            number_guard=number_guard,
+            normalize=normalize,
+            num_threads=num_threads,
+        )
+        for batch in _batches(source, text_field, batch_size, "signatures"):
+            index.add(batch)
+        for batch in _batches(source, text_field, batch_size, "verifying"):
+            index.verify(batch)
+        near = index.finish()
+        representative, similarity = near.representative, near.similarity
+        reason = "near_duplicate"
+    else:
+        raise ValueError(f"unknown method {method!r}; use 'exact' or 'minhash'")
+    keep = representative == np.arange(len(representative))
+    write_split(
+        source,
+        keep.tolist(),
+        output,
+        dropped,
+        DroppedInfo(representative.tolist(), similarity.tolist(), reason),
+        batch_size,
+    )
+    kept = int(np.count_nonzero(keep))
+    return DedupSummary(
+        rows=len(keep),
+        kept=kept,
+        dropped=len(keep) - kept,
+        seconds=time.perf_counter() - started,
+        method=method,
+        representative=representative,
+        near=near,
+    )

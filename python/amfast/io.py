@@ -1,0 +1,323 @@
+"""Reading text columns from JSONL / Parquet files and writing row subsets atomically.
+
+JSONL may be plain, `.gz` or `.zst`; Parquet is read by row groups (streaming). A text field is
+a top-level key or a dotted path into nested objects and lists (`messages.0.content`). Every
+problem names the file, the 1-based line (JSONL) or 0-based row, and the field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from amfast.errors import InputError
+
+Format = Literal["jsonl", "parquet"]
+DEFAULT_BATCH_SIZE = 65_536
+
+
+def file_format(path: str | os.PathLike[str]) -> Format:
+    """The format implied by a file name (`.jsonl`, `.json`, `.gz`/`.zst` of those, `.parquet`)."""
+    name = Path(path).name.lower()
+    for suffix in (".gz", ".zst"):
+        name = name.removesuffix(suffix)
+    if name.endswith((".jsonl", ".json", ".ndjson")):
+        return "jsonl"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    raise InputError(f"{path}: unknown format; use .jsonl[.gz|.zst] or .parquet")
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if path.name.endswith(".zst"):
+        try:
+            import zstandard  # noqa: PLC0415 - optional dependency
+        except ImportError as error:
+            raise InputError(f"{path}: reading .zst needs `pip install amfast[zstd]`") from error
+        return zstandard.ZstdDecompressor().stream_reader(path.open("rb"))  # type: ignore[no-any-return]
+    return path.open("rb")
+
+
+def _lookup(record: Any, field: str) -> Any:
+    """Follows a dotted path; raises KeyError naming the first missing part."""
+    value = record
+    for part in field.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.lstrip("-").isdigit() and -len(value) <= int(
+            part
+        ) < len(value):
+            value = value[int(part)]
+        else:
+            raise KeyError(part)
+    return value
+
+
+@dataclass
+class JsonlLine:
+    """One JSONL record with its raw bytes (written back verbatim when the row is kept)."""
+
+    line_number: int
+    raw: bytes
+    record: dict[str, Any]
+
+
+def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[JsonlLine]:
+    """Parses a JSONL file line by line; blank lines are skipped (and do not count as rows).
+
+    Raises:
+        InputError: Invalid UTF-8, invalid JSON or a non-object line, naming file and line.
+    """
+    path = Path(path)
+    try:
+        handle = _open_binary(path)
+    except OSError as error:
+        raise InputError(f"{path}: cannot open: {error.strerror or error}") from error
+    with handle:
+        try:
+            for line_number, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise InputError(
+                        f"{path}:{line_number}: invalid UTF-8 at byte {error.start} "
+                        f"({raw[error.start : error.start + 1]!r})"
+                    ) from None
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as error:
+                    raise InputError(
+                        f"{path}:{line_number}: invalid JSON: {error.msg} at column {error.colno}"
+                    ) from None
+                if not isinstance(record, dict):
+                    raise InputError(
+                        f"{path}:{line_number}: expected a JSON object, got "
+                        f"{type(record).__name__}"
+                    )
+                yield JsonlLine(line_number, raw.rstrip(b"\r\n"), record)
+        except (OSError, EOFError) as error:
+            raise InputError(f"{path}: broken or truncated file: {error}") from error
+
+
+def text_of(line: JsonlLine, field: str, path: str | os.PathLike[str]) -> str:
+    """The string at `field` of a JSONL record, or an InputError naming file, line and field."""
+    try:
+        value = _lookup(line.record, field)
+    except KeyError:
+        raise InputError(f"{path}:{line.line_number}: field {field!r} is missing") from None
+    if not isinstance(value, str):
+        kind = "null" if value is None else type(value).__name__
+        raise InputError(f"{path}:{line.line_number}: field {field!r} is {kind}, expected a string")
+    return value
+
+
+def _parquet_file(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, pa.ArrowInvalid) as error:
+        raise InputError(f"{path}: not a readable Parquet file: {error}") from error
+
+
+def _parquet_text_column(batch: pa.RecordBatch, field: str, path: Path, first_row: int) -> pa.Array:
+    column = batch.column(field)
+    if not (
+        pa.types.is_string(column.type)
+        or pa.types.is_large_string(column.type)
+        or pa.types.is_string_view(column.type)
+    ):
+        raise InputError(f"{path}: column {field!r} is {column.type}, expected a string column")
+    if column.null_count:
+        row = first_row + next(i for i, valid in enumerate(column.is_valid()) if not valid.as_py())
+        raise InputError(f"{path}: row {row}: field {field!r} is null, expected a string")
+    return column
+
+
+def iter_text_batches(
+    path: str | os.PathLike[str], field: str, batch_size: int = DEFAULT_BATCH_SIZE
+) -> Iterator[list[str] | pa.Array]:
+    """Yields the texts of `field` in batches: lists (JSONL) or Arrow arrays (Parquet).
+
+    Raises:
+        InputError: A missing field, a non-string or null value, a broken file; the message
+            names the file and the line or row.
+    """
+    path = Path(path)
+    if file_format(path) == "parquet":
+        parquet = _parquet_file(path)
+        if field not in parquet.schema_arrow.names:
+            raise InputError(
+                f"{path}: field {field!r} is missing (columns: {parquet.schema_arrow.names})"
+            )
+        first_row = 0
+        for batch in parquet.iter_batches(batch_size=batch_size, columns=[field]):
+            yield _parquet_text_column(batch, field, path, first_row)
+            first_row += batch.num_rows
+        return
+    texts: list[str] = []
+    for line in iter_jsonl(path):
+        texts.append(text_of(line, field, path))
+        if len(texts) == batch_size:
+            yield texts
+            texts = []
+    if texts:
+        yield texts
+
+
+@dataclass(frozen=True)
+class DroppedInfo:
+    """Why each dropped row was dropped: parallel arrays indexed by row id."""
+
+    representative: list[int]
+    similarity: list[float]
+    reason: str
+
+
+class AtomicWriter:
+    """Writes to `<path>.tmp-<pid>` and renames onto `path` only on success.
+
+    A failed or interrupted run leaves the destination untouched (no half-written file).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.temporary = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self.temporary
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        if error is None:
+            with self.temporary.open("rb+") as handle:
+                os.fsync(handle.fileno())
+            self.temporary.replace(self.path)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                self.temporary.unlink()
+
+
+def _open_text_output(temporary: Path, final: str | os.PathLike[str]) -> IO[bytes]:
+    """Opens the temporary file, gzip-compressed when the final name ends in `.gz`."""
+    if str(final).endswith(".gz"):
+        return gzip.GzipFile(temporary, mode="wb", mtime=0)
+    return temporary.open("wb")
+
+
+def write_split(
+    source: str | os.PathLike[str],
+    keep: list[bool],
+    kept_path: str | os.PathLike[str],
+    dropped_path: str | os.PathLike[str] | None,
+    dropped: DroppedInfo,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> None:
+    """Re-reads `source` and writes kept rows to `kept_path`, dropped rows to `dropped_path`.
+
+    Kept JSONL rows are copied byte for byte; dropped rows get `row_id`, `dup_of` (the kept
+    representative's row id), `similarity` and `reason`. Output format follows each file name.
+    Both files appear only once complete.
+    """
+    source = Path(source)
+    with contextlib.ExitStack() as stack:
+        kept_tmp = stack.enter_context(AtomicWriter(kept_path))
+        dropped_tmp = stack.enter_context(AtomicWriter(dropped_path)) if dropped_path else None
+        if file_format(source) == "parquet":
+            _write_split_parquet(source, keep, kept_tmp, dropped_tmp, dropped, batch_size)
+        else:
+            _write_split_jsonl(
+                source, keep, (kept_tmp, kept_path), dropped_tmp and (dropped_tmp, dropped_path),
+                dropped,
+            )
+
+
+def _dropped_columns(rows: list[int], dropped: DroppedInfo) -> dict[str, pa.Array]:
+    return {
+        "row_id": pa.array(rows, pa.int64()),
+        "dup_of": pa.array([dropped.representative[row] for row in rows], pa.int64()),
+        "similarity": pa.array([dropped.similarity[row] for row in rows], pa.float32()),
+        "reason": pa.array([dropped.reason] * len(rows), pa.string()),
+    }
+
+
+def _write_split_parquet(
+    source: Path,
+    keep: list[bool],
+    kept_tmp: Path,
+    dropped_tmp: Path | None,
+    dropped: DroppedInfo,
+    batch_size: int,
+) -> None:
+    parquet = _parquet_file(source)
+    schema = parquet.schema_arrow
+    dropped_schema = schema
+    for name, column in _dropped_columns([], dropped).items():
+        dropped_schema = dropped_schema.append(pa.field(name, column.type))
+    with contextlib.ExitStack() as stack:
+        kept_writer = stack.enter_context(pq.ParquetWriter(kept_tmp, schema))
+        dropped_writer = (
+            stack.enter_context(pq.ParquetWriter(dropped_tmp, dropped_schema))
+            if dropped_tmp
+            else None
+        )
+        first_row = 0
+        for batch in parquet.iter_batches(batch_size=batch_size):
+            mask = pa.array(keep[first_row : first_row + batch.num_rows])
+            kept_writer.write_batch(batch.filter(mask))
+            if dropped_writer is not None:
+                rows = [
+                    first_row + i for i in range(batch.num_rows) if not keep[first_row + i]
+                ]
+                removed = batch.filter(pc.invert(mask))
+                for name, column in _dropped_columns(rows, dropped).items():
+                    removed = removed.append_column(name, column)
+                dropped_writer.write_batch(removed)
+            first_row += batch.num_rows
+
+
+def _write_split_jsonl(
+    source: Path,
+    keep: list[bool],
+    kept: tuple[Path, str | os.PathLike[str]],
+    dropped_target: tuple[Path, str | os.PathLike[str] | None] | None,
+    dropped: DroppedInfo,
+) -> None:
+    with contextlib.ExitStack() as stack:
+        kept_out = stack.enter_context(_open_text_output(*kept))
+        dropped_out = (
+            stack.enter_context(_open_text_output(dropped_target[0], dropped_target[1] or ""))
+            if dropped_target
+            else None
+        )
+        for row, line in enumerate(iter_jsonl(source)):
+            if keep[row]:
+                kept_out.write(line.raw + b"\n")
+            elif dropped_out is not None:
+                record = dict(line.record)
+                record.update(
+                    row_id=row,
+                    dup_of=dropped.representative[row],
+                    similarity=round(dropped.similarity[row], 6),
+                    reason=dropped.reason,
+                )
+                dropped_out.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+
+
+def write_jsonl(path: str | os.PathLike[str], records: list[dict[str, Any]]) -> None:
+    """Writes records as JSONL (gzip for `.gz`), atomically."""
+    with AtomicWriter(path) as temporary, _open_text_output(temporary, path) as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")

@@ -1,0 +1,91 @@
+"""Text normalization for dedup and decontamination (the Rust core does the work)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TypeAlias, overload
+
+import pyarrow as pa
+
+from amfast import _core
+
+TextColumn: TypeAlias = Sequence[str | None] | pa.Array | pa.ChunkedArray
+"""A column of texts: a list of `str | None`, or an Arrow string/large_string/string_view
+array or chunked array (read without copying its buffers)."""
+
+
+@dataclass(frozen=True)
+class NormalizeOptions:
+    """How text is normalized before hashing; the same keys are `amfast dedup` flags.
+
+    Attributes:
+        lowercase: Map letters to lower case.
+        case_fold: Full Unicode case folding (`ß` -> `ss`); implies lower case.
+        keep_digits: Keep digits; `False` deletes them (compare problems up to their numbers).
+        math_operators: Keep `+ - * / = ^ < >` as one-character tokens.
+        strip_latex: Drop `$`, `\\left`, `\\right`, `\\displaystyle` and `\\,` first.
+    """
+
+    lowercase: bool = True
+    case_fold: bool = False
+    keep_digits: bool = True
+    math_operators: bool = False
+    strip_latex: bool = False
+
+    def as_kwargs(self) -> dict[str, bool]:
+        """The options as keyword arguments of the core functions."""
+        return asdict(self)
+
+
+@overload
+def normalize(
+    texts: pa.ChunkedArray,
+    options: NormalizeOptions | None = None,
+    *,
+    num_threads: int | None = None,
+) -> pa.ChunkedArray: ...
+@overload
+def normalize(
+    texts: pa.Array,
+    options: NormalizeOptions | None = None,
+    *,
+    num_threads: int | None = None,
+) -> pa.Array: ...
+@overload
+def normalize(
+    texts: Sequence[str | None],
+    options: NormalizeOptions | None = None,
+    *,
+    num_threads: int | None = None,
+) -> list[str | None]: ...
+def normalize(
+    texts: TextColumn,
+    options: NormalizeOptions | None = None,
+    *,
+    num_threads: int | None = None,
+) -> list[str | None] | pa.Array | pa.ChunkedArray:
+    """Normalizes every text: NFKC, lower case, non-word runs to one space, trimmed.
+
+    Runs in parallel in Rust with the GIL released. Nulls stay null. The result has the same
+    kind as the input (list, Arrow array or chunked array, same string type). Idempotent.
+
+    Args:
+        texts: The texts.
+        options: Normalization options; the defaults when omitted.
+        num_threads: Worker threads (None: all cores).
+
+    Returns:
+        The normalized texts.
+
+    Example:
+        >>> normalize(["  Hello,   WORLD!! ", None, "Ｆｕｌｌ１２"])
+        ['hello world', None, 'full12']
+        >>> normalize(["x^2 + 1 = 10"], NormalizeOptions(math_operators=True, keep_digits=False))
+        ['x ^ + =']
+    """
+    options = options or NormalizeOptions()
+    result: list[str | None] | pa.Array | pa.ChunkedArray = _core.normalize(
+        texts, num_threads=num_threads, **options.as_kwargs()
+    )
+    return result

@@ -1,0 +1,596 @@
+//! Exact and near-duplicate detection over text rows, batch by batch.
+//!
+//! Exact: [`ExactIndex`] keeps one 128-bit content hash per row ([`crate::hashing`]) and groups
+//! equal hashes by sorting. Near: [`NearIndex`] runs in two passes so memory stays bounded by
+//! `bands` u64 keys per row, not by the text:
+//!
+//! 1. `add` (per batch): normalize → word n-gram shingles → MinHash → band keys.
+//! 2. `candidate_pairs`: per band, sort `(key, row)` and pair rows sharing a key.
+//! 3. `verify` (the same batches again, in order): shingle sets of the rows in a candidate
+//!    pair only, then every candidate pair's exact Jaccard; pairs under the threshold are dropped,
+//!    which is what keeps band collisions from chaining unrelated documents.
+//! 4. `finish`: union-find over verified edges; each cluster keeps the row with the lowest
+//!    `(priority, row id)`; every row gets its cluster, representative and exact Jaccard to it.
+//!
+//! Results depend only on the input and options, never on the thread count.
+
+use crate::error::{Error, Result};
+use crate::hashing::content_hash;
+use crate::lsh::{band_candidate_pairs, band_keys_into, check_bands};
+use crate::minhash::MinHasher;
+use crate::normalize::{normalize_into, NormalizeOptions};
+use crate::shingle::{jaccard, shingle_set_into, word_shingles_into};
+use crate::unionfind::UnionFind;
+use rayon::prelude::*;
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Rows processed per parallel work item: large enough to amortize scheduling.
+const ROWS_PER_TASK: usize = 256;
+
+fn require_text<'a>(text: Option<&'a str>, row: usize) -> Result<&'a str> {
+    text.ok_or_else(|| Error::row(row, "text is null"))
+}
+
+fn check_priority(priority: Option<&[i64]>, rows: usize) -> Result<()> {
+    match priority {
+        Some(values) if values.len() != rows => Err(Error::invalid(format!(
+            "priority has {} values but the index holds {rows} rows",
+            values.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn next_row_count(current: usize, added: usize) -> Result<usize> {
+    let total = current + added;
+    if u32::try_from(total).is_err() {
+        return Err(Error::invalid(format!(
+            "more than {} rows in one index",
+            u32::MAX
+        )));
+    }
+    Ok(total)
+}
+
+/// For each row, the row of its group that wins on `(priority, row id)`.
+fn representatives(roots: &[u32], priority: Option<&[i64]>) -> Vec<u32> {
+    let rank = |row: u32| (priority.map_or(0, |values| values[row as usize]), row);
+    let mut best: Vec<u32> = (0..roots.len() as u32).collect();
+    for (row, &root) in roots.iter().enumerate() {
+        let row = row as u32;
+        if rank(row) < rank(best[root as usize]) {
+            best[root as usize] = row;
+        }
+    }
+    roots.iter().map(|&root| best[root as usize]).collect()
+}
+
+/// Result of exact dedup: per row, its content hash and the row kept in its place.
+#[derive(Debug, Clone)]
+pub struct ExactDuplicates {
+    pub hashes: Vec<u128>,
+    pub representative: Vec<i64>,
+}
+
+/// Exact dedup on the hash of the normalized text.
+#[derive(Debug, Default)]
+pub struct ExactIndex {
+    options: NormalizeOptions,
+    hashes: Vec<u128>,
+}
+
+impl ExactIndex {
+    #[must_use]
+    pub fn new(options: NormalizeOptions) -> Self {
+        Self {
+            options,
+            hashes: Vec::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// Hashes one batch; rows are numbered after those already added.
+    pub fn add(&mut self, texts: &[Option<&str>]) -> Result<()> {
+        next_row_count(self.hashes.len(), texts.len())?;
+        let offset = self.hashes.len();
+        let options = self.options;
+        let hashes: Vec<u128> = texts
+            .par_iter()
+            .enumerate()
+            .with_min_len(ROWS_PER_TASK)
+            .map_init(String::new, |buffer, (row, text)| {
+                let text = require_text(*text, offset + row)?;
+                normalize_into(text, &options, buffer);
+                Ok(content_hash(buffer))
+            })
+            .collect::<Result<_>>()?;
+        self.hashes.extend(hashes);
+        Ok(())
+    }
+
+    /// Groups equal hashes; each group keeps its lowest `(priority, row id)`.
+    pub fn finish(self, priority: Option<&[i64]>) -> Result<ExactDuplicates> {
+        check_priority(priority, self.hashes.len())?;
+        let rank = |row: u32| priority.map_or(0, |values| values[row as usize]);
+        let mut order: Vec<u32> = (0..self.hashes.len() as u32).collect();
+        order.par_sort_unstable_by_key(|&row| (self.hashes[row as usize], rank(row), row));
+        let mut representative = vec![0i64; self.hashes.len()];
+        for group in order.chunk_by(|&a, &b| self.hashes[a as usize] == self.hashes[b as usize]) {
+            for &row in group {
+                representative[row as usize] = i64::from(group[0]);
+            }
+        }
+        Ok(ExactDuplicates {
+            hashes: self.hashes,
+            representative,
+        })
+    }
+}
+
+/// Options of near-duplicate detection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NearOptions {
+    pub threshold: f64,
+    pub num_perm: usize,
+    pub bands: usize,
+    pub rows: usize,
+    pub ngram: usize,
+    pub seed: u64,
+    /// Never merge two texts whose multisets of numbers differ.
+    pub number_guard: bool,
+    pub normalize: NormalizeOptions,
+}
+
+impl NearOptions {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.threshold > 0.0 && self.threshold <= 1.0) {
+            return Err(Error::invalid(format!(
+                "threshold must be in (0, 1], got {}",
+                self.threshold
+            )));
+        }
+        if self.ngram == 0 {
+            return Err(Error::invalid("ngram must be at least 1"));
+        }
+        check_bands(self.num_perm, self.bands, self.rows)
+    }
+}
+
+/// Result of near dedup. Row ids are `i64` so they move into numpy as they are.
+#[derive(Debug, Clone, Default)]
+pub struct NearDuplicates {
+    /// Lowest row id of the row's cluster (its own id when it has no duplicate).
+    pub cluster: Vec<i64>,
+    /// Row kept for the cluster; a row is kept iff it is its own representative.
+    pub representative: Vec<i64>,
+    /// Exact Jaccard of the row's shingle set with its representative's (1.0 when kept).
+    pub similarity: Vec<f32>,
+    /// Verified pairs (left < right) with their exact Jaccard.
+    pub pair_left: Vec<i64>,
+    pub pair_right: Vec<i64>,
+    pub pair_similarity: Vec<f32>,
+    /// Number of LSH candidate pairs that were checked.
+    pub candidates: usize,
+}
+
+/// Shingle sets (CSR) and number keys of the rows that appear in candidate pairs.
+#[derive(Debug, Default)]
+struct VerifiedRows {
+    rows: Vec<u32>,
+    offsets: Vec<usize>,
+    shingles: Vec<u64>,
+    number_keys: Vec<u64>,
+    /// Rows of the input consumed so far by `verify`.
+    cursor: usize,
+}
+
+impl VerifiedRows {
+    fn set(&self, row: u32) -> Option<(&[u64], u64)> {
+        let slot = self.rows.binary_search(&row).ok()?;
+        let range = self.offsets[slot]..self.offsets[slot + 1];
+        Some((&self.shingles[range], self.number_keys[slot]))
+    }
+}
+
+/// Streaming MinHash-LSH index with exact verification (see the module docs for the passes).
+#[derive(Debug)]
+pub struct NearIndex {
+    options: NearOptions,
+    hasher: MinHasher,
+    /// Row-major: `bands` keys per row. Rows with no shingles get no keys (marked in `empty`).
+    band_keys: Vec<u64>,
+    empty: Vec<bool>,
+    pairs: Option<Vec<(u32, u32)>>,
+    verified: VerifiedRows,
+}
+
+/// Hash of the sorted multiset of digit runs in `text` (fullwidth digits count as ASCII).
+fn number_key(text: &str) -> u64 {
+    let mut numbers: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for ch in text.chars() {
+        let digit = match ch {
+            '0'..='9' => Some(ch),
+            '\u{FF10}'..='\u{FF19}' => char::from_u32(ch as u32 - 0xFF10 + u32::from(b'0')),
+            _ => None,
+        };
+        match digit {
+            Some(digit) => current.push(digit),
+            None if !current.is_empty() => numbers.push(std::mem::take(&mut current)),
+            None => {}
+        }
+    }
+    if !current.is_empty() {
+        numbers.push(current);
+    }
+    numbers.sort_unstable();
+    xxh3_64(numbers.join(" ").as_bytes())
+}
+
+impl NearIndex {
+    pub fn new(options: NearOptions) -> Result<Self> {
+        options.validate()?;
+        Ok(Self {
+            hasher: MinHasher::new(options.num_perm, options.seed),
+            options,
+            band_keys: Vec::new(),
+            empty: Vec::new(),
+            pairs: None,
+            verified: VerifiedRows::default(),
+        })
+    }
+
+    #[must_use]
+    pub fn options(&self) -> &NearOptions {
+        &self.options
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.empty.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.empty.is_empty()
+    }
+
+    /// MinHash signatures of a batch, row-major `(rows, num_perm)`; null rows are an error.
+    pub fn signatures(&self, texts: &[Option<&str>], first_row: usize) -> Result<Vec<u32>> {
+        let width = self.options.num_perm;
+        let mut signatures = vec![0u32; texts.len() * width];
+        let (normalize, ngram) = (self.options.normalize, self.options.ngram);
+        signatures
+            .par_chunks_mut(width)
+            .zip(texts.par_iter())
+            .enumerate()
+            .with_min_len(ROWS_PER_TASK)
+            .try_for_each_init(
+                || (String::new(), Vec::new(), Vec::new()),
+                |(buffer, words, shingles), (row, (signature, text))| {
+                    let text = require_text(*text, first_row + row)?;
+                    normalize_into(text, &normalize, buffer);
+                    word_shingles_into(buffer, ngram, words, shingles);
+                    self.hasher.signature_into(shingles, signature);
+                    Ok(())
+                },
+            )?;
+        Ok(signatures)
+    }
+
+    /// Pass 1: band keys of one batch. Rows are numbered after those already added.
+    pub fn add(&mut self, texts: &[Option<&str>]) -> Result<()> {
+        if self.pairs.is_some() {
+            return Err(Error::invalid(
+                "cannot add rows after candidate pairs were computed",
+            ));
+        }
+        next_row_count(self.len(), texts.len())?;
+        let (bands, rows) = (self.options.bands, self.options.rows);
+        let (normalize, ngram) = (self.options.normalize, self.options.ngram);
+        let first_row = self.len();
+        let mut keys = vec![0u64; texts.len() * bands];
+        let empty: Vec<bool> = keys
+            .par_chunks_mut(bands)
+            .zip(texts.par_iter())
+            .enumerate()
+            .with_min_len(ROWS_PER_TASK)
+            .map_init(
+                || {
+                    (
+                        String::new(),
+                        Vec::new(),
+                        Vec::new(),
+                        vec![0u32; self.options.num_perm],
+                    )
+                },
+                |(buffer, words, shingles, signature), (row, (row_keys, text))| {
+                    let text = require_text(*text, first_row + row)?;
+                    normalize_into(text, &normalize, buffer);
+                    word_shingles_into(buffer, ngram, words, shingles);
+                    if shingles.is_empty() {
+                        return Ok(true);
+                    }
+                    self.hasher.signature_into(shingles, signature);
+                    band_keys_into(signature, bands, rows, row_keys);
+                    Ok(false)
+                },
+            )
+            .collect::<Result<_>>()?;
+        self.band_keys.extend(keys);
+        self.empty.extend(empty);
+        Ok(())
+    }
+
+    /// Pass 2 setup: all LSH candidate pairs `(low, high)`, sorted and unique. Ends `add`.
+    pub fn candidate_pairs(&mut self) -> &[(u32, u32)] {
+        if self.pairs.is_none() {
+            let bands = self.options.bands;
+            let (keys, empty) = (&self.band_keys, &self.empty);
+            let mut pairs: Vec<(u32, u32)> = (0..bands)
+                .into_par_iter()
+                .flat_map_iter(|band| {
+                    let entries: Vec<(u64, u32)> = (0..empty.len())
+                        .filter(|&row| !empty[row])
+                        .map(|row| (keys[row * bands + band], row as u32))
+                        .collect();
+                    band_candidate_pairs(entries)
+                })
+                .collect();
+            pairs.par_sort_unstable();
+            pairs.dedup();
+            let mut rows: Vec<u32> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
+            rows.par_sort_unstable();
+            rows.dedup();
+            self.verified = VerifiedRows {
+                rows,
+                offsets: vec![0],
+                ..VerifiedRows::default()
+            };
+            // The keys are no longer needed: free them before the verification pass.
+            self.band_keys = Vec::new();
+            self.pairs = Some(pairs);
+        }
+        self.pairs.as_deref().unwrap_or_default()
+    }
+
+    /// Pass 2: feed the same rows again, in the same batches or any other split, in order.
+    /// Only rows that appear in a candidate pair are shingled and kept.
+    pub fn verify(&mut self, texts: &[Option<&str>]) -> Result<()> {
+        self.candidate_pairs();
+        let start = self.verified.cursor;
+        let end = start + texts.len();
+        if end > self.len() {
+            return Err(Error::invalid(format!(
+                "verify received {end} rows in total but only {} were added",
+                self.len()
+            )));
+        }
+        let rows = &self.verified.rows;
+        let low = rows.partition_point(|&row| (row as usize) < start);
+        let high = rows.partition_point(|&row| (row as usize) < end);
+        let (normalize, ngram) = (self.options.normalize, self.options.ngram);
+        let number_guard = self.options.number_guard;
+        let sets: Vec<(Vec<u64>, u64)> = rows[low..high]
+            .par_iter()
+            .map_init(
+                || (String::new(), Vec::new()),
+                |(buffer, words), &row| {
+                    let text = require_text(texts[row as usize - start], row as usize)?;
+                    normalize_into(text, &normalize, buffer);
+                    let mut set = Vec::new();
+                    shingle_set_into(buffer, ngram, words, &mut set);
+                    let numbers = if number_guard { number_key(text) } else { 0 };
+                    Ok((set, numbers))
+                },
+            )
+            .collect::<Result<_>>()?;
+        for (set, numbers) in sets {
+            self.verified.shingles.extend_from_slice(&set);
+            self.verified.offsets.push(self.verified.shingles.len());
+            self.verified.number_keys.push(numbers);
+        }
+        self.verified.cursor = end;
+        Ok(())
+    }
+
+    /// Clusters verified pairs and picks representatives by `(priority, row id)`.
+    pub fn finish(mut self, priority: Option<&[i64]>) -> Result<NearDuplicates> {
+        let pairs = self.candidate_pairs().to_vec();
+        if self.verified.cursor != self.len() {
+            return Err(Error::invalid(format!(
+                "verify saw {} of {} rows; feed every batch again before finishing",
+                self.verified.cursor,
+                self.len()
+            )));
+        }
+        check_priority(priority, self.len())?;
+        let threshold = self.options.threshold;
+        let verified = &self.verified;
+        let scored: Vec<Option<f32>> = pairs
+            .par_iter()
+            .with_min_len(ROWS_PER_TASK)
+            .map(|&(left, right)| {
+                let (left_set, left_numbers) = verified.set(left)?;
+                let (right_set, right_numbers) = verified.set(right)?;
+                if left_numbers != right_numbers {
+                    return None;
+                }
+                let similarity = jaccard(left_set, right_set);
+                (similarity >= threshold).then_some(similarity as f32)
+            })
+            .collect();
+        let mut sets = UnionFind::new(self.len());
+        let mut result = NearDuplicates {
+            candidates: pairs.len(),
+            ..NearDuplicates::default()
+        };
+        for (&(left, right), score) in pairs.iter().zip(&scored) {
+            if let Some(similarity) = *score {
+                sets.union(left, right);
+                result.pair_left.push(i64::from(left));
+                result.pair_right.push(i64::from(right));
+                result.pair_similarity.push(similarity);
+            }
+        }
+        let roots = sets.roots();
+        let representative = representatives(&roots, priority);
+        result.similarity = (0..self.len() as u32)
+            .into_par_iter()
+            .with_min_len(ROWS_PER_TASK)
+            .map(|row| {
+                let kept = representative[row as usize];
+                if kept == row {
+                    return 1.0;
+                }
+                match (verified.set(row), verified.set(kept)) {
+                    (Some((left, _)), Some((right, _))) => jaccard(left, right) as f32,
+                    _ => 0.0,
+                }
+            })
+            .collect();
+        result.cluster = roots.into_iter().map(i64::from).collect();
+        result.representative = representative.into_iter().map(i64::from).collect();
+        Ok(result)
+    }
+}
+
+/// Normalizes every row; nulls stay null.
+#[must_use]
+pub fn normalize_rows(texts: &[Option<&str>], options: &NormalizeOptions) -> Vec<Option<String>> {
+    texts
+        .par_iter()
+        .with_min_len(ROWS_PER_TASK)
+        .map(|text| text.map(|text| crate::normalize::normalize(text, options)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(threshold: f64) -> NearOptions {
+        NearOptions {
+            threshold,
+            num_perm: 128,
+            bands: 16,
+            rows: 8,
+            ngram: 3,
+            seed: 1,
+            number_guard: false,
+            normalize: NormalizeOptions::default(),
+        }
+    }
+
+    fn run(texts: &[&str], options: NearOptions, priority: Option<&[i64]>) -> NearDuplicates {
+        let rows: Vec<Option<&str>> = texts.iter().map(|t| Some(*t)).collect();
+        let mut index = NearIndex::new(options).unwrap();
+        index.add(&rows[..1]).unwrap();
+        index.add(&rows[1..]).unwrap();
+        index.verify(&rows).unwrap();
+        index.finish(priority).unwrap()
+    }
+
+    const BASE: &str = "the quick brown fox jumps over the lazy dog near the river bank today \
+                        while the small cat sleeps on the warm mat by the door";
+
+    #[test]
+    fn near_copies_cluster_to_the_lowest_row() {
+        let variant = BASE.replace("today", "today!").to_uppercase();
+        let other = "an entirely different sentence about linear algebra and eigenvalues of \
+                     symmetric matrices over the real numbers";
+        let result = run(&[other, BASE, &variant], options(0.8), None);
+        assert_eq!(result.representative, vec![0, 1, 1]);
+        assert_eq!(result.cluster, vec![0, 1, 1]);
+        assert!((result.similarity[2] - 1.0).abs() < 1e-6);
+        assert_eq!(
+            (result.pair_left.clone(), result.pair_right.clone()),
+            (vec![1], vec![2])
+        );
+    }
+
+    #[test]
+    fn priority_chooses_the_representative() {
+        let result = run(&[BASE, BASE], options(0.8), Some(&[5, 1]));
+        assert_eq!(result.representative, vec![1, 1]);
+        assert_eq!(result.cluster, vec![0, 0]);
+    }
+
+    #[test]
+    fn number_guard_keeps_problems_with_other_numbers() {
+        let left = "a train travels 120 km in 2 hours at a constant speed what is its speed in km \
+                    per hour on this long flat track";
+        let right = left.replace("120", "150");
+        // 32 × 4 bands make the pair (J ≈ 0.74) a candidate with near certainty.
+        let plain = NearOptions {
+            bands: 32,
+            rows: 4,
+            ..options(0.7)
+        };
+        let guarded = NearOptions {
+            number_guard: true,
+            ..plain
+        };
+        assert_eq!(run(&[left, &right], plain, None).representative, vec![0, 0]);
+        assert_eq!(
+            run(&[left, &right], guarded, None).representative,
+            vec![0, 1]
+        );
+    }
+
+    #[test]
+    fn verification_rejects_pairs_under_the_threshold() {
+        // With one band of one row every pair sharing a min-hash collides; verification must
+        // still refuse pairs below the threshold.
+        let mut loose = options(0.9);
+        loose.bands = 1;
+        loose.rows = 1;
+        let half = BASE.split(' ').take(12).collect::<Vec<_>>().join(" ") + " totally new tail";
+        let result = run(&[BASE, &half], loose, None);
+        assert_eq!(result.representative, vec![0, 1]);
+    }
+
+    #[test]
+    fn null_rows_are_named() {
+        let mut index = NearIndex::new(options(0.8)).unwrap();
+        let error = index.add(&[Some("a"), None]).unwrap_err();
+        assert_eq!(error.to_string(), "row 1: text is null");
+    }
+
+    #[test]
+    fn finishing_before_verification_is_an_error() {
+        let mut index = NearIndex::new(options(0.8)).unwrap();
+        index.add(&[Some(BASE), Some(BASE)]).unwrap();
+        assert!(index.finish(None).is_err());
+    }
+
+    #[test]
+    fn exact_index_groups_equal_normalized_text() {
+        let mut index = ExactIndex::new(NormalizeOptions::default());
+        index.add(&[Some("Hello, World"), Some("x")]).unwrap();
+        index.add(&[Some("hello world!"), Some("")]).unwrap();
+        let result = index.finish(Some(&[3, 0, 1, 0])).unwrap();
+        assert_eq!(result.representative, vec![2, 1, 2, 3]);
+    }
+
+    #[test]
+    fn results_do_not_depend_on_thread_count() {
+        let texts: Vec<String> = (0..300)
+            .map(|i| format!("{BASE} variant {} extra {}", i % 37, i % 11))
+            .collect();
+        let rows: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let one = crate::parallel::install(Some(1), || run(&rows, options(0.8), None)).unwrap();
+        let two = crate::parallel::install(Some(2), || run(&rows, options(0.8), None)).unwrap();
+        assert_eq!(one.representative, two.representative);
+        assert_eq!(one.pair_left, two.pair_left);
+    }
+}

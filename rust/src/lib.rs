@@ -1,0 +1,35 @@
+//! amfast core: normalization, hashing, MinHash-LSH near-dedup and exact dedup over text rows.
+//!
+//! The algorithm modules take plain slices and return [`error::Result`]; only this file and
+//! [`py`] know about Python (feature `python`, on by default).
+
+pub mod dedup;
+pub mod error;
+pub mod hashing;
+pub mod lsh;
+pub mod minhash;
+pub mod normalize;
+pub mod parallel;
+pub mod shingle;
+pub mod unionfind;
+
+#[cfg(feature = "python")]
+mod py;
+
+#[cfg(feature = "python")]
+use pyo3::prelude::*;
+
+#[cfg(feature = "python")]
+#[pymodule]
+fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    py::errors::register(module)?;
+    module.add_function(wrap_pyfunction!(py::normalize::normalize, module)?)?;
+    module.add_function(wrap_pyfunction!(py::dedup::choose_bands, module)?)?;
+    module.add_function(wrap_pyfunction!(py::dedup::candidate_probability, module)?)?;
+    module.add_class::<py::dedup::PyExactIndex>()?;
+    module.add_class::<py::dedup::PyNearIndex>()?;
+    module.add("HASH_SPEC", hashing::HASH_SPEC)?;
+    module.add("MINHASH_SPEC", minhash::MINHASH_SPEC)?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! `ExactIndex` and `NearIndex`: batch-at-a-time dedup indexes over text columns.
+
+use super::arrow::TextColumn;
+use super::numpy::{borrow_i64, matrix, vector};
+use super::run_detached;
+use crate::dedup::{self, NearOptions};
+use crate::error::Error;
+use crate::lsh;
+use numpy::PyReadonlyArray1;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+fn finished() -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err("this index is finished; build a new one")
+}
+
+#[pyclass(name = "ExactIndex", module = "amfast._core")]
+pub struct PyExactIndex {
+    inner: Option<dedup::ExactIndex>,
+    num_threads: Option<usize>,
+}
+
+#[pymethods]
+impl PyExactIndex {
+    #[new]
+    #[pyo3(signature = (
+        *, lowercase = true, case_fold = false, keep_digits = true, math_operators = false,
+        strip_latex = false, num_threads = None
+    ))]
+    #[allow(clippy::fn_params_excessive_bools)]
+    fn new(
+        lowercase: bool,
+        case_fold: bool,
+        keep_digits: bool,
+        math_operators: bool,
+        strip_latex: bool,
+        num_threads: Option<usize>,
+    ) -> Self {
+        let options = super::normalize::options(
+            lowercase,
+            case_fold,
+            keep_digits,
+            math_operators,
+            strip_latex,
+        );
+        Self {
+            inner: Some(dedup::ExactIndex::new(options)),
+            num_threads,
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.as_ref().map_or(0, dedup::ExactIndex::len)
+    }
+
+    fn add(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<()> {
+        let column = TextColumn::extract(texts)?;
+        let rows = column.rows(py)?;
+        let index = self.inner.as_mut().ok_or_else(finished)?;
+        run_detached(py, self.num_threads, || index.add(&rows))
+    }
+
+    #[pyo3(signature = (priority = None))]
+    fn finish<'py>(
+        &mut self,
+        py: Python<'py>,
+        priority: Option<PyReadonlyArray1<'py, i64>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let index = self.inner.take().ok_or_else(finished)?;
+        let priority = priority.as_ref().map(borrow_i64).transpose()?;
+        let result = run_detached(py, self.num_threads, || index.finish(priority))?;
+        let halves: Vec<u64> = result
+            .hashes
+            .iter()
+            .flat_map(|hash| [(hash >> 64) as u64, *hash as u64])
+            .collect();
+        let out = PyDict::new(py);
+        out.set_item("hashes", matrix(py, halves, 2)?)?;
+        out.set_item("representative", vector(py, result.representative))?;
+        Ok(out)
+    }
+}
+
+#[pyclass(name = "NearIndex", module = "amfast._core")]
+pub struct PyNearIndex {
+    inner: Option<dedup::NearIndex>,
+    num_threads: Option<usize>,
+}
+
+impl PyNearIndex {
+    fn index(&mut self) -> PyResult<&mut dedup::NearIndex> {
+        self.inner.as_mut().ok_or_else(finished)
+    }
+}
+
+#[pymethods]
+impl PyNearIndex {
+    #[new]
+    #[pyo3(signature = (
+        *, threshold = 0.8, num_perm = 128, bands = None, rows = None, ngram = 5, seed = 1,
+        number_guard = false, lowercase = true, case_fold = false, keep_digits = true,
+        math_operators = false, strip_latex = false, num_threads = None
+    ))]
+    #[allow(clippy::fn_params_excessive_bools, clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        threshold: f64,
+        num_perm: usize,
+        bands: Option<usize>,
+        rows: Option<usize>,
+        ngram: usize,
+        seed: u64,
+        number_guard: bool,
+        lowercase: bool,
+        case_fold: bool,
+        keep_digits: bool,
+        math_operators: bool,
+        strip_latex: bool,
+        num_threads: Option<usize>,
+    ) -> PyResult<Self> {
+        let (bands, rows) = match (bands, rows) {
+            (Some(bands), Some(rows)) => (bands, rows),
+            (None, None) => lsh::choose_bands(threshold, num_perm, DEFAULT_TARGET_RECALL)
+                .map_err(|error| super::errors::to_pyerr(py, error))?,
+            _ => {
+                return Err(super::errors::to_pyerr(
+                    py,
+                    Error::invalid("give both bands and rows, or neither"),
+                ))
+            }
+        };
+        let normalize = super::normalize::options(
+            lowercase,
+            case_fold,
+            keep_digits,
+            math_operators,
+            strip_latex,
+        );
+        let options = NearOptions {
+            threshold,
+            num_perm,
+            bands,
+            rows,
+            ngram,
+            seed,
+            number_guard,
+            normalize,
+        };
+        let inner =
+            dedup::NearIndex::new(options).map_err(|error| super::errors::to_pyerr(py, error))?;
+        Ok(Self {
+            inner: Some(inner),
+            num_threads,
+        })
+    }
+
+    /// `(bands, rows)` in use.
+    #[getter]
+    fn banding(&self) -> PyResult<(usize, usize)> {
+        let options = self.inner.as_ref().ok_or_else(finished)?.options();
+        Ok((options.bands, options.rows))
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.as_ref().map_or(0, dedup::NearIndex::len)
+    }
+
+    fn signatures<'py>(
+        &mut self,
+        py: Python<'py>,
+        texts: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, numpy::PyArray2<u32>>> {
+        let column = TextColumn::extract(texts)?;
+        let rows = column.rows(py)?;
+        let threads = self.num_threads;
+        let index = self.index()?;
+        let width = index.options().num_perm;
+        let signatures = run_detached(py, threads, || index.signatures(&rows, 0))?;
+        matrix(py, signatures, width)
+    }
+
+    fn add(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<()> {
+        let column = TextColumn::extract(texts)?;
+        let rows = column.rows(py)?;
+        let threads = self.num_threads;
+        let index = self.index()?;
+        run_detached(py, threads, || index.add(&rows))
+    }
+
+    fn candidate_pairs<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> PyResult<(
+        Bound<'py, numpy::PyArray1<i64>>,
+        Bound<'py, numpy::PyArray1<i64>>,
+    )> {
+        let threads = self.num_threads;
+        let index = self.index()?;
+        let pairs = run_detached(py, threads, || Ok(index.candidate_pairs().to_vec()))?;
+        let (left, right): (Vec<i64>, Vec<i64>) = pairs
+            .into_iter()
+            .map(|(a, b)| (i64::from(a), i64::from(b)))
+            .unzip();
+        Ok((vector(py, left), vector(py, right)))
+    }
+
+    fn verify(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<()> {
+        let column = TextColumn::extract(texts)?;
+        let rows = column.rows(py)?;
+        let threads = self.num_threads;
+        let index = self.index()?;
+        run_detached(py, threads, || index.verify(&rows))
+    }
+
+    #[pyo3(signature = (priority = None))]
+    fn finish<'py>(
+        &mut self,
+        py: Python<'py>,
+        priority: Option<PyReadonlyArray1<'py, i64>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let index = self.inner.take().ok_or_else(finished)?;
+        let priority = priority.as_ref().map(borrow_i64).transpose()?;
+        let result = run_detached(py, self.num_threads, || index.finish(priority))?;
+        let out = PyDict::new(py);
+        out.set_item("cluster", vector(py, result.cluster))?;
+        out.set_item("representative", vector(py, result.representative))?;
+        out.set_item("similarity", vector(py, result.similarity))?;
+        out.set_item("pair_left", vector(py, result.pair_left))?;
+        out.set_item("pair_right", vector(py, result.pair_right))?;
+        out.set_item("pair_similarity", vector(py, result.pair_similarity))?;
+        out.set_item("candidates", result.candidates)?;
+        Ok(out)
+    }
+}
+
+/// Recall the automatic banding guarantees at the threshold.
+pub const DEFAULT_TARGET_RECALL: f64 = 0.95;
+
+#[pyfunction]
+#[pyo3(signature = (threshold, num_perm = 128, target_recall = DEFAULT_TARGET_RECALL))]
+pub fn choose_bands(
+    py: Python<'_>,
+    threshold: f64,
+    num_perm: usize,
+    target_recall: f64,
+) -> PyResult<(usize, usize)> {
+    lsh::choose_bands(threshold, num_perm, target_recall)
+        .map_err(|error| super::errors::to_pyerr(py, error))
+}
+
+#[pyfunction]
+pub fn candidate_probability(similarity: f64, bands: usize, rows: usize) -> f64 {
+    lsh::candidate_probability(similarity, bands, rows)
+}

@@ -1,0 +1,96 @@
+//! Word n-gram shingles of a normalized text, as 64-bit hashes (spec in [`crate::hashing`]).
+//!
+//! The text is split on single spaces (what [`crate::normalize`] emits). A text with at least
+//! `n` words yields its `words - n + 1` consecutive n-grams; a text with `1..n` words yields one
+//! whole-text shingle, so short texts never collapse together; an empty text yields none.
+
+use crate::hashing::{shingle_hash, word_hash};
+
+/// Appends the shingle hashes of `normalized` to `shingles` (cleared first), using
+/// `word_hashes` as scratch space. Order follows the text; duplicates are kept.
+pub fn word_shingles_into(
+    normalized: &str,
+    ngram: usize,
+    word_hashes: &mut Vec<u64>,
+    shingles: &mut Vec<u64>,
+) {
+    word_hashes.clear();
+    shingles.clear();
+    if normalized.is_empty() {
+        return;
+    }
+    word_hashes.extend(normalized.split(' ').map(word_hash));
+    let width = ngram.max(1).min(word_hashes.len());
+    shingles.extend(word_hashes.windows(width).map(shingle_hash));
+}
+
+/// Sorted, de-duplicated shingle set: the form exact Jaccard is computed on.
+pub fn shingle_set_into(
+    normalized: &str,
+    ngram: usize,
+    word_hashes: &mut Vec<u64>,
+    shingles: &mut Vec<u64>,
+) {
+    word_shingles_into(normalized, ngram, word_hashes, shingles);
+    shingles.sort_unstable();
+    shingles.dedup();
+}
+
+/// Exact Jaccard similarity of two sorted, de-duplicated sets. Two empty sets score 0: a row
+/// with no words is never a near duplicate (exact dedup handles empty rows).
+#[must_use]
+pub fn jaccard(left: &[u64], right: &[u64]) -> f64 {
+    if left.is_empty() || right.is_empty() {
+        return 0.0;
+    }
+    let (mut i, mut j, mut common) = (0, 0, 0usize);
+    while i < left.len() && j < right.len() {
+        match left[i].cmp(&right[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                common += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    common as f64 / (left.len() + right.len() - common) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(text: &str, n: usize) -> Vec<u64> {
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        shingle_set_into(text, n, &mut scratch, &mut out);
+        out
+    }
+
+    #[test]
+    fn counts_ngrams() {
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        word_shingles_into("a b c d e f g", 5, &mut scratch, &mut out);
+        assert_eq!(out.len(), 3);
+        word_shingles_into("a b", 5, &mut scratch, &mut out);
+        assert_eq!(out.len(), 1);
+        word_shingles_into("", 5, &mut scratch, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn short_texts_do_not_collapse() {
+        assert_ne!(set("what is 2", 5), set("what is 3", 5));
+        assert!(jaccard(&set("what is 2", 5), &set("what is 3", 5)) < f64::EPSILON);
+        assert!((jaccard(&set("what is 2", 5), &set("what is 2", 5)) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn jaccard_matches_hand_count() {
+        let left = [1, 2, 3, 4];
+        let right = [3, 4, 5];
+        assert!((jaccard(&left, &right) - 2.0 / 5.0).abs() < 1e-12);
+        assert!(jaccard(&[], &[]).abs() < f64::EPSILON);
+    }
+}
