@@ -35,17 +35,21 @@ def normalize(
     math_operators: bool = False,
     strip_latex: bool = False,
     num_threads: int | None = None,
-) -> Any:
-    """Normalizes every text; returns the same kind of column (list, pyarrow array or chunked
-    array). Nulls stay null. Arrow input buffers are read without copying; the output strings
+) -> Any:  # noqa: ANN401 - list, pyarrow.Array or pyarrow.ChunkedArray
+    """Normalizes every text; returns the same kind of column.
+
+    A list gives a list, a pyarrow array or chunked array gives the same with the same string
+    type. Nulls stay null. Arrow input buffers are read without copying; the output strings
     are new buffers.
     """
 
 def choose_bands(
     threshold: float, num_perm: int = 128, target_recall: float = 0.95
 ) -> tuple[int, int]:
-    """LSH `(bands, rows)`: the largest `rows` whose `num_perm // rows` bands reach
-    P(candidate | J = threshold) >= target_recall. Raises ValueError for impossible targets.
+    """LSH `(bands, rows)` with P(candidate | J = threshold) >= target_recall.
+
+    The largest `rows` whose `num_perm // rows` bands reach the target. Raises ValueError for
+    impossible targets.
     """
 
 def candidate_probability(similarity: float, bands: int, rows: int) -> float:
@@ -73,8 +77,9 @@ class ExactIndex:
     def add(self, texts: TextColumn) -> None:
         """Hashes a batch (GIL released); raises InvalidRowError on a null row."""
     def finish(self, priority: npt.NDArray[np.int64] | None = None) -> ExactResult:
-        """Groups equal hashes; each group keeps the smallest `(priority, row id)`. The index
-        cannot be used afterwards.
+        """Groups equal hashes; each group keeps the smallest `(priority, row id)`.
+
+        The index cannot be used afterwards.
         """
 
 class NearResult(TypedDict):

@@ -44,7 +44,9 @@ def _variant(words: list[str], kind: str, rng: random.Random, vocabulary: list[s
             words = _variant(words, sub_kind, rng, vocabulary)
         return words
     if kind == "noise":
-        return [w.upper() if rng.random() < 0.1 else w + rng.choice(["", "", ",", "!"]) for w in words]
+        return [
+            w.upper() if rng.random() < 0.1 else w + rng.choice(["", "", ",", "!"]) for w in words
+        ]
     if kind == "truncate":
         return words[: len(words) - max(1, round(rng.uniform(0.02, 0.15) * len(words)))]
     if kind == "numbers":
@@ -112,23 +114,26 @@ def generate_corpus(
                 words[i] = str(rng.randint(0, 999))
         originals.append(words)
         if len(variants) < variants_wanted:
-            for _ in range(min(rng.choice([1, 1, 1, 2, 3, 4]), rows - len(originals) - len(variants))):
+            for _ in range(
+                min(rng.choice([1, 1, 1, 2, 3, 4]), rows - len(originals) - len(variants))
+            ):
                 kind = rng.choice(VARIANT_KINDS)
                 variants.append((len(originals) - 1, kind, _variant(words, kind, rng, vocabulary)))
     documents: list[tuple[int, str | None, list[str]]] = [
         (i, None, words) for i, words in enumerate(originals)
-    ] + variants
+    ]
+    documents.extend(variants)
     order = list(range(len(documents)))
     rng.shuffle(order)
     corpus = PlantedCorpus(texts=[""] * len(documents))
     family_rows: dict[int, list[int]] = {}
     for row, position in enumerate(order):
-        original, kind, words = documents[position]
-        text = " ".join(words)
+        original, variant_kind, document = documents[position]
+        text = " ".join(document)
         corpus.texts[row] = text[:1].upper() + text[1:] + "."
         family_rows.setdefault(original, []).append(row)
-        if kind is not None:
-            corpus.kinds[row] = kind
+        if variant_kind is not None:
+            corpus.kinds[row] = variant_kind
     corpus.families = [sorted(rows_) for rows_ in family_rows.values() if len(rows_) > 1]
     return corpus
 

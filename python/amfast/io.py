@@ -40,25 +40,27 @@ def file_format(path: str | os.PathLike[str]) -> Format:
 
 def _open_binary(path: Path) -> IO[bytes]:
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     if path.name.endswith(".zst"):
         try:
-            import zstandard  # noqa: PLC0415 - optional dependency
+            import zstandard  # optional dependency
         except ImportError as error:
             raise InputError(f"{path}: reading .zst needs `pip install amfast[zstd]`") from error
-        return zstandard.ZstdDecompressor().stream_reader(path.open("rb"))  # type: ignore[no-any-return]
+        return zstandard.ZstdDecompressor().stream_reader(path.open("rb"))
     return path.open("rb")
 
 
-def _lookup(record: Any, field: str) -> Any:
+def _lookup(record: Any, field: str) -> Any:  # noqa: ANN401 - JSON values are untyped
     """Follows a dotted path; raises KeyError naming the first missing part."""
     value = record
     for part in field.split("."):
         if isinstance(value, dict) and part in value:
             value = value[part]
-        elif isinstance(value, list) and part.lstrip("-").isdigit() and -len(value) <= int(
-            part
-        ) < len(value):
+        elif (
+            isinstance(value, list)
+            and part.lstrip("-").isdigit()
+            and -len(value) <= int(part) < len(value)
+        ):
             value = value[int(part)]
         else:
             raise KeyError(part)
@@ -105,8 +107,7 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[JsonlLine]:
                     ) from None
                 if not isinstance(record, dict):
                     raise InputError(
-                        f"{path}:{line_number}: expected a JSON object, got "
-                        f"{type(record).__name__}"
+                        f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}"
                     )
                 yield JsonlLine(line_number, raw.rstrip(b"\r\n"), record)
         except (OSError, EOFError) as error:
@@ -213,7 +214,7 @@ class AtomicWriter:
 def _open_text_output(temporary: Path, final: str | os.PathLike[str]) -> IO[bytes]:
     """Opens the temporary file, gzip-compressed when the final name ends in `.gz`."""
     if str(final).endswith(".gz"):
-        return gzip.GzipFile(temporary, mode="wb", mtime=0)
+        return gzip.GzipFile(temporary, mode="wb", mtime=0)  # type: ignore[return-value]
     return temporary.open("wb")
 
 
@@ -238,10 +239,8 @@ def write_split(
         if file_format(source) == "parquet":
             _write_split_parquet(source, keep, kept_tmp, dropped_tmp, dropped, batch_size)
         else:
-            _write_split_jsonl(
-                source, keep, (kept_tmp, kept_path), dropped_tmp and (dropped_tmp, dropped_path),
-                dropped,
-            )
+            dropped_target = (dropped_tmp, dropped_path) if dropped_tmp else None
+            _write_split_jsonl(source, keep, (kept_tmp, kept_path), dropped_target, dropped)
 
 
 def _dropped_columns(rows: list[int], dropped: DroppedInfo) -> dict[str, pa.Array]:
@@ -278,9 +277,7 @@ def _write_split_parquet(
             mask = pa.array(keep[first_row : first_row + batch.num_rows])
             kept_writer.write_batch(batch.filter(mask))
             if dropped_writer is not None:
-                rows = [
-                    first_row + i for i in range(batch.num_rows) if not keep[first_row + i]
-                ]
+                rows = [first_row + i for i in range(batch.num_rows) if not keep[first_row + i]]
                 removed = batch.filter(pc.invert(mask))
                 for name, column in _dropped_columns(rows, dropped).items():
                     removed = removed.append_column(name, column)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TypeAlias, overload
+from typing import TypeAlias
 
 import pyarrow as pa
 
@@ -17,14 +17,14 @@ array or chunked array (read without copying its buffers)."""
 
 @dataclass(frozen=True)
 class NormalizeOptions:
-    """How text is normalized before hashing; the same keys are `amfast dedup` flags.
+    r"""How text is normalized before hashing; the same keys are `amfast dedup` flags.
 
     Attributes:
         lowercase: Map letters to lower case.
         case_fold: Full Unicode case folding (`ß` -> `ss`); implies lower case.
         keep_digits: Keep digits; `False` deletes them (compare problems up to their numbers).
         math_operators: Keep `+ - * / = ^ < >` as one-character tokens.
-        strip_latex: Drop `$`, `\\left`, `\\right`, `\\displaystyle` and `\\,` first.
+        strip_latex: Drop `$`, `\left`, `\right`, `\displaystyle` and `\,` first.
     """
 
     lowercase: bool = True
@@ -38,34 +38,13 @@ class NormalizeOptions:
         return asdict(self)
 
 
-@overload
-def normalize(
-    texts: pa.ChunkedArray,
-    options: NormalizeOptions | None = None,
-    *,
-    num_threads: int | None = None,
-) -> pa.ChunkedArray: ...
-@overload
-def normalize(
-    texts: pa.Array,
-    options: NormalizeOptions | None = None,
-    *,
-    num_threads: int | None = None,
-) -> pa.Array: ...
-@overload
-def normalize(
-    texts: Sequence[str | None],
-    options: NormalizeOptions | None = None,
-    *,
-    num_threads: int | None = None,
-) -> list[str | None]: ...
 def normalize(
     texts: TextColumn,
     options: NormalizeOptions | None = None,
     *,
     num_threads: int | None = None,
 ) -> list[str | None] | pa.Array | pa.ChunkedArray:
-    """Normalizes every text: NFKC, lower case, non-word runs to one space, trimmed.
+    r"""Normalizes every text: NFKC, lower case, non-word runs to one space, trimmed.
 
     Runs in parallel in Rust with the GIL released. Nulls stay null. The result has the same
     kind as the input (list, Arrow array or chunked array, same string type). Idempotent.
@@ -79,7 +58,7 @@ def normalize(
         The normalized texts.
 
     Example:
-        >>> normalize(["  Hello,   WORLD!! ", None, "Ｆｕｌｌ１２"])
+        >>> normalize(["  Hello,   WORLD!! ", None, "\uff26\uff55\uff4c\uff4c\uff11\uff12"])
         ['hello world', None, 'full12']
         >>> normalize(["x^2 + 1 = 10"], NormalizeOptions(math_operators=True, keep_digits=False))
         ['x ^ + =']

@@ -27,7 +27,7 @@ use xxhash_rust::xxh3::xxh3_64;
 /// Rows processed per parallel work item: large enough to amortize scheduling.
 const ROWS_PER_TASK: usize = 256;
 
-fn require_text<'a>(text: Option<&'a str>, row: usize) -> Result<&'a str> {
+fn require_text(text: Option<&str>, row: usize) -> Result<&str> {
     text.ok_or_else(|| Error::row(row, "text is null"))
 }
 

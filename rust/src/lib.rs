@@ -3,6 +3,9 @@
 //! The algorithm modules take plain slices and return [`error::Result`]; only this file and
 //! [`py`] know about Python (feature `python`, on by default).
 
+// Tests may unwrap: a panic there is a failed test, not a crash reaching users.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod dedup;
 pub mod error;
 pub mod hashing;

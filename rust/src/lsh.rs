@@ -16,7 +16,8 @@ use xxhash_rust::xxh3::xxh3_64;
 /// Probability that a pair with Jaccard `similarity` shares at least one band.
 #[must_use]
 pub fn candidate_probability(similarity: f64, bands: usize, rows: usize) -> f64 {
-    1.0 - (1.0 - similarity.powi(rows as i32)).powi(bands as i32)
+    let exponent = |value: usize| i32::try_from(value).unwrap_or(i32::MAX);
+    1.0 - (1.0 - similarity.powi(exponent(rows))).powi(exponent(bands))
 }
 
 /// `(bands, rows)` for `num_perm` slots such that `P(candidate | J = threshold) >= target`.

@@ -70,6 +70,8 @@ impl MinHasher {
         signature
     }
 
+    // Inlined into each `target_feature` wrapper so every copy is compiled for that ISA.
+    #[allow(clippy::inline_always)]
     #[inline(always)]
     fn update(&self, shingles: &[u64], signature: &mut [u32]) {
         let multipliers = &self.multipliers[..signature.len()];

@@ -118,7 +118,7 @@ impl TokenWriter<'_> {
     }
 
     #[inline]
-    fn push(&mut self, ch: char, class: Class, options: &NormalizeOptions) {
+    fn push(&mut self, ch: char, class: Class, options: NormalizeOptions) {
         match class {
             Class::Word => self.word_char(ch),
             Class::Digit if options.keep_digits => self.word_char(ch),
@@ -139,9 +139,9 @@ pub fn normalize_into(text: &str, options: &NormalizeOptions, out: &mut String) 
         text
     };
     if text.is_ascii() {
-        normalize_ascii(text.as_bytes(), options, out);
+        normalize_ascii(text.as_bytes(), *options, out);
     } else {
-        normalize_unicode(text, options, out);
+        normalize_unicode(text, *options, out);
     }
 }
 
@@ -153,24 +153,81 @@ pub fn normalize(text: &str, options: &NormalizeOptions) -> String {
     out
 }
 
-fn normalize_ascii(bytes: &[u8], options: &NormalizeOptions, out: &mut String) {
-    let lower = options.lowercase || options.case_fold;
-    let mut writer = TokenWriter {
-        out,
-        pending_separator: false,
-    };
-    for &byte in bytes {
-        let class = ASCII_CLASSES[byte as usize];
-        let byte = if lower {
-            byte.to_ascii_lowercase()
-        } else {
-            byte
+/// Per-byte action of the ASCII fast path: 0 = separator, `b` = emit `b` as part of a word,
+/// `b | 0x80` = emit `b` as a one-character operator token.
+type AsciiTable = [u8; 128];
+
+const fn ascii_table(lower: bool, keep_digits: bool, math_operators: bool) -> AsciiTable {
+    let mut table = [0u8; 128];
+    let mut byte = 0;
+    while byte < 128 {
+        let value = byte as u8;
+        table[byte] = match ascii_class(value) {
+            Class::Word if lower => value.to_ascii_lowercase(),
+            Class::Word => value,
+            Class::Digit if keep_digits => value,
+            Class::Operator if math_operators => value | 0x80,
+            _ => 0,
         };
-        writer.push(char::from(byte), class, options);
+        byte += 1;
     }
+    table
 }
 
-fn normalize_unicode(text: &str, options: &NormalizeOptions, out: &mut String) {
+/// One table per combination of (lowercase, `keep_digits`, `math_operators`), indexed by bits.
+const ASCII_TABLES: [AsciiTable; 8] = {
+    let mut tables = [[0u8; 128]; 8];
+    let mut bits = 0;
+    while bits < 8 {
+        tables[bits] = ascii_table(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
+        bits += 1;
+    }
+    tables
+};
+
+fn normalize_ascii(bytes: &[u8], options: NormalizeOptions, out: &mut String) {
+    let bits = usize::from(options.lowercase || options.case_fold)
+        | usize::from(options.keep_digits) << 1
+        | usize::from(options.math_operators) << 2;
+    let table = &ASCII_TABLES[bits];
+    let mut buffer = std::mem::take(out).into_bytes();
+    buffer.clear();
+    buffer.reserve(bytes.len() * 2);
+    let mut position = 0;
+    while position < bytes.len() {
+        let action = table[usize::from(bytes[position] & 0x7F)];
+        if action == 0 {
+            position += 1;
+        } else if action & 0x80 == 0 {
+            // A whole word: map its bytes in one pass instead of branching per byte.
+            let length = bytes[position..]
+                .iter()
+                .take_while(|&&byte| {
+                    let action = table[usize::from(byte & 0x7F)];
+                    action != 0 && action & 0x80 == 0
+                })
+                .count();
+            if !buffer.is_empty() {
+                buffer.push(b' ');
+            }
+            let word = &bytes[position..position + length];
+            buffer.extend(word.iter().map(|&byte| table[usize::from(byte & 0x7F)]));
+            position += length;
+        } else {
+            if !buffer.is_empty() {
+                buffer.push(b' ');
+            }
+            buffer.push(action & 0x7F);
+            position += 1;
+        }
+    }
+    // Only ASCII bytes were written, so this conversion cannot fail; the fallback keeps the
+    // function total without an unwrap.
+    *out = String::from_utf8(buffer)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
+}
+
+fn normalize_unicode(text: &str, options: NormalizeOptions, out: &mut String) {
     let composed: String = if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
         text.to_owned()
     } else {
@@ -218,14 +275,9 @@ pub fn strip_latex_wrappers(text: &str) -> String {
     while let Some(position) = rest.find(['\\', '$']) {
         out.push_str(&rest[..position]);
         let tail = &rest[position..];
-        if tail.starts_with('$') {
+        if let Some(after) = tail.strip_prefix('$').or_else(|| tail.strip_prefix("\\,")) {
             out.push(' ');
-            rest = &tail[1..];
-            continue;
-        }
-        if tail.starts_with("\\,") {
-            out.push(' ');
-            rest = &tail[2..];
+            rest = after;
             continue;
         }
         let command = LATEX_COMMANDS.iter().find(|command| {
@@ -381,9 +433,9 @@ mod tests {
         #[test]
         fn ascii_fast_path_matches_unicode_path(text in "[ -~]{0,60}", options in any_options()) {
             let mut via_unicode = String::new();
-            normalize_unicode(&text, &options, &mut via_unicode);
+            normalize_unicode(&text, options, &mut via_unicode);
             let mut via_ascii = String::new();
-            normalize_ascii(text.as_bytes(), &options, &mut via_ascii);
+            normalize_ascii(text.as_bytes(), options, &mut via_ascii);
             prop_assert_eq!(via_ascii, via_unicode);
         }
     }

@@ -4,7 +4,7 @@
 //! `n` words yields its `words - n + 1` consecutive n-grams; a text with `1..n` words yields one
 //! whole-text shingle, so short texts never collapse together; an empty text yields none.
 
-use crate::hashing::{shingle_hash, word_hash};
+use crate::hashing::{shingle_hash, word_hash_bytes};
 
 /// Appends the shingle hashes of `normalized` to `shingles` (cleared first), using
 /// `word_hashes` as scratch space. Order follows the text; duplicates are kept.
@@ -19,7 +19,13 @@ pub fn word_shingles_into(
     if normalized.is_empty() {
         return;
     }
-    word_hashes.extend(normalized.split(' ').map(word_hash));
+    // memchr's SIMD scan is several times faster than `str::split` on short words.
+    let bytes = normalized.as_bytes();
+    let mut start = 0;
+    for end in memchr::memchr_iter(b' ', bytes).chain(std::iter::once(bytes.len())) {
+        word_hashes.push(word_hash_bytes(&bytes[start..end]));
+        start = end + 1;
+    }
     let width = ngram.max(1).min(word_hashes.len());
     shingles.extend(word_hashes.windows(width).map(shingle_hash));
 }

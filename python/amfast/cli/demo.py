@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     corpus = generate_corpus(args.rows, seed=args.seed)
     source = out / "corpus.jsonl"
     write_jsonl(source, [{"id": row, "text": text} for row, text in enumerate(corpus.texts)])
-    print(f"generated     {source} ({len(corpus.texts):,} rows, {len(corpus.families):,} planted families)")
+    families = len(corpus.families)
+    print(f"generated     {source} ({len(corpus.texts):,} rows, {families:,} planted families)")
     summary = dedup_file(
         source,
         out / "kept.jsonl",

@@ -97,12 +97,25 @@ def content_hashes(
     return exact_duplicates(texts, normalize=normalize, num_threads=num_threads).hashes
 
 
+def _is_column(item: object) -> bool:
+    """Whether an item of a list can be a batch (a column), not a single text or a bad row."""
+    return not isinstance(item, str | bytes) and (
+        isinstance(item, Iterable)
+        or hasattr(item, "__arrow_c_array__")
+        or hasattr(item, "__arrow_c_stream__")
+    )
+
+
 def _as_batches(batches: TextColumn | Iterable[TextColumn]) -> Iterable[TextColumn]:
-    """Tells one column (list of str, Arrow array) from an iterable of columns."""
-    if isinstance(batches, list | tuple) and all(
-        item is None or isinstance(item, str) for item in batches
+    """Tells one column (list of str, Arrow array) from an iterable of columns.
+
+    A list or tuple is a list of batches only when every item is a column; otherwise it is one
+    column, so a bad row (`["a", 1]`) is reported by the core with its row number.
+    """
+    if isinstance(batches, list | tuple) and not (
+        batches and all(_is_column(item) for item in batches)
     ):
         return [batches]
     if hasattr(batches, "__arrow_c_array__") or hasattr(batches, "__arrow_c_stream__"):
-        return [batches]  # type: ignore[list-item]
-    return batches  # type: ignore[return-value]
+        return [batches]
+    return batches

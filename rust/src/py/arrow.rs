@@ -96,7 +96,7 @@ impl<'py> TextColumn<'py> {
                 })
                 .collect(),
             Self::Arrow { chunks, .. } => {
-                let mut rows = Vec::with_capacity(chunks.iter().map(|c| c.len()).sum());
+                let mut rows = Vec::with_capacity(chunks.iter().map(Array::len).sum());
                 for chunk in chunks {
                     match chunk.data_type() {
                         arrow_schema_type::Utf8 => rows.extend(chunk.as_string::<i32>().iter()),

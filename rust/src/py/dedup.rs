@@ -10,6 +10,12 @@ use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+/// Left and right row ids of pairs, as two int64 numpy arrays.
+type RowPairs<'py> = (
+    Bound<'py, numpy::PyArray1<i64>>,
+    Bound<'py, numpy::PyArray1<i64>>,
+);
+
 fn finished() -> PyErr {
     pyo3::exceptions::PyRuntimeError::new_err("this index is finished; build a new one")
 }
@@ -187,13 +193,7 @@ impl PyNearIndex {
         run_detached(py, threads, || index.add(&rows))
     }
 
-    fn candidate_pairs<'py>(
-        &mut self,
-        py: Python<'py>,
-    ) -> PyResult<(
-        Bound<'py, numpy::PyArray1<i64>>,
-        Bound<'py, numpy::PyArray1<i64>>,
-    )> {
+    fn candidate_pairs<'py>(&mut self, py: Python<'py>) -> PyResult<RowPairs<'py>> {
         let threads = self.num_threads;
         let index = self.index()?;
         let pairs = run_detached(py, threads, || Ok(index.candidate_pairs().to_vec()))?;
@@ -237,7 +237,7 @@ impl PyNearIndex {
 pub const DEFAULT_TARGET_RECALL: f64 = 0.95;
 
 #[pyfunction]
-#[pyo3(signature = (threshold, num_perm = 128, target_recall = DEFAULT_TARGET_RECALL))]
+#[pyo3(signature = (threshold, num_perm = 128, target_recall = 0.95))]
 pub fn choose_bands(
     py: Python<'_>,
     threshold: f64,
