@@ -8,6 +8,7 @@ word n-gram sets, computed here in plain Python, independently of the Rust core.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from collections.abc import Sequence
@@ -97,7 +98,7 @@ def generate_corpus(
     """
     rng = random.Random(seed)
     vocabulary = _vocabulary(rng, 20_000)
-    weights = [1.0 / (rank + 10) for rank in range(len(vocabulary))]
+    cumulative = list(itertools.accumulate(1.0 / (rank + 10) for rank in range(len(vocabulary))))
     variants_wanted = round(rows * duplicate_fraction)
     originals: list[list[str]] = []
     variants: list[tuple[int, str, list[str]]] = []
@@ -109,7 +110,7 @@ def generate_corpus(
                 words.extend(rng.choice(base_texts).split())
             words = words[:length]
         else:
-            words = rng.choices(vocabulary, weights, k=length)
+            words = rng.choices(vocabulary, cum_weights=cumulative, k=length)
             for i in rng.sample(range(length), k=max(1, length // 40)):
                 words[i] = str(rng.randint(0, 999))
         originals.append(words)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from amfast import _core
 from amfast.dedup.exact import _as_batches, as_priority
@@ -125,17 +126,22 @@ class NearDuplicateIndex:
         """Rows added so far."""
         return len(self._index)
 
-    def add(self, texts: TextColumn) -> None:
-        """Pass 1: adds a batch; its rows are numbered after those already added."""
-        self._index.add(texts)
+    def add(self, texts: TextColumn | pa.RecordBatch, text_field: str | None = None) -> None:
+        """Pass 1: adds a batch; its rows are numbered after those already added.
+
+        Args:
+            texts: A text column, or an Arrow record batch / table with `text_field`.
+            text_field: The column to read when `texts` is a record batch or table.
+        """
+        self._index.add(_text_column(texts, text_field))
 
     def candidate_pairs(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """LSH candidate pairs (left < right), before verification. Ends pass 1."""
         return self._index.candidate_pairs()
 
-    def verify(self, texts: TextColumn) -> None:
+    def verify(self, texts: TextColumn | pa.RecordBatch, text_field: str | None = None) -> None:
         """Pass 2: feeds the same rows again, in order (batch sizes may differ)."""
-        self._index.verify(texts)
+        self._index.verify(_text_column(texts, text_field))
 
     def signatures(self, texts: TextColumn) -> npt.NDArray[np.uint32]:
         """MinHash signatures `(rows, num_perm)` of `texts` under this index's options."""
@@ -155,6 +161,17 @@ class NearDuplicateIndex:
             bands=self.bands,
             rows=self.rows,
         )
+
+
+def _text_column(texts: TextColumn | pa.RecordBatch, text_field: str | None) -> TextColumn:
+    """The text column of a record batch or table, or `texts` itself."""
+    if isinstance(texts, pa.RecordBatch | pa.Table):
+        if text_field is None:
+            raise TypeError("a record batch or table needs text_field=<column name>")
+        if text_field not in texts.schema.names:
+            raise KeyError(f"column {text_field!r} not in batch (columns: {texts.schema.names})")
+        return texts.column(text_field)
+    return texts
 
 
 def near_duplicates(
