@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import json
 import os
+import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +49,19 @@ def _open_binary(path: Path) -> IO[bytes]:
             import zstandard  # optional dependency
         except ImportError as error:
             raise InputError(f"{path}: reading .zst needs `pip install amfast[zstd]`") from error
-        return zstandard.ZstdDecompressor().stream_reader(path.open("rb"))
+        # The raw reader has no readline: buffer it so lines can be iterated.
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            path.open("rb"), read_across_frames=True
+        )
+        return io.BufferedReader(reader)
     return path.open("rb")
+
+
+def _broken_file_errors() -> tuple[type[Exception], ...]:
+    """What reading a broken file raises: I/O, gzip and (once imported) zstandard errors."""
+    errors: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error)
+    zstandard = sys.modules.get("zstandard")
+    return (*errors, zstandard.ZstdError) if zstandard is not None else errors
 
 
 def _lookup(record: Any, field: str) -> Any:  # noqa: ANN401 - JSON values are untyped
@@ -110,7 +124,7 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[JsonlLine]:
                         f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}"
                     )
                 yield JsonlLine(line_number, raw.rstrip(b"\r\n"), record)
-        except (OSError, EOFError) as error:
+        except _broken_file_errors() as error:
             raise InputError(f"{path}: broken or truncated file: {error}") from error
 
 

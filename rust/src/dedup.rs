@@ -363,6 +363,12 @@ impl NearIndex {
         self.pairs.as_deref().unwrap_or_default()
     }
 
+    /// Rows consumed so far by [`Self::verify`].
+    #[must_use]
+    pub fn verified_rows(&self) -> usize {
+        self.verified.cursor
+    }
+
     /// Pass 2: feed the same rows again, in the same batches or any other split, in order.
     /// Only rows that appear in a candidate pair are shingled and kept.
     pub fn verify(&mut self, texts: &[Option<&str>]) -> Result<()> {

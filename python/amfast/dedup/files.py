@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from amfast.dedup.exact import exact_duplicates
 from amfast.dedup.near import NearDuplicateIndex, NearDuplicates
-from amfast.errors import InputError
+from amfast.errors import InputError, InvalidRowError
 from amfast.io import DEFAULT_BATCH_SIZE, DroppedInfo, file_format, iter_text_batches, write_split
 from amfast.normalize import NormalizeOptions
 
@@ -90,37 +90,31 @@ def dedup_file(
     started = time.perf_counter()
     source, output = Path(source), Path(output)
     _check_paths(source, [output] + ([Path(dropped)] if dropped else []))
-    near: NearDuplicates | None = None
-    if method == "exact":
-        result = exact_duplicates(
-            _batches(source, text_field, batch_size, "hashing"),
-            normalize=normalize,
-            num_threads=num_threads,
+    try:
+        representative, similarity, reason, near = _find_duplicates(
+            source,
+            text_field,
+            method,
+            NearDuplicateIndex(
+                threshold=threshold,
+                num_perm=num_perm,
+                bands=bands,
+                rows=rows,
+                ngram=ngram,
+                seed=seed,
+                number_guard=number_guard,
+                normalize=normalize,
+                num_threads=num_threads,
+            )
+            if method == "minhash"
+            else None,
+            normalize,
+            batch_size,
+            num_threads,
         )
-        representative = result.representative
-        similarity = np.ones(len(representative), dtype=np.float32)
-        reason = "exact_duplicate"
-    elif method == "minhash":
-        index = NearDuplicateIndex(
-            threshold=threshold,
-            num_perm=num_perm,
-            bands=bands,
-            rows=rows,
-            ngram=ngram,
-            seed=seed,
-            number_guard=number_guard,
-            normalize=normalize,
-            num_threads=num_threads,
-        )
-        for batch in _batches(source, text_field, batch_size, "signatures"):
-            index.add(batch)
-        for batch in _batches(source, text_field, batch_size, "verifying"):
-            index.verify(batch)
-        near = index.finish()
-        representative, similarity = near.representative, near.similarity
-        reason = "near_duplicate"
-    else:
-        raise ValueError(f"unknown method {method!r}; use 'exact' or 'minhash'")
+    except InvalidRowError as error:
+        # The core numbers rows; the user also needs the file and the field.
+        raise InputError(f"{source}: {error} (field {text_field!r})") from error
     keep = representative == np.arange(len(representative))
     write_split(
         source,
@@ -140,3 +134,31 @@ def dedup_file(
         representative=representative,
         near=near,
     )
+
+
+def _find_duplicates(
+    source: Path,
+    text_field: str,
+    method: Method,
+    index: NearDuplicateIndex | None,
+    normalize: NormalizeOptions | None,
+    batch_size: int,
+    num_threads: int | None,
+) -> tuple[np.ndarray, np.ndarray, str, NearDuplicates | None]:
+    """Representative, similarity and reason per row, and the near result if any."""
+    if method == "exact":
+        result = exact_duplicates(
+            _batches(source, text_field, batch_size, "hashing"),
+            normalize=normalize,
+            num_threads=num_threads,
+        )
+        similarity = np.ones(len(result.representative), dtype=np.float32)
+        return result.representative, similarity, "exact_duplicate", None
+    if method == "minhash" and index is not None:
+        for batch in _batches(source, text_field, batch_size, "signatures"):
+            index.add(batch)
+        for batch in _batches(source, text_field, batch_size, "verifying"):
+            index.verify(batch)
+        near = index.finish()
+        return near.representative, near.similarity, "near_duplicate", near
+    raise ValueError(f"unknown method {method!r}; use 'exact' or 'minhash'")

@@ -18,6 +18,7 @@ pub enum TextColumn<'py> {
     Python(Vec<Option<Bound<'py, PyString>>>),
     Arrow {
         chunks: Vec<ArrayRef>,
+        field: FieldRef,
         chunked: bool,
     },
 }
@@ -32,11 +33,13 @@ impl<'py> TextColumn<'py> {
         }
         if texts.hasattr(intern!(py, "__arrow_c_array__"))? {
             let array: PyArray = texts.extract()?;
-            return Self::arrow(vec![array.array().clone()], false);
+            let (array, field) = array.into_inner();
+            return Self::arrow(vec![array], field, false);
         }
         if texts.hasattr(intern!(py, "__arrow_c_stream__"))? {
             let chunked: PyChunkedArray = texts.extract()?;
-            return Self::arrow(chunked.chunks().to_vec(), true);
+            let (chunks, field) = chunked.into_inner();
+            return Self::arrow(chunks, field, true);
         }
         let iterator = texts.try_iter().map_err(|_| {
             PyTypeError::new_err(format!(
@@ -61,26 +64,26 @@ impl<'py> TextColumn<'py> {
         Ok(Self::Python(rows))
     }
 
-    fn arrow(chunks: Vec<ArrayRef>, chunked: bool) -> PyResult<Self> {
-        for chunk in &chunks {
-            let data_type = chunk.data_type();
-            if !matches!(
-                data_type,
-                arrow_schema_type::Utf8
-                    | arrow_schema_type::LargeUtf8
-                    | arrow_schema_type::Utf8View
-            ) {
-                return Err(PyTypeError::new_err(format!(
-                    "expected an Arrow string, large_string or string_view array, got {data_type}"
-                )));
-            }
+    fn arrow(chunks: Vec<ArrayRef>, field: FieldRef, chunked: bool) -> PyResult<Self> {
+        let data_type = field.data_type();
+        if !matches!(
+            data_type,
+            arrow_schema_type::Utf8 | arrow_schema_type::LargeUtf8 | arrow_schema_type::Utf8View
+        ) {
+            return Err(PyTypeError::new_err(format!(
+                "expected an Arrow string, large_string or string_view array, got {data_type}"
+            )));
         }
-        Ok(Self::Arrow { chunks, chunked })
+        Ok(Self::Arrow {
+            chunks,
+            field,
+            chunked,
+        })
     }
 
     /// Borrowed views of every row, in order. Python strings that are not valid UTF-8 (lone
-    /// surrogates) are reported with their row.
-    pub fn rows(&self, py: Python<'_>) -> PyResult<Vec<Option<&str>>> {
+    /// surrogates) are reported with their global row, `first_row` + their position.
+    pub fn rows(&self, py: Python<'_>, first_row: usize) -> PyResult<Vec<Option<&str>>> {
         match self {
             Self::Python(rows) => rows
                 .iter()
@@ -89,7 +92,11 @@ impl<'py> TextColumn<'py> {
                     text.as_ref()
                         .map(|text| {
                             text.to_str().map_err(|_| {
-                                row_error(py, row, "text is not valid UTF-8 (lone surrogate)")
+                                row_error(
+                                    py,
+                                    first_row + row,
+                                    "text is not valid UTF-8 (lone surrogate)",
+                                )
                             })
                         })
                         .transpose()
@@ -116,13 +123,17 @@ impl<'py> TextColumn<'py> {
     pub fn same_kind(&self, py: Python<'py>, values: Vec<Option<String>>) -> PyResult<Py<PyAny>> {
         match self {
             Self::Python(_) => Ok(values.into_pyobject(py)?.into_any().unbind()),
-            Self::Arrow { chunks, chunked } => {
+            Self::Arrow {
+                chunks,
+                field,
+                chunked,
+            } => {
                 let mut values = values.into_iter();
                 let outputs: Vec<ArrayRef> = chunks
                     .iter()
                     .map(|chunk| {
                         let part = values.by_ref().take(chunk.len());
-                        let array: ArrayRef = match chunk.data_type() {
+                        let array: ArrayRef = match field.data_type() {
                             arrow_schema_type::Utf8 => Arc::new(part.collect::<StringArray>()),
                             arrow_schema_type::LargeUtf8 => {
                                 Arc::new(part.collect::<LargeStringArray>())
@@ -132,28 +143,27 @@ impl<'py> TextColumn<'py> {
                         array
                     })
                     .collect();
+                // The output keeps the input's name and type; only the values are new.
+                let field = Arc::new(field.as_ref().clone().with_nullable(true));
                 if *chunked {
-                    let field = chunks.first().map(|chunk| chunk.data_type().clone());
-                    let output = match field {
-                        Some(_) => PyChunkedArray::from_array_refs(outputs)?,
-                        None => PyChunkedArray::try_new(
-                            Vec::new(),
-                            Arc::new(arrow_schema::Field::new("", arrow_schema_type::Utf8, true)),
-                        )?,
-                    };
-                    Ok(output.into_pyarrow(py)?.unbind())
+                    Ok(PyChunkedArray::try_new(outputs, field)?
+                        .into_pyarrow(py)?
+                        .unbind())
                 } else {
                     let array = outputs.into_iter().next().ok_or_else(|| {
                         PyTypeError::new_err("an Arrow array input produced no chunk")
                     })?;
-                    Ok(PyArray::from_array_ref(array).to_pyarrow(py)?.unbind())
+                    let array = PyArray::try_new(array, field)
+                        .map_err(|error| PyTypeError::new_err(error.to_string()))?;
+                    let exported = array.to_pyarrow(py)?.unbind();
+                    Ok(exported)
                 }
             }
         }
     }
 }
 
-use arrow_schema::DataType as arrow_schema_type;
+use arrow_schema::{DataType as arrow_schema_type, FieldRef};
 
 fn type_name(value: &Bound<'_, PyAny>) -> String {
     value

@@ -61,7 +61,8 @@ impl PyExactIndex {
 
     fn add(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<()> {
         let column = TextColumn::extract(texts)?;
-        let rows = column.rows(py)?;
+        let first_row = self.__len__();
+        let rows = column.rows(py, first_row)?;
         let index = self.inner.as_mut().ok_or_else(finished)?;
         run_detached(py, self.num_threads, || index.add(&rows))
     }
@@ -177,7 +178,7 @@ impl PyNearIndex {
         texts: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, numpy::PyArray2<u32>>> {
         let column = TextColumn::extract(texts)?;
-        let rows = column.rows(py)?;
+        let rows = column.rows(py, 0)?;
         let threads = self.num_threads;
         let index = self.index()?;
         let width = index.options().num_perm;
@@ -187,7 +188,8 @@ impl PyNearIndex {
 
     fn add(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<()> {
         let column = TextColumn::extract(texts)?;
-        let rows = column.rows(py)?;
+        let first_row = self.__len__();
+        let rows = column.rows(py, first_row)?;
         let threads = self.num_threads;
         let index = self.index()?;
         run_detached(py, threads, || index.add(&rows))
@@ -206,7 +208,11 @@ impl PyNearIndex {
 
     fn verify(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<()> {
         let column = TextColumn::extract(texts)?;
-        let rows = column.rows(py)?;
+        let first_row = self
+            .inner
+            .as_ref()
+            .map_or(0, dedup::NearIndex::verified_rows);
+        let rows = column.rows(py, first_row)?;
         let threads = self.num_threads;
         let index = self.index()?;
         run_detached(py, threads, || index.verify(&rows))

@@ -40,7 +40,7 @@ pub fn normalize<'py>(
     num_threads: Option<usize>,
 ) -> PyResult<Py<PyAny>> {
     let column = TextColumn::extract(texts)?;
-    let rows = column.rows(py)?;
+    let rows = column.rows(py, 0)?;
     let options = options(
         lowercase,
         case_fold,
