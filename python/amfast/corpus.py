@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 VARIANT_KINDS = ("noise", "substitute", "delete", "insert", "swap", "truncate", "numbers", "mixed")
-_TOKEN = re.compile(r"[a-z0-9]+")
+# Unicode words (letters, digits, marks), as amfast.normalize tokenizes; `_` separates.
+_TOKEN = re.compile(r"[^\W_]+")
 
 
 @dataclass
@@ -140,8 +142,8 @@ def generate_corpus(
 
 
 def shingle_set(text: str, ngram: int = 5) -> set[tuple[str, ...]]:
-    """Word n-gram set of an ASCII text (lowercased, non-alphanumerics as separators)."""
-    words = _TOKEN.findall(text.lower())
+    """Word n-gram set: NFKC, lower case, runs of Unicode letters/digits as words."""
+    words = _TOKEN.findall(unicodedata.normalize("NFKC", text).lower())
     if 0 < len(words) < ngram:
         return {tuple(words)}
     return {tuple(words[i : i + ngram]) for i in range(len(words) - ngram + 1)}
