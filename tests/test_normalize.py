@@ -81,9 +81,7 @@ def test_normalize_empty_arrow_array_keeps_type(string_type):
     assert len(result) == 0
 
 
-@pytest.mark.parametrize(
-    "string_type", [pa.string(), pa.large_string(), pa.string_view()], ids=str
-)
+@pytest.mark.parametrize("string_type", [pa.string(), pa.large_string(), pa.string_view()], ids=str)
 def test_normalize_chunked_array_without_chunks_keeps_type(string_type):
     result = normalize(pa.chunked_array([], string_type))
     assert isinstance(result, pa.ChunkedArray)
