@@ -18,11 +18,40 @@ use crate::error::{Error, Result};
 use crate::hashing::content_hash;
 use crate::lsh::{band_candidate_pairs, band_keys_into, check_bands};
 use crate::minhash::MinHasher;
-use crate::normalize::{normalize_into, NormalizeOptions};
-use crate::shingle::{jaccard, shingle_set_into, word_shingles_into};
+use crate::normalize::{normalize_into, normalize_words_into, NormalizeOptions};
+use crate::shingle::{jaccard, word_shingles_from_starts};
 use crate::unionfind::UnionFind;
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
+
+/// Per-thread buffers for turning one row into shingles without allocating.
+#[derive(Default)]
+struct Scratch {
+    normalized: String,
+    word_starts: Vec<u32>,
+    word_hashes: Vec<u64>,
+    shingles: Vec<u64>,
+}
+
+impl Scratch {
+    /// Normalizes `text` and leaves its word n-gram shingles (text order) in `self.shingles`.
+    fn shingle(&mut self, text: &str, options: &NearOptions) -> &[u64] {
+        normalize_words_into(
+            text,
+            &options.normalize,
+            &mut self.normalized,
+            &mut self.word_starts,
+        );
+        word_shingles_from_starts(
+            &self.normalized,
+            &self.word_starts,
+            options.ngram,
+            &mut self.word_hashes,
+            &mut self.shingles,
+        );
+        &self.shingles
+    }
+}
 
 /// Rows processed per parallel work item: large enough to amortize scheduling.
 const ROWS_PER_TASK: usize = 256;
@@ -268,22 +297,17 @@ impl NearIndex {
     pub fn signatures(&self, texts: &[Option<&str>], first_row: usize) -> Result<Vec<u32>> {
         let width = self.options.num_perm;
         let mut signatures = vec![0u32; texts.len() * width];
-        let (normalize, ngram) = (self.options.normalize, self.options.ngram);
         signatures
             .par_chunks_mut(width)
             .zip(texts.par_iter())
             .enumerate()
             .with_min_len(ROWS_PER_TASK)
-            .try_for_each_init(
-                || (String::new(), Vec::new(), Vec::new()),
-                |(buffer, words, shingles), (row, (signature, text))| {
-                    let text = require_text(*text, first_row + row)?;
-                    normalize_into(text, &normalize, buffer);
-                    word_shingles_into(buffer, ngram, words, shingles);
-                    self.hasher.signature_into(shingles, signature);
-                    Ok(())
-                },
-            )?;
+            .try_for_each_init(Scratch::default, |scratch, (row, (signature, text))| {
+                let text = require_text(*text, first_row + row)?;
+                self.hasher
+                    .signature_into(scratch.shingle(text, &self.options), signature);
+                Ok(())
+            })?;
         Ok(signatures)
     }
 
@@ -296,8 +320,8 @@ impl NearIndex {
         }
         next_row_count(self.len(), texts.len())?;
         let (bands, rows) = (self.options.bands, self.options.rows);
-        let (normalize, ngram) = (self.options.normalize, self.options.ngram);
         let first_row = self.len();
+        let options = &self.options;
         let mut keys = vec![0u64; texts.len() * bands];
         let empty: Vec<bool> = keys
             .par_chunks_mut(bands)
@@ -305,18 +329,10 @@ impl NearIndex {
             .enumerate()
             .with_min_len(ROWS_PER_TASK)
             .map_init(
-                || {
-                    (
-                        String::new(),
-                        Vec::new(),
-                        Vec::new(),
-                        vec![0u32; self.options.num_perm],
-                    )
-                },
-                |(buffer, words, shingles, signature), (row, (row_keys, text))| {
+                || (Scratch::default(), vec![0u32; options.num_perm]),
+                |(scratch, signature), (row, (row_keys, text))| {
                     let text = require_text(*text, first_row + row)?;
-                    normalize_into(text, &normalize, buffer);
-                    word_shingles_into(buffer, ngram, words, shingles);
+                    let shingles = scratch.shingle(text, options);
                     if shingles.is_empty() {
                         return Ok(true);
                     }
@@ -384,21 +400,21 @@ impl NearIndex {
         let rows = &self.verified.rows;
         let low = rows.partition_point(|&row| (row as usize) < start);
         let high = rows.partition_point(|&row| (row as usize) < end);
-        let (normalize, ngram) = (self.options.normalize, self.options.ngram);
-        let number_guard = self.options.number_guard;
+        let options = &self.options;
         let sets: Vec<(Vec<u64>, u64)> = rows[low..high]
             .par_iter()
-            .map_init(
-                || (String::new(), Vec::new()),
-                |(buffer, words), &row| {
-                    let text = require_text(texts[row as usize - start], row as usize)?;
-                    normalize_into(text, &normalize, buffer);
-                    let mut set = Vec::new();
-                    shingle_set_into(buffer, ngram, words, &mut set);
-                    let numbers = if number_guard { number_key(text) } else { 0 };
-                    Ok((set, numbers))
-                },
-            )
+            .map_init(Scratch::default, |scratch, &row| {
+                let text = require_text(texts[row as usize - start], row as usize)?;
+                let mut set = scratch.shingle(text, options).to_vec();
+                set.sort_unstable();
+                set.dedup();
+                let numbers = if options.number_guard {
+                    number_key(text)
+                } else {
+                    0
+                };
+                Ok((set, numbers))
+            })
             .collect::<Result<_>>()?;
         for (set, numbers) in sets {
             self.verified.shingles.extend_from_slice(&set);

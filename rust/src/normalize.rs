@@ -85,26 +85,44 @@ fn char_class(ch: char) -> Class {
 
 /// Collects tokens as UTF-8 bytes, inserting exactly one space between tokens. Shared by the
 /// ASCII table path and the Unicode path so a word may run across both.
-struct Tokens {
+struct Tokens<'a> {
     buffer: Vec<u8>,
     pending_separator: bool,
+    /// Byte offset of each token's start, when the caller wants them (shingling does).
+    word_starts: Option<&'a mut Vec<u32>>,
 }
 
-impl Tokens {
-    fn new(reuse: String, capacity: usize) -> Self {
+impl<'a> Tokens<'a> {
+    #[allow(clippy::manual_inspect)] // `inspect` would only lend the `&mut`, not move it on
+    fn new(reuse: String, capacity: usize, word_starts: Option<&'a mut Vec<u32>>) -> Self {
         let mut buffer = reuse.into_bytes();
         buffer.clear();
         buffer.reserve(capacity);
+        let word_starts = word_starts.map(|starts| {
+            starts.clear();
+            starts
+        });
         Self {
             buffer,
             pending_separator: false,
+            word_starts,
         }
     }
 
     #[inline]
     fn start_token(&mut self) {
-        if self.pending_separator && !self.buffer.is_empty() {
+        let starts_token = if self.buffer.is_empty() {
+            true
+        } else if self.pending_separator {
             self.buffer.push(b' ');
+            true
+        } else {
+            false
+        };
+        if starts_token {
+            if let Some(starts) = self.word_starts.as_deref_mut() {
+                starts.push(self.buffer.len() as u32);
+            }
         }
         self.pending_separator = false;
     }
@@ -140,30 +158,32 @@ impl Tokens {
         }
     }
 
-    /// The ASCII fast path: one table lookup per byte, whole words copied in one pass.
+    /// The ASCII fast path: one table lookup per byte, tight loops over runs of separators and
+    /// of word bytes.
     fn ascii_run(&mut self, bytes: &[u8], table: &AsciiTable) {
+        let action = |byte: u8| table[usize::from(byte & 0x7F)];
         let mut position = 0;
         while position < bytes.len() {
-            let action = table[usize::from(bytes[position] & 0x7F)];
-            if action == 0 {
+            let first = action(bytes[position]);
+            position += 1;
+            if first == 0 {
                 self.pending_separator = true;
-                position += 1;
-            } else if action & 0x80 == 0 {
-                let length = bytes[position..]
-                    .iter()
-                    .take_while(|&&byte| {
-                        let action = table[usize::from(byte & 0x7F)];
-                        action != 0 && action & 0x80 == 0
-                    })
-                    .count();
-                self.start_token();
-                let word = &bytes[position..position + length];
-                self.buffer
-                    .extend(word.iter().map(|&byte| table[usize::from(byte & 0x7F)]));
-                position += length;
+                while position < bytes.len() && action(bytes[position]) == 0 {
+                    position += 1;
+                }
+            } else if first & 0x80 != 0 {
+                self.operator(first & 0x7F);
             } else {
-                self.operator(action & 0x7F);
-                position += 1;
+                self.start_token();
+                self.buffer.push(first);
+                while let Some(&byte) = bytes.get(position) {
+                    let mapped = action(byte);
+                    if mapped == 0 || mapped & 0x80 != 0 {
+                        break;
+                    }
+                    self.buffer.push(mapped);
+                    position += 1;
+                }
             }
         }
     }
@@ -178,6 +198,26 @@ impl Tokens {
 
 /// Normalizes `text` into `out` (cleared first). Reusing `out` across rows avoids allocation.
 pub fn normalize_into(text: &str, options: &NormalizeOptions, out: &mut String) {
+    normalize_with_words(text, *options, out, None);
+}
+
+/// [`normalize_into`] that also records the byte offset where each word (token) starts, so
+/// shingling need not scan the output again. Offsets are `u32`: rows are limited to 4 GiB.
+pub fn normalize_words_into(
+    text: &str,
+    options: &NormalizeOptions,
+    out: &mut String,
+    word_starts: &mut Vec<u32>,
+) {
+    normalize_with_words(text, *options, out, Some(word_starts));
+}
+
+fn normalize_with_words(
+    text: &str,
+    options: NormalizeOptions,
+    out: &mut String,
+    word_starts: Option<&mut Vec<u32>>,
+) {
     out.clear();
     let stripped;
     let text = if options.strip_latex && text.bytes().any(|b| b == b'\\' || b == b'$') {
@@ -186,12 +226,16 @@ pub fn normalize_into(text: &str, options: &NormalizeOptions, out: &mut String) 
     } else {
         text
     };
-    let mut tokens = Tokens::new(std::mem::take(out), text.len() + text.len() / 2);
-    let table = ascii_table_for(*options);
+    let mut tokens = Tokens::new(
+        std::mem::take(out),
+        text.len() + text.len() / 2,
+        word_starts,
+    );
+    let table = ascii_table_for(options);
     if text.is_ascii() {
         tokens.ascii_run(text.as_bytes(), table);
     } else {
-        normalize_mixed(text, *options, table, &mut tokens);
+        normalize_mixed(text, options, table, &mut tokens);
     }
     *out = tokens.finish();
 }
@@ -482,6 +526,24 @@ mod tests {
     }
 
     #[test]
+    fn word_starts_point_at_each_token() {
+        let options = NormalizeOptions {
+            math_operators: true,
+            ..NormalizeOptions::default()
+        };
+        let (mut out, mut starts) = (String::new(), Vec::new());
+        normalize_words_into("  Été, x+1 中文，ok", &options, &mut out, &mut starts);
+        assert_eq!(out, "été x + 1 中文 ok");
+        let mut expected = Vec::new();
+        let mut offset = 0;
+        for word in out.split(' ') {
+            expected.push(offset as u32);
+            offset += word.len() + 1;
+        }
+        assert_eq!(starts, expected);
+    }
+
+    #[test]
     fn uppercase_survives_when_lowercasing_is_off() {
         let options = NormalizeOptions {
             lowercase: false,
@@ -542,7 +604,7 @@ mod tests {
             options in any_options(),
         ) {
             let options = NormalizeOptions { strip_latex: false, ..options };
-            let mut reference = Tokens::new(String::new(), 0);
+            let mut reference = Tokens::new(String::new(), 0, None);
             reference_segment(&text, options, &mut reference);
             prop_assert_eq!(normalize(&text, &options), reference.finish());
         }

@@ -30,6 +30,32 @@ pub fn word_shingles_into(
     shingles.extend(word_hashes.windows(width).map(shingle_hash));
 }
 
+/// [`word_shingles_into`] for a text whose word start offsets are already known (from
+/// [`crate::normalize::normalize_words_into`]); skips the scan for spaces.
+pub fn word_shingles_from_starts(
+    normalized: &str,
+    word_starts: &[u32],
+    ngram: usize,
+    word_hashes: &mut Vec<u64>,
+    shingles: &mut Vec<u64>,
+) {
+    word_hashes.clear();
+    shingles.clear();
+    let bytes = normalized.as_bytes();
+    let ends = word_starts.iter().skip(1).map(|&next| next as usize - 1);
+    for (&start, end) in word_starts
+        .iter()
+        .zip(ends.chain(std::iter::once(bytes.len())))
+    {
+        word_hashes.push(word_hash_bytes(&bytes[start as usize..end]));
+    }
+    if word_hashes.is_empty() {
+        return;
+    }
+    let width = ngram.max(1).min(word_hashes.len());
+    shingles.extend(word_hashes.windows(width).map(shingle_hash));
+}
+
 /// Sorted, de-duplicated shingle set: the form exact Jaccard is computed on.
 pub fn shingle_set_into(
     normalized: &str,
@@ -90,6 +116,19 @@ mod tests {
         assert_ne!(set("what is 2", 5), set("what is 3", 5));
         assert!(jaccard(&set("what is 2", 5), &set("what is 3", 5)) < f64::EPSILON);
         assert!((jaccard(&set("what is 2", 5), &set("what is 2", 5)) - 1.0).abs() < 1e-12);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn known_word_starts_give_the_same_shingles(text in "\\PC{0,60}", ngram in 1usize..6) {
+            let options = crate::normalize::NormalizeOptions::default();
+            let (mut normalized, mut starts) = (String::new(), Vec::new());
+            crate::normalize::normalize_words_into(&text, &options, &mut normalized, &mut starts);
+            let (mut scratch, mut scanned, mut known) = (Vec::new(), Vec::new(), Vec::new());
+            word_shingles_into(&normalized, ngram, &mut scratch, &mut scanned);
+            word_shingles_from_starts(&normalized, &starts, ngram, &mut scratch, &mut known);
+            proptest::prop_assert_eq!(scanned, known);
+        }
     }
 
     #[test]
