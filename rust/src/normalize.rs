@@ -599,6 +599,17 @@ mod tests {
         }
 
         #[test]
+        fn long_ascii_runs_match_the_reference_path(
+            text in "([a-zA-Z0-9]{0,24}[ ,.+=_()$]{0,14}){0,8}",
+            options in any_options(),
+        ) {
+            let options = NormalizeOptions { strip_latex: false, ..options };
+            let mut reference = Tokens::new(String::new(), 0, None);
+            reference_segment(&text, options, &mut reference);
+            prop_assert_eq!(normalize(&text, &options), reference.finish());
+        }
+
+        #[test]
         fn fast_paths_match_the_reference_path(
             text in "([ -~]{0,12}|[a-zé\u{0301}\u{0307}\u{3099}İß²ﬁ−×Ａ-Ｚａ-ｚ０-９！-～一-龥、-〿，。 ]{0,6}){0,6}",
             options in any_options(),
