@@ -90,11 +90,11 @@ class JsonlLine:
     record: dict[str, Any]
 
 
-def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[JsonlLine]:
-    """Parses a JSONL file line by line; blank lines are skipped (and do not count as rows).
+def iter_raw_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
+    """The non-blank lines of a (possibly compressed) text file with their 1-based numbers.
 
     Raises:
-        InputError: Invalid UTF-8, invalid JSON or a non-object line, naming file and line.
+        InputError: The file cannot be opened, or is broken or truncated.
     """
     path = Path(path)
     try:
@@ -104,28 +104,42 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[JsonlLine]:
     with handle:
         try:
             for line_number, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    raise InputError(
-                        f"{path}:{line_number}: invalid UTF-8 at byte {error.start} "
-                        f"({raw[error.start : error.start + 1]!r})"
-                    ) from None
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as error:
-                    raise InputError(
-                        f"{path}:{line_number}: invalid JSON: {error.msg} at column {error.colno}"
-                    ) from None
-                if not isinstance(record, dict):
-                    raise InputError(
-                        f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}"
-                    )
-                yield JsonlLine(line_number, raw.rstrip(b"\r\n"), record)
+                if raw.strip():
+                    yield line_number, raw.rstrip(b"\r\n")
         except _broken_file_errors() as error:
             raise InputError(f"{path}: broken or truncated file: {error}") from error
+
+
+def parse_jsonl_line(path: str | os.PathLike[str], line_number: int, raw: bytes) -> JsonlLine:
+    """Parses one JSONL line into an object, or raises InputError naming file and line."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{path}:{line_number}: invalid UTF-8 at byte {error.start} "
+            f"({raw[error.start : error.start + 1]!r})"
+        ) from None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(
+            f"{path}:{line_number}: invalid JSON: {error.msg} at column {error.colno}"
+        ) from None
+    if not isinstance(record, dict):
+        raise InputError(
+            f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}"
+        )
+    return JsonlLine(line_number, raw, record)
+
+
+def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[JsonlLine]:
+    """Parses a JSONL file line by line; blank lines are skipped (and do not count as rows).
+
+    Raises:
+        InputError: Invalid UTF-8, invalid JSON or a non-object line, naming file and line.
+    """
+    for line_number, raw in iter_raw_lines(path):
+        yield parse_jsonl_line(path, line_number, raw)
 
 
 def text_of(line: JsonlLine, field: str, path: str | os.PathLike[str]) -> str:
@@ -313,11 +327,12 @@ def _write_split_jsonl(
             if dropped_target
             else None
         )
-        for row, line in enumerate(iter_jsonl(source)):
+        # Kept lines are copied as bytes; only dropped lines are parsed again.
+        for row, (line_number, raw) in enumerate(iter_raw_lines(source)):
             if keep[row]:
-                kept_out.write(line.raw + b"\n")
+                kept_out.write(raw + b"\n")
             elif dropped_out is not None:
-                record = dict(line.record)
+                record = dict(parse_jsonl_line(source, line_number, raw).record)
                 record.update(
                     row_id=row,
                     dup_of=dropped.representative[row],

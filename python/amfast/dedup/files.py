@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +40,57 @@ class DedupSummary:
     def rows_per_second(self) -> float:
         """Throughput of the whole job, reading and writing included."""
         return self.rows / self.seconds if self.seconds else float("inf")
+
+
+class TextPasses:
+    """The two passes of near dedup over a file's text column, parsing JSONL only once.
+
+    For JSONL, the first pass appends every batch to an Arrow IPC file in a temporary folder and
+    the second pass memory-maps it (no JSON parsing, no copy). Parquet is columnar already: the
+    second pass reads the column again.
+    """
+
+    def __init__(self, source: Path, text_field: str, batch_size: int) -> None:
+        """Prepares both passes; nothing is read or written yet."""
+        self.source, self.text_field, self.batch_size = source, text_field, batch_size
+        self._spool = (
+            tempfile.TemporaryDirectory(prefix="amfast-spool-")
+            if file_format(source) == "jsonl"
+            else None
+        )
+
+    def __enter__(self) -> TextPasses:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._spool is not None:
+            self._spool.cleanup()
+
+    def _spool_path(self) -> str:
+        assert self._spool is not None
+        return str(Path(self._spool.name) / "texts.arrow")
+
+    def first_pass(self) -> Iterator[list[str] | pa.Array]:
+        """Batches of texts from the source (spooled when it is JSONL)."""
+        batches = _batches(self.source, self.text_field, self.batch_size, "signatures")
+        if self._spool is None:
+            yield from batches
+            return
+        schema = pa.schema([pa.field("text", pa.large_string())])
+        with pa.OSFile(self._spool_path(), "wb") as sink, pa.ipc.new_file(sink, schema) as out:
+            for batch in batches:
+                out.write_batch(pa.record_batch([pa.array(batch, pa.large_string())], schema))
+                yield batch
+
+    def second_pass(self) -> Iterator[list[str] | pa.Array]:
+        """The same batches again, in the same order."""
+        if self._spool is None:
+            yield from _batches(self.source, self.text_field, self.batch_size, "verifying")
+            return
+        with pa.memory_map(self._spool_path()) as mapped:
+            reader = pa.ipc.open_file(mapped)
+            for position in range(reader.num_record_batches):
+                yield reader.get_batch(position).column(0)
 
 
 def _check_paths(source: Path, targets: list[Path]) -> None:
@@ -155,10 +207,11 @@ def _find_duplicates(
         similarity = np.ones(len(result.representative), dtype=np.float32)
         return result.representative, similarity, "exact_duplicate", None
     if method == "minhash" and index is not None:
-        for batch in _batches(source, text_field, batch_size, "signatures"):
-            index.add(batch)
-        for batch in _batches(source, text_field, batch_size, "verifying"):
-            index.verify(batch)
+        with TextPasses(source, text_field, batch_size) as passes:
+            for batch in passes.first_pass():
+                index.add(batch)
+            for batch in passes.second_pass():
+                index.verify(batch)
         near = index.finish()
         return near.representative, near.similarity, "near_duplicate", near
     raise ValueError(f"unknown method {method!r}; use 'exact' or 'minhash'")
