@@ -486,16 +486,6 @@ impl NearIndex {
     }
 }
 
-/// Normalizes every row; nulls stay null.
-#[must_use]
-pub fn normalize_rows(texts: &[Option<&str>], options: &NormalizeOptions) -> Vec<Option<String>> {
-    texts
-        .par_iter()
-        .with_min_len(ROWS_PER_TASK)
-        .map(|text| text.map(|text| crate::normalize::normalize(text, options)))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

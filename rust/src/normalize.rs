@@ -416,6 +416,61 @@ fn renormalize(text: String) -> String {
 
 const LATEX_COMMANDS: [&str; 3] = ["\\displaystyle", "\\right", "\\left"];
 
+/// Normalized rows packed back to back in one UTF-8 buffer, the layout of an Arrow string
+/// array: building outputs from it needs no per-row allocation.
+#[derive(Debug, Default)]
+pub struct PackedTexts {
+    /// Every normalized text, back to back.
+    pub values: Vec<u8>,
+    /// Row `i` is `values[offsets[i]..offsets[i + 1]]`; there are `rows + 1` offsets.
+    pub offsets: Vec<usize>,
+    /// `false` where the input row was null (its range is empty).
+    pub valid: Vec<bool>,
+}
+
+impl PackedTexts {
+    /// Row `row`, or `None` for a null input row.
+    #[must_use]
+    pub fn row(&self, row: usize) -> Option<&str> {
+        let bytes = &self.values[self.offsets[row]..self.offsets[row + 1]];
+        // Every row was written from a `String`, so it is valid UTF-8 on its own.
+        self.valid[row].then(|| std::str::from_utf8(bytes).unwrap_or_default())
+    }
+}
+
+/// Normalizes every row in parallel into one [`PackedTexts`]; nulls stay null.
+#[must_use]
+pub fn normalize_packed(texts: &[Option<&str>], options: &NormalizeOptions) -> PackedTexts {
+    use rayon::prelude::*;
+    const ROWS_PER_TASK: usize = 1024;
+    let parts: Vec<(Vec<u8>, Vec<usize>)> = texts
+        .par_chunks(ROWS_PER_TASK)
+        .map(|chunk| {
+            let (mut values, mut ends, mut buffer) = (Vec::new(), Vec::new(), String::new());
+            for text in chunk {
+                if let Some(text) = text {
+                    normalize_into(text, options, &mut buffer);
+                    values.extend_from_slice(buffer.as_bytes());
+                }
+                ends.push(values.len());
+            }
+            (values, ends)
+        })
+        .collect();
+    let mut packed = PackedTexts {
+        values: Vec::with_capacity(parts.iter().map(|(values, _)| values.len()).sum()),
+        offsets: Vec::with_capacity(texts.len() + 1),
+        valid: texts.iter().map(Option::is_some).collect(),
+    };
+    packed.offsets.push(0);
+    for (values, ends) in parts {
+        let base = packed.values.len();
+        packed.offsets.extend(ends.iter().map(|end| base + end));
+        packed.values.extend_from_slice(&values);
+    }
+    packed
+}
+
 /// Replaces `$`, `\,` and the sizing commands `\left`, `\right`, `\displaystyle` with a space.
 /// A command only matches when no letter follows, so `\leftarrow` and `\rightarrow` survive.
 #[must_use]
@@ -523,6 +578,18 @@ mod tests {
             "frac 1 2 leftarrow x y"
         );
         assert_eq!(norm(r"\left( x \right)"), "left x right");
+    }
+
+    #[test]
+    fn packed_rows_match_row_by_row_normalization() {
+        let texts = [Some("Hello,  World"), None, Some(""), Some("中文，ＡＢ")];
+        let packed = normalize_packed(&texts, &NormalizeOptions::default());
+        let rows: Vec<Option<&str>> = (0..texts.len()).map(|row| packed.row(row)).collect();
+        assert_eq!(
+            rows,
+            vec![Some("hello world"), None, Some(""), Some("中文 ab")]
+        );
+        assert_eq!(packed.offsets.len(), texts.len() + 1);
     }
 
     #[test]

@@ -9,9 +9,12 @@ use arrow_array::{Array, ArrayRef, LargeStringArray, StringArray, StringViewArra
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyList, PyString};
 use pyo3_arrow::{PyArray, PyChunkedArray};
 use std::sync::Arc;
+
+use crate::normalize::PackedTexts;
+use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 
 /// A column of optional texts, kept alive for the duration of one call.
 pub enum TextColumn<'py> {
@@ -119,30 +122,26 @@ impl<'py> TextColumn<'py> {
     }
 
     /// Builds an output column of the same kind (list, Arrow array or chunked array, same
-    /// string type) from one output per row. The new strings are necessarily fresh buffers.
-    pub fn same_kind(&self, py: Python<'py>, values: Vec<Option<String>>) -> PyResult<Py<PyAny>> {
+    /// string type) from packed per-row outputs. The values are new buffers, sliced from
+    /// `packed` without per-row allocation.
+    pub fn same_kind(&self, py: Python<'py>, packed: &PackedTexts) -> PyResult<Py<PyAny>> {
         match self {
-            Self::Python(_) => Ok(values.into_pyobject(py)?.into_any().unbind()),
+            Self::Python(rows) => {
+                let values = (0..rows.len()).map(|row| packed.row(row));
+                Ok(PyList::new(py, values)?.into_any().unbind())
+            }
             Self::Arrow {
                 chunks,
                 field,
                 chunked,
             } => {
-                let mut values = values.into_iter();
-                let outputs: Vec<ArrayRef> = chunks
-                    .iter()
-                    .map(|chunk| {
-                        let part = values.by_ref().take(chunk.len());
-                        let array: ArrayRef = match field.data_type() {
-                            arrow_schema_type::Utf8 => Arc::new(part.collect::<StringArray>()),
-                            arrow_schema_type::LargeUtf8 => {
-                                Arc::new(part.collect::<LargeStringArray>())
-                            }
-                            _ => Arc::new(part.collect::<StringViewArray>()),
-                        };
-                        array
-                    })
-                    .collect();
+                let mut first_row = 0;
+                let mut outputs: Vec<ArrayRef> = Vec::with_capacity(chunks.len());
+                for chunk in chunks {
+                    let rows = first_row..first_row + chunk.len();
+                    outputs.push(packed_array(packed, rows, field.data_type())?);
+                    first_row += chunk.len();
+                }
                 // The output keeps the input's name and type; only the values are new.
                 let field = Arc::new(field.as_ref().clone().with_nullable(true));
                 if *chunked {
@@ -161,6 +160,48 @@ impl<'py> TextColumn<'py> {
             }
         }
     }
+}
+
+/// One Arrow array of `data_type` holding rows `rows` of `packed`.
+fn packed_array(
+    packed: &PackedTexts,
+    rows: std::ops::Range<usize>,
+    data_type: &arrow_schema_type,
+) -> PyResult<ArrayRef> {
+    let valid = &packed.valid[rows.clone()];
+    let nulls = valid
+        .contains(&false)
+        .then(|| NullBuffer::from(valid.to_vec()));
+    let base = packed.offsets[rows.start];
+    let values = Buffer::from(&packed.values[base..packed.offsets[rows.end]]);
+    let relative = packed.offsets[rows.start..=rows.end]
+        .iter()
+        .map(|offset| offset - base);
+    let invalid = |error: arrow_schema::ArrowError| PyTypeError::new_err(error.to_string());
+    Ok(match data_type {
+        arrow_schema_type::Utf8 => {
+            let offsets = relative
+                .map(i32::try_from)
+                .collect::<Result<Vec<i32>, _>>()
+                .map_err(|_| {
+                    PyTypeError::new_err(
+                        "normalized chunk exceeds 2 GiB, too large for an Arrow `string` array; \
+                         cast the input to large_string",
+                    )
+                })?;
+            let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+            Arc::new(StringArray::try_new(offsets, values, nulls).map_err(invalid)?)
+        }
+        arrow_schema_type::LargeUtf8 => {
+            // A Vec cannot exceed isize::MAX bytes, so every offset fits in i64.
+            let offsets: Vec<i64> = relative
+                .map(|offset| i64::try_from(offset).unwrap_or(i64::MAX))
+                .collect();
+            let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+            Arc::new(LargeStringArray::try_new(offsets, values, nulls).map_err(invalid)?)
+        }
+        _ => Arc::new(rows.map(|row| packed.row(row)).collect::<StringViewArray>()),
+    })
 }
 
 use arrow_schema::{DataType as arrow_schema_type, FieldRef};

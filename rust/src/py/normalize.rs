@@ -2,8 +2,7 @@
 
 use super::arrow::TextColumn;
 use super::run_detached;
-use crate::dedup::normalize_rows;
-use crate::normalize::NormalizeOptions;
+use crate::normalize::{normalize_packed, NormalizeOptions};
 use pyo3::prelude::*;
 
 #[allow(clippy::fn_params_excessive_bools)] // one flag per documented option, as in the .pyi
@@ -48,6 +47,6 @@ pub fn normalize<'py>(
         math_operators,
         strip_latex,
     );
-    let normalized = run_detached(py, num_threads, || Ok(normalize_rows(&rows, &options)))?;
-    column.same_kind(py, normalized)
+    let normalized = run_detached(py, num_threads, || Ok(normalize_packed(&rows, &options)))?;
+    column.same_kind(py, &normalized)
 }
