@@ -1,5 +1,7 @@
 # Every developer action. `make help` lists them. Each target bootstraps .venv itself.
 SHELL := /bin/bash
+# rustup installs cargo here; a non-login shell (CI) may not have it on PATH yet.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 .DEFAULT_GOAL := help
 PYTHON ?= python3
 VENV := .venv
