@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,24 @@ def test_minhash_dedup_jsonl_matches_the_python_api(tmp_path, small_corpus, near
         assert row["dup_of"] < row["row_id"]
         assert row["similarity"] == pytest.approx(expected.similarity[row["row_id"]], abs=1e-6)
         assert row["text"] == small_corpus.texts[row["row_id"]]
+
+
+def test_minhash_dedup_in_small_batches_matches_one_batch_and_leaves_no_spool(
+    tmp_path, monkeypatch, near_corpus_lines
+):
+    spool_root = tmp_path / "tmp"
+    spool_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool_root))
+    source = write_lines(tmp_path / "in.jsonl", near_corpus_lines)
+    outputs = []
+    for batch_size in ("97", "65536"):
+        kept, dropped = tmp_path / f"kept-{batch_size}.jsonl", tmp_path / f"drop-{batch_size}.jsonl"
+        arguments = ("-o", kept, "--dropped", dropped, "--text-field", "text")
+        assert run_dedup(source, *arguments, "--batch-size", batch_size) == 0
+        outputs.append((kept.read_bytes(), dropped.read_bytes()))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][1], "the corpus has near duplicates"
+    assert list(spool_root.iterdir()) == []
 
 
 def test_minhash_dedup_prints_banding_and_counts(tmp_path, capsys, near_corpus_lines):
