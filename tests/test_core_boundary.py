@@ -380,9 +380,13 @@ def test_error_classes_are_shared_by_amfast_errors_and_the_core():
     assert issubclass(InputError, ValueError)
 
 
-def test_internal_error_is_a_runtime_error():
+def test_every_error_class_is_an_amfast_error_and_the_expected_builtin():
     assert issubclass(AmfastInternalError, RuntimeError)
-    assert not issubclass(AmfastInternalError, AmfastError)
+    assert issubclass(AmfastInternalError, AmfastError)
+    assert issubclass(InvalidRowError, ValueError)
+    assert issubclass(InvalidRowError, AmfastError)
+    with pytest.raises(AmfastError, match="row 1: text is null"):
+        exact_duplicates(["x", None])
 
 
 def test_invalid_row_error_message_starts_with_its_row():

@@ -13,14 +13,14 @@ MINHASH_SPEC: str
 """Name of the MinHash permutation specification (`amfast-minhash-v1`)."""
 
 class AmfastError(Exception):
-    """Base class of amfast's own errors that are not ValueError/TypeError."""
+    """Base class of every error amfast raises on purpose."""
 
-class InvalidRowError(ValueError):
+class InvalidRowError(AmfastError, ValueError):
     """An input row is unusable; `.row` holds its index and the message starts with `row N:`."""
 
     row: int
 
-class AmfastInternalError(RuntimeError):
+class AmfastInternalError(AmfastError, RuntimeError):
     """A bug in amfast (a Rust panic was caught); please report it with the message."""
 
 TextColumn = Sequence[str | None] | Any

@@ -3,10 +3,11 @@
 The classes are declared in the Rust core and re-exported here, so errors raised by Rust and by
 Python are the same classes:
 
-- `InvalidRowError` (a `ValueError`): an input row is unusable; `.row` is its index and the
+- `AmfastError`: the base of all of them.
+- `InvalidRowError` (also a `ValueError`): an input row is unusable; `.row` is its index and the
   message starts with `row N:`.
-- `AmfastInternalError` (a `RuntimeError`): a bug, i.e. a Rust panic that was caught.
-- `AmfastError`: base of the remaining amfast errors, such as `InputError`.
+- `InputError` (also a `ValueError`): a file or field cannot be read as asked.
+- `AmfastInternalError` (also a `RuntimeError`): a bug, i.e. a Rust panic that was caught.
 """
 
 from amfast._core import AmfastError, AmfastInternalError, InvalidRowError

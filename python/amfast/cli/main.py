@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from amfast import __version__
 from amfast.cli import dedup, demo
-from amfast.errors import AmfastError, InvalidRowError
+from amfast.errors import AmfastError, AmfastInternalError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
-    except (AmfastError, InvalidRowError) as error:
+    except AmfastInternalError:
+        raise  # a bug: keep the traceback for the report
+    except AmfastError as error:
         print(f"amfast: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -25,6 +25,6 @@ where
     match outcome {
         Ok(Ok(Ok(value))) => Ok(value),
         Ok(Ok(Err(error)) | Err(error)) => Err(errors::to_pyerr(py, error)),
-        Err(panic) => Err(errors::internal_error(panic.as_ref())),
+        Err(panic) => Err(errors::internal_error(py, panic.as_ref())),
     }
 }
