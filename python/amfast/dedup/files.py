@@ -142,12 +142,15 @@ def dedup_file(
     started = time.perf_counter()
     source, output = Path(source), Path(output)
     _check_paths(source, [output] + ([Path(dropped)] if dropped else []))
+    if method not in ("exact", "minhash"):
+        raise ValueError(f"unknown method {method!r}; use 'exact' or 'minhash'")
     try:
-        representative, similarity, reason, near = _find_duplicates(
-            source,
-            text_field,
-            method,
-            NearDuplicateIndex(
+        if method == "exact":
+            representative, similarity, reason, near = _exact_duplicates_of_file(
+                source, text_field, batch_size, normalize, num_threads
+            )
+        else:
+            index = NearDuplicateIndex(
                 threshold=threshold,
                 num_perm=num_perm,
                 bands=bands,
@@ -158,12 +161,9 @@ def dedup_file(
                 normalize=normalize,
                 num_threads=num_threads,
             )
-            if method == "minhash"
-            else None,
-            normalize,
-            batch_size,
-            num_threads,
-        )
+            representative, similarity, reason, near = _near_duplicates_of_file(
+                source, text_field, batch_size, index
+            )
     except InvalidRowError as error:
         # The core numbers rows; the user also needs the file and the field.
         raise InputError(f"{source}: {error} (field {text_field!r})") from error
@@ -188,30 +188,33 @@ def dedup_file(
     )
 
 
-def _find_duplicates(
+Found = tuple[np.ndarray, np.ndarray, str, NearDuplicates | None]
+"""Representative and similarity per row, the drop reason, and the near result if any."""
+
+
+def _exact_duplicates_of_file(
     source: Path,
     text_field: str,
-    method: Method,
-    index: NearDuplicateIndex | None,
-    normalize: NormalizeOptions | None,
     batch_size: int,
+    normalize: NormalizeOptions | None,
     num_threads: int | None,
-) -> tuple[np.ndarray, np.ndarray, str, NearDuplicates | None]:
-    """Representative, similarity and reason per row, and the near result if any."""
-    if method == "exact":
-        result = exact_duplicates(
-            _batches(source, text_field, batch_size, "hashing"),
-            normalize=normalize,
-            num_threads=num_threads,
-        )
-        similarity = np.ones(len(result.representative), dtype=np.float32)
-        return result.representative, similarity, "exact_duplicate", None
-    if method == "minhash" and index is not None:
-        with TextPasses(source, text_field, batch_size) as passes:
-            for batch in passes.first_pass():
-                index.add(batch)
-            for batch in passes.second_pass():
-                index.verify(batch)
-        near = index.finish()
-        return near.representative, near.similarity, "near_duplicate", near
-    raise ValueError(f"unknown method {method!r}; use 'exact' or 'minhash'")
+) -> Found:
+    result = exact_duplicates(
+        _batches(source, text_field, batch_size, "hashing"),
+        normalize=normalize,
+        num_threads=num_threads,
+    )
+    similarity = np.ones(len(result.representative), dtype=np.float32)
+    return result.representative, similarity, "exact_duplicate", None
+
+
+def _near_duplicates_of_file(
+    source: Path, text_field: str, batch_size: int, index: NearDuplicateIndex
+) -> Found:
+    with TextPasses(source, text_field, batch_size) as passes:
+        for batch in passes.first_pass():
+            index.add(batch)
+        for batch in passes.second_pass():
+            index.verify(batch)
+    near = index.finish()
+    return near.representative, near.similarity, "near_duplicate", near
