@@ -56,18 +56,6 @@ pub fn word_shingles_from_starts(
     shingles.extend(word_hashes.windows(width).map(shingle_hash));
 }
 
-/// Sorted, de-duplicated shingle set: the form exact Jaccard is computed on.
-pub fn shingle_set_into(
-    normalized: &str,
-    ngram: usize,
-    word_hashes: &mut Vec<u64>,
-    shingles: &mut Vec<u64>,
-) {
-    word_shingles_into(normalized, ngram, word_hashes, shingles);
-    shingles.sort_unstable();
-    shingles.dedup();
-}
-
 /// Exact Jaccard similarity of two sorted, de-duplicated sets. Two empty sets score 0: a row
 /// with no words is never a near duplicate (exact dedup handles empty rows).
 #[must_use]
@@ -96,7 +84,9 @@ mod tests {
 
     fn set(text: &str, n: usize) -> Vec<u64> {
         let (mut scratch, mut out) = (Vec::new(), Vec::new());
-        shingle_set_into(text, n, &mut scratch, &mut out);
+        word_shingles_into(text, n, &mut scratch, &mut out);
+        out.sort_unstable();
+        out.dedup();
         out
     }
 
