@@ -1,5 +1,6 @@
 # Every developer action. `make help` lists them. Each target bootstraps .venv itself.
 SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
 # rustup installs cargo here; a non-login shell (CI) may not have it on PATH yet.
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 .DEFAULT_GOAL := help
@@ -8,6 +9,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 DEMO_ROWS ?= 20000
+# pyproject extras the dev environment installs (torch comes with `reward`).
+EXTRAS := zstd reward test lint
 
 .PHONY: help demo test test-rust test-python lint fmt bench build-release build-debug clean
 
@@ -17,8 +20,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "maturin>=1.7,<2" numpy "pyarrow>=14" "tqdm>=4.66" zstandard \
-		pytest hypothesis datasketch xxhash ruff mypy
+	$(PYTHON) scripts/requirements.py $(EXTRAS) | xargs -d '\n' $(BIN)/python -m pip install -q "maturin>=1.7,<2"
 	touch $(STAMP)
 
 build-release: $(STAMP) ## Build and install the extension in release mode
@@ -39,8 +41,8 @@ test-python: build-debug ## pytest on the Python API, CLI and the Rust boundary
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## ruff, rustfmt, clippy (both feature sets), mypy, stubtest
-	$(BIN)/ruff check python tests benches
-	$(BIN)/ruff format --check python tests benches
+	$(BIN)/ruff check python tests benches scripts
+	$(BIN)/ruff format --check python tests benches scripts
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --no-default-features -- -D warnings
@@ -48,8 +50,8 @@ lint: $(STAMP) ## ruff, rustfmt, clippy (both feature sets), mypy, stubtest
 	$(BIN)/python -m mypy.stubtest amfast._core --allowlist .mypy-stubtest-allowlist
 
 fmt: $(STAMP) ## Format Python and Rust
-	$(BIN)/ruff format python tests benches
-	$(BIN)/ruff check --fix python tests benches
+	$(BIN)/ruff format python tests benches scripts
+	$(BIN)/ruff check --fix python tests benches scripts
 	cargo fmt
 
 bench: build-release ## Benchmarks against peers (datasketch, rensa, gaoya); see benches/README.md
