@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from amfast import __version__
-from amfast.cli import dedup, demo
+from amfast.cli import dedup, demo, verify
 from amfast.errors import AmfastError, AmfastInternalError
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     dedup.register(commands)
     demo.register(commands)
+    verify.register(commands)
     return parser
 
 

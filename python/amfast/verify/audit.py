@@ -60,6 +60,11 @@ class VerifyAudit:
             self.judge_agreement[f"{outcome_of(reason)}/{column}"] += 1
 
     @property
+    def infrastructure_failures(self) -> int:
+        """Rows whose verifier failed (`infra_error`): a rerun retries them."""
+        return sum(counts["infra_error"] for counts in self.by_verifier.values())
+
+    @property
     def rows(self) -> int:
         """Rows with a verdict."""
         return sum(sum(counts.values()) for counts in self.by_verifier.values())
@@ -93,9 +98,9 @@ class VerifyAudit:
     def table(self) -> str:
         """The tables as aligned text, for the terminal and the README."""
         reasons: list[str] = [r for r in REASONS if any(c[r] for c in self.by_verifier.values())]
-        lines = [f"verified rows: {self.rows}"]
+        lines = [f"rows: {self.rows}"]
         if self.unreadable_rows:
-            lines[0] += f" (+{self.unreadable_rows} unreadable)"
+            lines[0] += f" ({self.unreadable_rows} unreadable, counted as bad_row)"
         lines += ["", *_grid("verifier", reasons, self.by_verifier)]
         lines += ["", *_grid("source", list(OUTCOMES), self.by_source, with_rate=True)]
         if self.judge_agreement:

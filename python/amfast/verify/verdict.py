@@ -12,6 +12,8 @@ One vocabulary for all verifiers, so an audit can count verifier x reason in one
 - `parse_error`: the reference or the extracted answer could not be parsed.
 - `bad_reference`: the row's reference / tests / key is missing or malformed: the row's fault,
   not the response's.
+- `bad_row`: the row itself is unusable (unreadable JSON, no response, a field of the wrong
+  type).
 - `infra_error`: the verifier itself failed (sandbox could not start, model crashed). Such a row
   is *not graded*: its score is NaN, and a rerun tries it again.
 """
@@ -32,12 +34,13 @@ Reason = Literal[
     "runtime_error",
     "parse_error",
     "bad_reference",
+    "bad_row",
     "infra_error",
 ]
 REASONS: tuple[Reason, ...] = get_args(Reason)
 
 # Reasons that say nothing about the response: the row is left ungraded and retried on rerun.
-UNGRADED_REASONS: frozenset[Reason] = frozenset({"infra_error", "bad_reference"})
+UNGRADED_REASONS: frozenset[Reason] = frozenset({"infra_error", "bad_reference", "bad_row"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,7 @@ class Verdict:
     Attributes:
         passed: True only when the answer was graded and found right.
         score: 1.0 / 0.0 for rule-based verifiers, the model's score for the reward model,
-            NaN when the row was not graded (`infra_error`, `bad_reference`).
+            NaN when the row was not graded (`infra_error`, `bad_reference`, `bad_row`).
         reason: one of `REASONS`.
         extracted: the answer that was graded (boxed answer, code, letter), if one was found.
         detail: a short human-readable explanation (failing test, error line), may be empty.
@@ -89,7 +92,7 @@ class Verdict:
 
     @classmethod
     def ungraded(cls, reason: Reason, extracted: str | None = None, *, detail: str = "") -> Verdict:
-        """The row could not be graded (`infra_error`, `bad_reference`): score is NaN."""
+        """The row could not be graded (`infra_error`, `bad_reference`, `bad_row`): NaN score."""
         if reason not in UNGRADED_REASONS:
             raise ValueError(f"{reason!r} is a graded reason, not an ungraded one")
         return cls(False, math.nan, reason, extracted, detail)

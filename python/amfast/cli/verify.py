@@ -1,0 +1,95 @@
+"""`amfast verify INPUT -o OUTPUT`: grade every response, resumably, and print the audit."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from amfast.errors import InputError
+from amfast.verify.dispatch import RowFields, VerifyOptions
+from amfast.verify.job import verify_file
+
+
+def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers type is private
+    """Adds the `verify` subcommand."""
+    parser = commands.add_parser(
+        "verify",
+        help="grade responses: math equivalence, code in a sandbox, choice letters, reward model",
+        description="Verify every row of INPUT (AM message schema, or flat rows via the --*-field "
+        "flags) into OUTPUT with verify_score / verify_reason / verifier, and save an audit. "
+        "A killed run resumes where it stopped; rows that failed for infrastructure reasons "
+        "are retried on rerun.",
+    )
+    parser.add_argument("input", help="JSONL (.gz, .zst) or Parquet rows")
+    parser.add_argument("-o", "--output", required=True, help="JSONL output (.gz to compress)")
+    parser.add_argument("--audit", help="audit JSON (default: OUTPUT.audit.json)")
+    parser.add_argument("--workers", type=int, help="math processes / code sandboxes (all cores)")
+    parser.add_argument("--math-timeout", type=float, default=10.0, help="seconds per math check")
+    parser.add_argument("--code-timeout", type=float, default=10.0, help="seconds per code run")
+    parser.add_argument("--code-memory-mb", type=int, default=1024, help="memory per code run")
+    parser.add_argument("--reward-model", help="local sequence-classification model directory")
+    parser.add_argument("--reward-threshold", type=float, default=0.0, help="score to pass")
+    parser.add_argument(
+        "--judge",
+        action="store_true",
+        help="ask an LLM judge about math rows (needs a generation backend)",
+    )
+    parser.add_argument("--chunk-rows", type=int, default=1000, help="rows per resumable part")
+    parser.add_argument("--restart", action="store_true", help="discard an earlier run's parts")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fields = parser.add_argument_group("flat rows (rows without 'messages')")
+    defaults = RowFields()
+    for name in ("prompt", "response", "reference", "tests", "source", "verifier"):
+        fields.add_argument(
+            f"--{name}-field", default=getattr(defaults, name), help=f"field with the {name}"
+        )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs `amfast verify`."""
+    if args.judge:
+        raise InputError(
+            "--judge needs a generation backend, which the command line cannot configure yet; "
+            "use amfast.verify.judge.LLMJudge(generate=...) from Python"
+        )
+    reward_model = None
+    if args.reward_model:
+        from amfast.verify.reward import RewardModel
+
+        reward_model = RewardModel(args.reward_model, threshold=args.reward_threshold)
+    options = VerifyOptions(
+        num_workers=args.workers,
+        math_timeout=args.math_timeout,
+        code_timeout=args.code_timeout,
+        code_memory_mb=args.code_memory_mb,
+        reward_model=reward_model,
+    )
+    fields = RowFields(
+        prompt=args.prompt_field,
+        response=args.response_field,
+        reference=args.reference_field,
+        tests=args.tests_field,
+        source=args.source_field,
+        verifier=args.verifier_field,
+    )
+    audit_path = args.audit or f"{args.output}.audit.json"
+    audit = verify_file(
+        args.input,
+        args.output,
+        options=options,
+        fields=fields,
+        chunk_rows=args.chunk_rows,
+        audit_path=audit_path,
+        restart=args.restart,
+        progress=not args.no_progress,
+    )
+    print(audit.table())
+    print(f"\nrows with verdicts: {Path(args.output)}\naudit: {audit_path}")
+    if audit.infrastructure_failures:
+        print(
+            f"{audit.infrastructure_failures} rows failed for infrastructure reasons (not "
+            "graded); rerun the same command to retry just those rows"
+        )
+    return 0

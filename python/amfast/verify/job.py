@@ -1,0 +1,287 @@
+"""`verify_file`: verify every row of a file, resumably, and write the verdicts and an audit.
+
+The input (JSONL, .gz, .zst or Parquet) is read in chunks of `chunk_rows`. Each chunk's rows go
+out, with their verdicts, to `<output>.parts/part-NNNNNN.jsonl`, written atomically: a part that
+exists is complete, so a killed run resumes at the first missing part. A rerun also re-verifies
+the rows of finished parts whose verdict was `infra_error` (the verifier failed, not the
+response). When every part is there, they are joined into `output`; the parts are then removed,
+unless some rows failed for infrastructure reasons: then a rerun of the same command retries
+just those rows and writes `output` again.
+
+Each output row is its input row plus `verify_score` (null when ungraded), `verify_reason`,
+`verifier`, `verify_detail` and, when the LLM judge ran, `verify_judge`; AM-schema rows carry
+them in the last assistant message's `info`, flat rows at the top level. An unreadable line
+becomes `{"raw_line": ..., "verify_reason": "bad_row", ...}`, so no row is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from amfast.errors import InputError
+from amfast.io import AtomicWriter, _open_text_output, file_format, iter_raw_lines
+from amfast.verify.audit import VerifyAudit
+from amfast.verify.dispatch import (
+    BadRow,
+    RowFields,
+    VerifyOptions,
+    VerifyTask,
+    task_of,
+    verify_tasks,
+)
+from amfast.verify.verdict import Verdict
+
+_VERIFY_KEYS = ("verify_score", "verify_reason", "verifier", "verify_detail", "verify_judge")
+
+Row = dict[str, Any]
+
+
+def _iter_rows(path: Path) -> Iterator[Row | str]:
+    """Input rows as dicts; an unreadable JSONL line comes as its error message (a str)."""
+    if file_format(path) == "parquet":
+        try:
+            parquet = pq.ParquetFile(path)
+            for batch in parquet.iter_batches(batch_size=1024):
+                yield from batch.to_pylist()
+        except (OSError, pa.ArrowInvalid) as error:
+            raise InputError(f"{path}: cannot read as Parquet: {error}") from error
+        return
+    for line_number, raw in iter_raw_lines(path):
+        try:
+            record = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            yield f"line {line_number}: invalid JSON ({error}): {raw[:200]!r}"
+            continue
+        if isinstance(record, dict):
+            yield record
+        else:
+            yield f"line {line_number}: expected a JSON object, got {type(record).__name__}"
+
+
+def _chunks(rows: Iterator[Row | str], size: int) -> Iterator[list[Row | str]]:
+    chunk: list[Row | str] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _verdict_fields(verifier: str, verdict: Verdict, judge: tuple[bool, bool | None]) -> Row:
+    fields: Row = {
+        "verify_score": verdict.to_dict()["score"],
+        "verify_reason": verdict.reason,
+        "verifier": verifier,
+    }
+    if verdict.detail:
+        fields["verify_detail"] = verdict.detail[:2000]
+    if judge[0]:
+        fields["verify_judge"] = judge[1]
+    return fields
+
+
+def _with_verdict(record: Row, fields: Row) -> Row:
+    """A copy of `record` carrying `fields` (in the assistant's info for AM-schema rows)."""
+    messages = record.get("messages")
+    if isinstance(messages, list):
+        assistants = [
+            i
+            for i, m in enumerate(messages)
+            if isinstance(m, dict) and m.get("role") == "assistant"
+        ]
+        if assistants:
+            last = assistants[-1]
+            message = dict(messages[last])
+            info = {k: v for k, v in (message.get("info") or {}).items() if k not in _VERIFY_KEYS}
+            message["info"] = info | fields
+            return record | {"messages": [*messages[:last], message, *messages[last + 1 :]]}
+    clean = {k: v for k, v in record.items() if k not in _VERIFY_KEYS}
+    return clean | fields
+
+
+def _verify_chunk(
+    chunk: list[Row | str], fields: RowFields, options: VerifyOptions
+) -> tuple[list[Row], list[Row]]:
+    """Verdicts for one chunk: (output rows, audit entries)."""
+    outputs: list[Row | None] = [None] * len(chunk)
+    entries: list[Row | None] = [None] * len(chunk)
+    tasks: list[VerifyTask] = []
+    task_rows: list[int] = []
+    for index, row in enumerate(chunk):
+        if isinstance(row, str):
+            verdict = Verdict.ungraded("bad_row", detail=row)
+            outputs[index] = {"raw_line": row} | _verdict_fields("none", verdict, (False, None))
+            entries[index] = {"verifier": "none", "source": "unknown", "reason": "bad_row"}
+            continue
+        try:
+            task = task_of(row, fields, reward=options.reward_model is not None)
+        except BadRow as error:
+            verdict = Verdict.ungraded("bad_row", detail=str(error))
+            outputs[index] = _with_verdict(row, _verdict_fields("none", verdict, (False, None)))
+            entries[index] = {"verifier": "none", "source": "unknown", "reason": "bad_row"}
+            continue
+        tasks.append(task)
+        task_rows.append(index)
+    verdicts, judgements = verify_tasks(tasks, options)
+    for position, (index, task, verdict) in enumerate(zip(task_rows, tasks, verdicts, strict=True)):
+        judge = (judgements.judged[position], judgements.decisions[position])
+        record = chunk[index]
+        assert isinstance(record, dict)  # strings were handled above
+        outputs[index] = _with_verdict(record, _verdict_fields(task.verifier, verdict, judge))
+        entries[index] = {
+            "verifier": task.verifier,
+            "source": task.source,
+            "reason": verdict.reason,
+            "judged": judge[0],
+            "judge": judge[1],
+        }
+    return [o for o in outputs if o is not None], [e for e in entries if e is not None]
+
+
+def _write_part(parts: Path, number: int, outputs: list[Row], entries: list[Row]) -> None:
+    # The audit entries go first: the part file is the completion marker.
+    with AtomicWriter(parts / f"part-{number:06d}.audit.json") as temporary:
+        temporary.write_text(json.dumps(entries), encoding="utf-8")
+    with AtomicWriter(parts / f"part-{number:06d}.jsonl") as temporary, temporary.open("wb") as out:
+        for row in outputs:
+            out.write(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
+
+
+def _read_part(parts: Path, number: int) -> tuple[list[Row], list[Row]] | None:
+    part = parts / f"part-{number:06d}.jsonl"
+    if not part.exists():
+        return None
+    outputs = [json.loads(line) for line in part.read_bytes().splitlines() if line.strip()]
+    entries = json.loads((parts / f"part-{number:06d}.audit.json").read_text(encoding="utf-8"))
+    return outputs, entries
+
+
+def _retry_infra_errors(
+    chunk: list[Row | str],
+    done: tuple[list[Row], list[Row]],
+    fields: RowFields,
+    options: VerifyOptions,
+) -> tuple[list[Row], list[Row]] | None:
+    """Re-verifies the rows of a finished part that failed for infrastructure reasons."""
+    outputs, entries = done
+    retry = [i for i, entry in enumerate(entries) if entry["reason"] == "infra_error"]
+    if not retry:
+        return None
+    new_outputs, new_entries = _verify_chunk([chunk[i] for i in retry], fields, options)
+    for index, output, entry in zip(retry, new_outputs, new_entries, strict=True):
+        outputs[index], entries[index] = output, entry
+    return outputs, entries
+
+
+def _run_fingerprint(
+    source: Path, fields: RowFields, options: VerifyOptions, chunk_rows: int
+) -> str:
+    stat = source.stat()
+    settings = {
+        "input": str(source.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "fields": asdict(fields),
+        "chunk_rows": chunk_rows,
+        "math_timeout": options.math_timeout,
+        "code_timeout": options.code_timeout,
+        "code_memory_mb": options.code_memory_mb,
+        "reward_model": str(options.reward_model.path) if options.reward_model else None,
+        "reward_threshold": options.reward_model.threshold if options.reward_model else None,
+        "judge": options.judge is not None,
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def verify_file(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    options: VerifyOptions | None = None,
+    fields: RowFields | None = None,
+    chunk_rows: int = 1000,
+    audit_path: str | os.PathLike[str] | None = None,
+    restart: bool = False,
+    progress: bool = True,
+) -> VerifyAudit:
+    """Verifies every row of `input_path` into `output_path` (JSONL, gzip for `.gz`).
+
+    Args:
+        input_path: JSONL (plain, .gz, .zst) or Parquet rows, AM schema or flat.
+        output_path: where the rows go with their verdicts, in input order.
+        options: how the verifiers run.
+        fields: where flat rows keep prompt, response, reference, tests, source.
+        chunk_rows: rows per resumable part.
+        audit_path: where the audit JSON goes (default: `<output>.audit.json`).
+        restart: discard the parts of an earlier run with other inputs or settings.
+        progress: show a progress bar.
+
+    Raises:
+        InputError: the input cannot be read, or `<output>.parts` is from a different run.
+    """
+    source, output = Path(input_path), Path(output_path)
+    if not source.is_file():
+        raise InputError(f"{source}: no such file")
+    if chunk_rows < 1:
+        raise InputError("chunk_rows must be at least 1")
+    options = options or VerifyOptions()
+    fields = fields or RowFields()
+    parts = output.with_name(output.name + ".parts")
+    fingerprint = _run_fingerprint(source, fields, options, chunk_rows)
+    marker = parts / "run.json"
+    if marker.exists() and json.loads(marker.read_text())["fingerprint"] != fingerprint:
+        if not restart:
+            raise InputError(
+                f"{parts} holds a run with another input or other settings; rerun with "
+                "restart=True (--restart) to discard it"
+            )
+        shutil.rmtree(parts)
+    parts.mkdir(parents=True, exist_ok=True)
+    with AtomicWriter(marker) as temporary:
+        temporary.write_text(json.dumps({"fingerprint": fingerprint}), encoding="utf-8")
+
+    audit = VerifyAudit()
+    count = 0
+    with tqdm(desc="verify", unit="row", disable=not progress) as bar:
+        for number, chunk in enumerate(_chunks(_iter_rows(source), chunk_rows)):
+            done = _read_part(parts, number)
+            if done is None:
+                done = _verify_chunk(chunk, fields, options)
+                _write_part(parts, number, *done)
+            else:
+                retried = _retry_infra_errors(chunk, done, fields, options)
+                if retried is not None:
+                    done = retried
+                    _write_part(parts, number, *done)
+            for entry in done[1]:
+                audit.add(
+                    entry["verifier"],
+                    entry["source"],
+                    entry["reason"],
+                    judged=entry.get("judged", False),
+                    judge=entry.get("judge"),
+                )
+            audit.unreadable_rows += sum(1 for row in chunk if isinstance(row, str))
+            count += 1
+            bar.update(len(chunk))
+    with AtomicWriter(output) as temporary, _open_text_output(temporary, output) as out:
+        for number in range(count):
+            with (parts / f"part-{number:06d}.jsonl").open("rb") as part:
+                shutil.copyfileobj(part, out)
+    audit.save(audit_path or output.with_name(output.name + ".audit.json"))
+    if not audit.infrastructure_failures:
+        shutil.rmtree(parts)  # else kept: a rerun retries those rows and rewrites the output
+    return audit
