@@ -82,6 +82,8 @@ def test_unclosed_last_box_falls_back_to_the_previous_one() -> None:
         ("Therefore, the answer is $\\frac{3}{4}$.", "$\\frac{3}{4}$"),
         ("**Answer:** 15", "15"),
         ("Final Answer: x = 2", "x = 2"),
+        ("Final Answer: The final answer is $7$. I hope it is correct.", "$7$"),
+        ("The answer is 3.5. Done.", "3.5"),
         ("We think hard.", None),
     ],
 )

@@ -133,6 +133,9 @@ _STATED = re.compile(
 )
 
 
+_SENTENCE_END = re.compile(r"\.\s+(?=[A-Z])")
+
+
 def stated_final_answer(text: str) -> str | None:
     r"""The answer stated in words on the last line that states one ("The final answer is 12.").
 
@@ -141,15 +144,21 @@ def stated_final_answer(text: str) -> str | None:
         '12'
         >>> stated_final_answer("Answer: $x = 3$")
         '$x = 3$'
+        >>> stated_final_answer("Final Answer: The final answer is $7$. I hope it is correct.")
+        '$7$'
     """
     for line in reversed(text.splitlines()):
         statements = list(_STATED.finditer(line))
-        if statements:
-            match = statements[-1]
-            value = match.group(1).strip().rstrip(".").strip()
-            value = value.strip("*").strip()
-            if value:
-                return value
+        if not statements:
+            continue
+        value = statements[-1].group(1)
+        # "Final Answer: The final answer is $7$. I hope it is correct." (Minerva's template)
+        while (nested := _STATED.search(value)) is not None and nested.start() <= len("The "):
+            value = nested.group(1)
+        value = _SENTENCE_END.split(value, maxsplit=1)[0]
+        value = value.strip().rstrip(".").strip().strip("*").strip()
+        if value:
+            return value
     return None
 
 
