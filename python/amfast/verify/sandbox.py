@@ -1,0 +1,414 @@
+"""Run untrusted Python (model-written solutions) in isolation, one process per test case.
+
+Design: the parent (this module, in the caller's process) starts a *supervisor* in a fresh
+process, sends it the program and the test inputs on stdin, and reads one framed record per
+test case from a dedicated pipe. The supervisor forks one *case process* per test case, which
+drops its privileges and limits, runs the solution, and is killed when it is done. Expected
+outputs never enter the sandbox: the supervisor reports what the solution printed or returned
+and `amfast.verify.code` compares in the parent.
+
+Isolation in force (see `sandbox_capabilities()`):
+
+- `namespaces` (root with CAP_SYS_ADMIN and util-linux `unshare`): the supervisor is PID 1 of new
+  PID, network and mount namespaces. No network (only a down loopback). The whole filesystem
+  is re-mounted read-only and nosuid; the working directory is a private size-limited tmpfs that
+  vanishes with the namespace; `/proc` shows only the sandbox. Directories the unprivileged uid
+  cannot traverse (e.g. a Python under `/root`) are replaced by an empty tmpfs with only the
+  interpreter's directories bound back, which also hides the rest of them. Case processes run
+  as a fresh unprivileged uid (one per concurrent sandbox), so `RLIMIT_NPROC` really stops fork
+  bombs (it is not enforced for root), they cannot signal or ptrace the supervisor or write
+  root-owned files, and `no_new_privs` blocks setuid binaries. After each case the supervisor
+  kills everything else in the namespace (`kill(-1)`), so `setsid()` escapes nothing; when the
+  parent kills `unshare`, the kernel kills the whole namespace.
+- `process_group` (fallback where namespaces are unavailable, e.g. not root): rlimits, a private
+  working directory (removed afterwards), each case in its own process group killed after the
+  case, the supervisor a child subreaper. Weaker: the network is reachable, the filesystem is as
+  writable as the caller's uid allows, a process that calls `setsid()` outlives its case if the
+  supervisor dies, and `RLIMIT_NPROC` counts all processes of the caller's uid.
+
+Limits per case process (`SandboxLimits`): CPU time (`RLIMIT_CPU`), address space (`RLIMIT_AS`),
+file size (`RLIMIT_FSIZE`), process count (`RLIMIT_NPROC`), no core files, a cap on captured
+stdout/stderr (read incrementally; the case is killed when exceeded) and a wall-clock kill.
+
+What a solution cannot forge: stdin/stdout and call-based results are produced by the supervisor
+from what it captured, so `sys.exit(0)`, `os._exit(0)`, patched builtins, printed fake records
+or objects with a lying `__eq__` (return values are serialized to JSON in the case process and
+compared in the parent) cannot pass a test. What remains forgeable: assert-style tests
+(HumanEval, MBPP, LeetCode `check`) must run in the solution's own process, so the pass signal
+is a per-case token that the case process writes after the tests return. We narrow this: the
+solution's changes to `builtins` are undone before the tests run, the tests see a private copy
+of the builtins, `SystemExit` and every other exception fail the case, exiting early leaves no
+token, and `a == b` inside `assert` rejects values whose `__eq__` the solution defined. A
+solution that deliberately reads the token from its own memory (frame inspection, `gc`) or
+patches the test's globals from inside a called function can still pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import secrets
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from amfast.verify import sandbox_supervisor as supervisor
+
+Isolation = Literal["namespaces", "process_group"]
+ProgramKind = Literal["stdin", "call", "assert"]
+# Parent-side allowance for starting the interpreter and the namespaces, on top of case time.
+_STARTUP_SECONDS = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxLimits:
+    """Resource limits for each test case of a solution.
+
+    Attributes:
+        wall_seconds: wall-clock seconds per test case before the case is killed.
+        cpu_seconds: CPU seconds per test case (`RLIMIT_CPU`); None = `wall_seconds`.
+        memory_bytes: address-space limit per process (`RLIMIT_AS`).
+        output_bytes: most stdout (or return value) bytes captured per case; more kills it.
+        file_bytes: largest file a case may write (`RLIMIT_FSIZE`); also sizes the tmpfs.
+        max_processes: processes and threads per sandbox (`RLIMIT_NPROC`).
+        python: interpreter for solutions; None = the running interpreter (`sys.executable`).
+
+    Example:
+        >>> SandboxLimits(wall_seconds=2).cpu_limit
+        2.0
+    """
+
+    wall_seconds: float = 10.0
+    cpu_seconds: float | None = None
+    memory_bytes: int = 1 << 30
+    output_bytes: int = 8 << 20
+    file_bytes: int = 16 << 20
+    max_processes: int = 16
+    python: str | None = None
+
+    @property
+    def cpu_limit(self) -> float:
+        """CPU seconds per case in force."""
+        return float(self.wall_seconds if self.cpu_seconds is None else self.cpu_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A solution and the inputs of its test cases.
+
+    Attributes:
+        kind: `stdin` (each case is stdin text; the result is stdout), `call` (each case is
+            a list of positional arguments for `fn_name`; the result is the JSON return value)
+            or `assert` (one case: test code run after the solution; the result is pass/fail).
+        code: the solution's source.
+        cases: stdin texts, argument lists, or the test code (one item) for `assert`.
+        fn_name: function (or `Solution` method) called by `call` programs.
+        prelude: source run before the solution, in its namespace (e.g. LeetCode imports).
+    """
+
+    kind: ProgramKind
+    code: str
+    cases: tuple[Any, ...]
+    fn_name: str | None = None
+    prelude: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    """What one test case did.
+
+    Attributes:
+        status: `ok` (ran to the end; for `assert`, the tests passed), `error` (raised,
+            crashed or exited non-zero), `timeout`, `memory` or `output_limit`.
+        stdout: what it printed (capped).
+        value: the JSON text of the return value (`call` programs), else None.
+        error: the last lines of stderr or a description of the failure.
+        cpu_seconds: CPU time the case used.
+    """
+
+    status: supervisor.CaseStatus
+    stdout: str = ""
+    value: str | None = None
+    error: str = ""
+    cpu_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxRun:
+    """The outcome of one `run_program`.
+
+    Attributes:
+        cases: one result per case that ran, in order; stops after the first that is not `ok`.
+        infra_error: non-empty when the sandbox itself failed (nothing is known about the
+            solution); the cases are then meaningless.
+        isolation: the isolation that was in force.
+    """
+
+    cases: tuple[CaseResult, ...]
+    infra_error: str = ""
+    isolation: Isolation = "process_group"
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxCapabilities:
+    """Which isolation this machine gives solutions (see the module docstring).
+
+    Attributes:
+        isolation: `namespaces` or `process_group`.
+        network_isolated: solutions cannot reach any network.
+        read_only_filesystem: solutions see the filesystem read-only (except their tmpfs).
+        unprivileged_uid: case processes run as a fresh non-root uid.
+        process_limit: `RLIMIT_NPROC` is enforced (a fork bomb stops).
+        notes: why a stronger isolation is not in force, if it is not.
+    """
+
+    isolation: Isolation
+    network_isolated: bool
+    read_only_filesystem: bool
+    unprivileged_uid: bool
+    process_limit: bool
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@functools.cache
+def sandbox_capabilities() -> SandboxCapabilities:
+    """Probes (once per process) which isolation `run_program` uses on this machine.
+
+    Example:
+        >>> sandbox_capabilities().isolation in ("namespaces", "process_group")
+        True
+    """
+    notes: list[str] = []
+    if os.geteuid() != 0:
+        notes.append("not root: user-namespace mode is not implemented, using process groups")
+    elif shutil.which("unshare") is None:
+        notes.append("util-linux `unshare` not found")
+    else:
+        probe = Program("stdin", "print(input())", ("ok",))
+        run = _run(probe, SandboxLimits(wall_seconds=10.0), "namespaces")
+        if not run.infra_error and run.cases and run.cases[0].stdout == "ok\n":
+            return SandboxCapabilities("namespaces", True, True, True, True)
+        notes.append(f"namespace probe failed: {run.infra_error or run.cases}")
+    return SandboxCapabilities("process_group", False, False, False, False, tuple(notes))
+
+
+def run_program(
+    program: Program, limits: SandboxLimits | None = None, *, isolation: Isolation | None = None
+) -> SandboxRun:
+    r"""Runs `program`'s cases in a sandbox and reports what each did.
+
+    Args:
+        program: the solution and its test inputs.
+        limits: per-case limits; None = `SandboxLimits()`.
+        isolation: force an isolation (tests); None = the strongest available.
+
+    Example:
+        >>> run = run_program(Program("stdin", "print(int(input()) * 2)", ("21\n",)))
+        >>> run.cases[0].status, run.cases[0].stdout
+        ('ok', '42\n')
+    """
+    chosen = isolation or sandbox_capabilities().isolation
+    return _run(program, limits or SandboxLimits(), chosen)
+
+
+class _UidPool:
+    """Distinct unprivileged uids for concurrent sandboxes: `RLIMIT_NPROC` counts per uid."""
+
+    def __init__(self, size: int = 4096) -> None:
+        # A random block per process makes two amfast processes unlikely to share a uid.
+        self._base = 1_000_000 + secrets.randbelow(1_000_000) * size
+        self._free = list(range(size))
+        self._lock = threading.Lock()
+
+    def take(self) -> int:
+        with self._lock:
+            return self._base + self._free.pop()
+
+    def give(self, uid: int) -> None:
+        with self._lock:
+            self._free.append(uid - self._base)
+
+
+_UIDS = _UidPool()
+
+
+def _run(program: Program, limits: SandboxLimits, isolation: Isolation) -> SandboxRun:
+    python = limits.python or sys.executable
+    workdir = tempfile.mkdtemp(prefix="amfast-sandbox-")
+    uid = _UIDS.take() if isolation == "namespaces" else None
+    read_fd, write_fd = os.pipe()
+    try:
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+        command = [python, "-I", "-B", os.path.abspath(supervisor.__file__)]
+        if isolation == "namespaces":
+            namespaces = ["--mount", "--net", "--pid", "--fork", "--mount-proc"]
+            command = ["unshare", *namespaces, "--kill-child=SIGKILL", *command]
+        token = secrets.token_bytes(supervisor.TOKEN_BYTES)
+        job = {
+            "program": asdict(program),
+            "limits": asdict(limits),
+            "isolation": isolation,
+            "uid": uid,
+            "workdir": workdir,
+            "result_fd": write_fd,
+        }
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir}
+        env |= {"TMPDIR": workdir, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        try:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(write_fd,),
+                cwd=workdir,
+                env=env,
+                start_new_session=True,
+            )
+        except OSError as error:
+            return SandboxRun((), f"could not start the sandbox: {error}", isolation)
+        with process:
+            os.close(write_fd)
+            write_fd = -1
+            stdin_data = token + json.dumps(job).encode()
+            deadline = _STARTUP_SECONDS + len(program.cases) * (limits.wall_seconds + 1.0)
+            records, stderr, timed_out = _collect(
+                process, stdin_data, read_fd, token, deadline, limits
+            )
+        return _interpret(program, records, stderr, timed_out, process.returncode, isolation)
+    finally:
+        for fd in (read_fd, write_fd):
+            if fd >= 0:
+                os.close(fd)
+        shutil.rmtree(workdir, ignore_errors=True)
+        if uid is not None:
+            _UIDS.give(uid)
+
+
+def _collect(
+    process: subprocess.Popen[bytes],
+    stdin_data: bytes,
+    result_fd: int,
+    token: bytes,
+    deadline_seconds: float,
+    limits: SandboxLimits,
+) -> tuple[list[dict[str, Any]], bytes, bool]:
+    """Feeds the job, reads the records (checking each token) and stderr, enforces the deadline."""
+    # Popen(stdin=PIPE, ...) sets all three.
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
+    result_cap = 64 * (limits.output_bytes + (1 << 16))  # JSON may escape bytes 6x
+    buffers: dict[int, bytearray] = {result_fd: bytearray(), process.stderr.fileno(): bytearray()}
+    caps = {result_fd: result_cap, process.stderr.fileno(): 1 << 16}
+    selector = selectors.DefaultSelector()
+    for fd in (result_fd, process.stdout.fileno(), process.stderr.fileno()):
+        os.set_blocking(fd, False)
+        selector.register(fd, selectors.EVENT_READ)
+    os.set_blocking(process.stdin.fileno(), False)
+    selector.register(process.stdin.fileno(), selectors.EVENT_WRITE)
+    stdin_fd = process.stdin.fileno()
+    pending = memoryview(stdin_data)
+    end = time.monotonic() + deadline_seconds
+    timed_out = False
+    while selector.get_map():
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            timed_out = True
+            break
+        for key, _ in selector.select(remaining):
+            fd = int(key.fd)
+            if fd == stdin_fd:
+                try:
+                    pending = pending[os.write(fd, pending[: 1 << 16]) :]
+                except BrokenPipeError:
+                    pending = pending[:0]
+                if not pending:
+                    selector.unregister(fd)
+                    process.stdin.close()
+                continue
+            data = os.read(fd, 1 << 16)
+            if not data:
+                selector.unregister(fd)
+            elif fd in buffers:
+                buffers[fd] += data
+                if len(buffers[fd]) > caps[fd]:
+                    selector.unregister(fd)  # a runaway writer: stop reading, the kill follows
+    selector.close()
+    _kill_group(process.pid)
+    process.wait()
+    records = _parse_records(bytes(buffers[result_fd]), token)
+    return records, bytes(buffers[process.stderr.fileno()]), timed_out
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _parse_records(data: bytes, token: bytes) -> list[dict[str, Any]]:
+    r"""Frames are `token + b"<length>\\n" + JSON`; parsing stops at the first bad frame."""
+    records: list[dict[str, Any]] = []
+    position = 0
+    while position < len(data):
+        if data[position : position + supervisor.TOKEN_BYTES] != token:
+            break
+        newline = data.find(
+            b"\n", position + supervisor.TOKEN_BYTES, position + supervisor.TOKEN_BYTES + 20
+        )
+        length_text = data[position + supervisor.TOKEN_BYTES : newline] if newline > 0 else b""
+        if not length_text.isdigit():
+            break
+        start, end = newline + 1, newline + 1 + int(length_text)
+        if end > len(data):
+            break
+        records.append(json.loads(data[start:end]))
+        position = end
+    return records
+
+
+def _interpret(
+    program: Program,
+    records: list[dict[str, Any]],
+    stderr: bytes,
+    timed_out: bool,
+    returncode: int | None,
+    isolation: Isolation,
+) -> SandboxRun:
+    """Turns the supervisor's records into case results, or an infra error."""
+    message = stderr.decode("utf-8", "replace").strip()[-supervisor.STDERR_KEEP :]
+    if not records or records[0].get("event") != "ready":
+        detail = message or f"sandbox exited with status {returncode} before it was ready"
+        return SandboxRun((), detail, isolation)
+    cases: list[CaseResult] = []
+    started: int | None = None
+    for record in records[1:]:
+        if record.get("event") == "start":
+            started = int(record["case"])
+        elif record.get("event") == "case":
+            cases.append(CaseResult(**record["result"]))
+            started = None
+    if started is not None and len(cases) == started:
+        # The supervisor vanished mid-case. Under namespaces a solution cannot reach it, so
+        # that is the sandbox's failure; in a process group the solution may have killed it.
+        if timed_out:
+            cases.append(CaseResult("timeout", error="sandbox wall-clock deadline passed"))
+        elif isolation == "namespaces":
+            return SandboxRun(tuple(cases), f"sandbox died mid-case: {message}", isolation)
+        else:
+            cases.append(CaseResult("error", error="the sandbox supervisor was killed"))
+    done = bool(records) and records[-1].get("event") == "done"
+    if not done and (not cases or cases[-1].status == "ok"):
+        detail = f"sandbox stopped early (status {returncode}): {message}"
+        return SandboxRun(tuple(cases), detail, isolation)
+    return SandboxRun(tuple(cases), "", isolation)
