@@ -67,7 +67,9 @@ def test_humaneval_canonical_solutions_all_pass(humaneval):
 def test_humaneval_solutions_returning_none_all_fail(humaneval):
     responses = [respond(row["prompt"] + "    return None\n") for row in humaneval]
     verdicts = verify_code_batch(responses, [humaneval_tests(row) for row in humaneval])
-    assert all(v.reason == "runtime_error" for v in verdicts)
+    reasons = {v.reason for v in verdicts}
+    # A failed assert is `wrong`; None in arithmetic (a TypeError) is a `runtime_error`.
+    assert reasons == {"wrong", "runtime_error"}
 
 
 @pytest.mark.parametrize(
@@ -115,7 +117,7 @@ def test_mbpp_wrong_solution_fails_naming_the_assert(benchmarks_dir: Path):
     tests = {"test_list": row["test_list"], "test_setup_code": row["test_setup_code"]}
     assert verify_code(respond(row["code"]), tests).passed
     verdict = verify_code(respond(wrong), tests)
-    assert verdict.reason == "runtime_error"
+    assert verdict.reason == "wrong"
     assert "AssertionError" in verdict.detail
 
 
@@ -222,3 +224,12 @@ def test_malformed_tests_are_bad_reference_and_ungraded(tests):
     verdict = verify_code(respond("print(1)"), tests)
     assert verdict.reason == "bad_reference"
     assert not verdict.graded
+
+
+def test_a_failed_assert_is_wrong_and_another_exception_a_runtime_error():
+    tests = {"test_code": "def check(f):\n    assert f(2) == 4\n", "test_entry_point": "double"}
+    wrong = verify_code(respond("def double(x):\n    return x + 1"), tests)
+    assert wrong.reason == "wrong"
+    crashed = verify_code(respond("def double(x):\n    return x + None"), tests)
+    assert crashed.reason == "runtime_error"
+    assert "TypeError" in crashed.detail

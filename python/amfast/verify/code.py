@@ -28,7 +28,7 @@ import os
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
@@ -211,7 +211,13 @@ def _case_failure(
     if case.status == "output_limit":
         return Verdict.failed("runtime_error", detail=f"{where}: output limit exceeded")
     if case.status == "error":
-        return Verdict.failed("runtime_error", detail=f"{where}: {_last_lines(case.error)}")
+        # A failed assert in the tests is a wrong answer; any other exception a runtime error.
+        reason: Literal["wrong", "runtime_error"] = (
+            "wrong"
+            if program.kind == "assert" and _raised_assertion(case.error)
+            else "runtime_error"
+        )
+        return Verdict.failed(reason, detail=f"{where}: {_last_lines(case.error)}")
     if program.kind == "stdin" and not outputs_match(case.stdout, expected[index]):
         got, want = case.stdout[:_SHOWN], str(expected[index])[:_SHOWN]
         return Verdict.failed("wrong", detail=f"{where}: expected {want!r}, got {got!r}")
@@ -224,6 +230,12 @@ def _case_failure(
             got, want = json.dumps(value)[:_SHOWN], json.dumps(expected[index])[:_SHOWN]
             return Verdict.failed("wrong", detail=f"{where}: expected {want}, got {got}")
     return None
+
+
+def _raised_assertion(error: str) -> bool:
+    lines = [line for line in error.splitlines() if line.strip() and not line.startswith(" ")]
+    exception_lines = [line for line in lines if not line.startswith(("Traceback", "exit status"))]
+    return bool(exception_lines) and exception_lines[-1].startswith("AssertionError")
 
 
 def _with_code(verdict: Verdict, code: str) -> Verdict:
