@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from amfast import __version__
-from amfast.cli import dedup, demo, verify
+from amfast.cli import dedup, demo, distill, verify
 from amfast.errors import AmfastError, AmfastInternalError
 
 
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"amfast {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     dedup.register(commands)
+    distill.register(commands)
     demo.register(commands)
     verify.register(commands)
     return parser
@@ -35,6 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AmfastError as error:
         print(f"amfast: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`amfast ... | head`): not an error, and no traceback at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("amfast: interrupted; no output was written", file=sys.stderr)
         return 130
