@@ -106,7 +106,7 @@ def test_an_object_equal_to_everything_does_not_pass(tests):
 def test_an_int_subclass_that_lies_about_equality_does_not_pass():
     code = "class Liar(int):\n    __eq__ = lambda self, other: True\n"
     code += "def add(a, b):\n    return Liar(0)"
-    assert verify_code(respond(code), ASSERT_TESTS, limits=FAST).reason == "runtime_error"
+    assert verify_code(respond(code), ASSERT_TESTS, limits=FAST).reason == "wrong"
     assert verify_code(respond(code), CALL_TESTS, limits=FAST).reason == "wrong"
 
 
@@ -122,7 +122,7 @@ def test_patching_builtins_does_not_pass_asserts(patch):
     code = f"import builtins\n{patch}\ndef add(a, b):\n    return a - b"
     tests = dict(ASSERT_TESTS, test_code=ASSERT_TESTS["test_code"] + "    assert abs(1) == 1\n")
     verdict = verify_code(respond(code), tests, limits=FAST)
-    assert verdict.reason == "runtime_error"
+    assert verdict.reason == "wrong"  # the real builtins are back, so the assert fails
 
 
 def test_printing_fake_records_or_the_answer_on_a_call_test_does_not_pass():
