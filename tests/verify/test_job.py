@@ -247,7 +247,9 @@ def test_the_judge_records_its_opinion_and_the_audit_counts_agreement(
 
     def generate(prompts: list[str]) -> list[str]:
         asked.extend(prompts)
-        return ["<think>compare</think>YES" if i % 3 else "I cannot tell" for i in range(len(prompts))]
+        return [
+            "<think>compare</think>YES" if i % 3 else "I cannot tell" for i in range(len(prompts))
+        ]
 
     options = VerifyOptions(judge=LLMJudge(generate))
     audit = verify_file(source, tmp_path / "out.jsonl", options=options, progress=False)
