@@ -1,0 +1,98 @@
+"""`amfast.config`: dataclass fields = TOML keys = CLI flags; flags override the file."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from amfast.config import add_config_flags, load_config, resolve_config
+from amfast.errors import InputError
+
+
+@dataclass
+class StageConfig:
+    input: str = field(metadata={"positional": True, "help": "input file"})
+    output: str = field(metadata={"aliases": ("-o",), "help": "output"})
+    max_tokens: int = 16
+    temperature: float = 0.6
+    mode: Literal["fast", "exact"] = "fast"
+    verify: bool = False
+    base_url: list[str] = field(default_factory=list)
+    limit: int | None = None
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser, StageConfig)
+    return parser.parse_args(argv)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_flags_override_the_file_and_the_file_overrides_defaults(tmp_path: Path) -> None:
+    config_file = write(
+        tmp_path / "stage.toml",
+        'output = "from-file"\nmax-tokens = 64\ntemperature = 1\nmode = "exact"\nverify = true\n',
+    )
+    args = parse(["in.jsonl", "-o", "from-flag", "--max-tokens", "8", "--no-verify"])
+    config = resolve_config(StageConfig, args, config_path=config_file)
+    assert config == StageConfig(
+        input="in.jsonl",
+        output="from-flag",
+        max_tokens=8,
+        temperature=1.0,
+        mode="exact",
+        verify=False,
+    )
+
+
+def test_a_stage_table_is_read_when_present(tmp_path: Path) -> None:
+    config_file = write(tmp_path / "all.toml", '[stage]\ninput = "a"\noutput = "b"\nlimit = 3\n')
+    assert resolve_config(StageConfig, config_path=config_file, section="stage").limit == 3
+
+
+def test_repeatable_flags_and_toml_arrays_become_lists(tmp_path: Path) -> None:
+    args = parse(["x", "-o", "y", "--base-url", "http://a/v1", "--base-url", "http://b/v1"])
+    assert resolve_config(StageConfig, args).base_url == ["http://a/v1", "http://b/v1"]
+    config_file = write(
+        tmp_path / "s.toml", 'input = "x"\noutput = "y"\nbase_url = "http://c/v1"\n'
+    )
+    assert resolve_config(StageConfig, config_path=config_file).base_url == ["http://c/v1"]
+
+
+def test_unknown_key_is_named_with_the_file(tmp_path: Path) -> None:
+    config_file = write(tmp_path / "bad.toml", "max_tokenz = 3\n")
+    with pytest.raises(InputError, match=r"bad\.toml: unknown key 'max_tokenz'"):
+        load_config(config_file, StageConfig)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("max_tokens = 1.5", "'max_tokens' is 1.5, expected an integer"),
+        ("verify = 1", "'verify' is 1, expected true or false"),
+        ('mode = "slow"', "'mode' is 'slow', expected one of 'fast', 'exact'"),
+        ("max_tokens = [", "invalid TOML"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_problem(tmp_path: Path, line: str, message: str) -> None:
+    config_file = write(tmp_path / "bad.toml", line + "\n")
+    with pytest.raises(InputError, match=message.replace("[", r"\[").replace(".", r"\.")):
+        load_config(config_file, StageConfig)
+
+
+def test_missing_required_settings_name_their_flags() -> None:
+    with pytest.raises(InputError, match="--output"):
+        resolve_config(StageConfig, parse(["in.jsonl"]))
+
+
+def test_missing_config_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read config"):
+        load_config(tmp_path / "absent.toml", StageConfig)
