@@ -23,7 +23,9 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
     )
     parser.add_argument("--config", help="TOML file with any of the settings below")
     add_config_flags(parser, DistillConfig)
-    parser.set_defaults(run=run)
+    parser.set_defaults(
+        run=run, interrupted="finished work is kept: rerun the same command to resume"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

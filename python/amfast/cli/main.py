@@ -42,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        print("amfast: interrupted; no output was written", file=sys.stderr)
+        note = getattr(args, "interrupted", "no output was written")
+        print(f"amfast: interrupted; {note}", file=sys.stderr)
         return 130
     return code
 

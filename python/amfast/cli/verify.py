@@ -44,7 +44,9 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
         fields.add_argument(
             f"--{name}-field", default=getattr(defaults, name), help=f"field with the {name}"
         )
-    parser.set_defaults(run=run)
+    parser.set_defaults(
+        run=run, interrupted="finished work is kept: rerun the same command to resume"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
