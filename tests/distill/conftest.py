@@ -17,10 +17,11 @@ from distill_servers import (
     HERE,
     MATH500,
     ServerProcess,
-    build_tiny_teacher,
     free_port,
     transformers_server,
 )
+
+from tiny_models import build_tiny_teacher
 
 
 @pytest.fixture(scope="session")
