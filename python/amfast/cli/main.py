@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from amfast import __version__
-from amfast.cli import dedup, demo, distill, verify
+from amfast.cli import dedup, demo, distill, evaluate, verify
 from amfast.errors import AmfastError, AmfastInternalError
 
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     dedup.register(commands)
     distill.register(commands)
+    evaluate.register(commands)
     demo.register(commands)
     verify.register(commands)
     return parser

@@ -164,7 +164,7 @@ def compare_runs(first: Run, second: Run) -> str:
         else:
             difference, error, shared = paired
             problems = f"{shared} (paired)"
-        mark = " *" if error > 0 and abs(difference) > 2 * error else ""
+        mark = " *" if abs(difference) > 2 * error else ""
         lines.append(
             f"| {DISPLAY_NAMES.get(name, name)} | {_cell(a)} | {_cell(b)} | "
             f"{100 * difference:+.1f}{mark} | {100 * error:.1f} | {problems} |"
