@@ -285,11 +285,32 @@ def test_cli_prints_the_audit_and_exits_zero(
     assert (tmp_path / "verified.jsonl.audit.json").exists()
 
 
-def test_cli_judge_without_backend_is_a_clear_error(
+def test_cli_judge_without_a_model_is_a_clear_error(
     am_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["verify", str(am_input), "-o", str(tmp_path / "o.jsonl"), "--judge"]) == 2
-    assert "generation backend" in capsys.readouterr().err
+    assert "--judge-model" in capsys.readouterr().err
+
+
+def test_cli_judge_runs_a_real_local_model_through_the_distill_backend(
+    tmp_path: Path, benchmarks_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    from tiny_models import build_tiny_teacher
+
+    model = build_tiny_teacher(tmp_path / "judge")
+    source = tmp_path / "rows.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in _math_rows(benchmarks_dir, 4)))
+    output = tmp_path / "out.jsonl"
+    argv = ["verify", str(source), "-o", str(output), "--no-progress", "--judge"]
+    argv += ["--judge-model", str(model), "--judge-backend", "transformers"]
+    assert main([*argv, "--judge-max-tokens", "8"]) == 0
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    # A random-weight judge says neither YES nor NO, but every math row was put to it.
+    assert all("verify_judge" in _assistant_info(row) for row in rows)
+    audit = json.loads((tmp_path / "out.jsonl.audit.json").read_text())
+    assert sum(audit["judge_agreement"].values()) == 4
+    assert "math-verify vs judge" in capsys.readouterr().out
 
 
 def test_missing_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -30,11 +30,16 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
     parser.add_argument("--code-memory-mb", type=int, default=1024, help="memory per code run")
     parser.add_argument("--reward-model", help="local sequence-classification model directory")
     parser.add_argument("--reward-threshold", type=float, default=0.0, help="score to pass")
-    parser.add_argument(
-        "--judge",
-        action="store_true",
-        help="ask an LLM judge about math rows (needs a generation backend)",
+    judge = parser.add_argument_group("LLM judge (a second opinion on math rows)")
+    judge.add_argument("--judge", action="store_true", help="ask an LLM judge about math rows")
+    judge.add_argument("--judge-model", help="served model name or local path of the judge")
+    judge.add_argument(
+        "--judge-backend", choices=["openai", "vllm", "transformers"], default="openai"
     )
+    judge.add_argument(
+        "--judge-base-url", action="append", help="OpenAI-compatible server URL(s) of the judge"
+    )
+    judge.add_argument("--judge-max-tokens", type=int, default=4096, help="tokens per judgement")
     parser.add_argument("--chunk-rows", type=int, default=1000, help="rows per resumable part")
     parser.add_argument("--restart", action="store_true", help="discard an earlier run's parts")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -51,11 +56,22 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
 
 def run(args: argparse.Namespace) -> int:
     """Runs `amfast verify`."""
+    judge = None
     if args.judge:
-        raise InputError(
-            "--judge needs a generation backend, which the command line cannot configure yet; "
-            "use amfast.verify.judge.LLMJudge(generate=...) from Python"
+        if not args.judge_model:
+            raise InputError("--judge needs --judge-model (and --judge-base-url for a server)")
+        from amfast.distill.settings import DistillConfig
+        from amfast.verify.judge import LLMJudge, backend_generate
+
+        judge_backend = DistillConfig(
+            input="-",
+            output="-",
+            model=args.judge_model,
+            backend=args.judge_backend,
+            base_url=args.judge_base_url or ["http://localhost:8000/v1"],
+            max_tokens=args.judge_max_tokens,
         )
+        judge = LLMJudge(backend_generate(judge_backend))
     reward_model = None
     if args.reward_model:
         from amfast.verify.reward import RewardModel
@@ -67,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         code_timeout=args.code_timeout,
         code_memory_mb=args.code_memory_mb,
         reward_model=reward_model,
+        judge=judge,
     )
     fields = RowFields(
         prompt=args.prompt_field,

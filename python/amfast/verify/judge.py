@@ -8,11 +8,17 @@ until one is given it raises a clear error instead of guessing.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from amfast.errors import InputError
 from amfast.verify.answer import split_response
+
+if TYPE_CHECKING:
+    from amfast.distill.backend import Backend, GenerationResult
+    from amfast.distill.settings import DistillConfig
 
 Generate = Callable[[list[str]], list[str]]
 
@@ -104,3 +110,49 @@ class LLMJudge:
         for row, completion in zip(rows, completions, strict=True):
             decisions[row] = parse_judgement(completion)
         return decisions
+
+
+def backend_generate(config: DistillConfig) -> Generate:
+    """A prompts -> completions function over a distillation backend (openai, vllm, transformers).
+
+    Each call builds the backend named by `config`, sends one request per prompt (greedy,
+    `config.max_tokens`, at most `max_concurrency` batches in flight) and closes it again. A
+    request that fails after the backend's retries yields an empty completion (no decision).
+    """
+
+    async def judge_all(prompts: list[str]) -> list[str]:
+        from amfast.distill.backend import GenerationRequest, Message
+        from amfast.distill.settings import create_backend
+
+        backend: Backend = await create_backend(config)
+        try:
+            requests = [
+                GenerationRequest(
+                    key=str(index),
+                    messages=(Message("user", prompt),),
+                    reply_prefix="",
+                    seed=config.seed,
+                    max_tokens=config.max_tokens,
+                    temperature=0.0,
+                    top_p=1.0,
+                )
+                for index, prompt in enumerate(prompts)
+            ]
+            size = max(backend.max_batch_size, 1)
+            gate = asyncio.Semaphore(max(backend.max_concurrency, 1))
+
+            async def generate_batch(batch: list[GenerationRequest]) -> list[GenerationResult]:
+                async with gate:
+                    return await backend.generate(batch)
+
+            batches = [requests[i : i + size] for i in range(0, len(requests), size)]
+            answered = await asyncio.gather(*(generate_batch(b) for b in batches))
+        finally:
+            await backend.aclose()
+        texts = {result.key: result.text for batch in answered for result in batch}
+        return [texts.get(str(index), "") for index in range(len(prompts))]
+
+    def generate(prompts: list[str]) -> list[str]:
+        return asyncio.run(judge_all(prompts))
+
+    return generate
