@@ -15,56 +15,12 @@ transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
 from amfast.verify.reward import RewardModel  # noqa: E402
-
-WORDS = [
-    "the",
-    "a",
-    "is",
-    "of",
-    "to",
-    "and",
-    "what",
-    "sum",
-    "two",
-    "three",
-    "four",
-    "five",
-    "answer",
-    "think",
-    "poem",
-    "sea",
-    "moon",
-    "write",
-]
-
-
-def _save_tiny_classifier(directory: Path, num_labels: int) -> Path:
-    vocab = {"[PAD]": 0, "[UNK]": 1, "[EOS]": 2} | {w: i + 3 for i, w in enumerate(WORDS)}
-    core = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="[UNK]"))
-    core.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=core, unk_token="[UNK]", pad_token="[PAD]", eos_token="[EOS]"
-    )
-    config = transformers.LlamaConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        num_labels=num_labels,
-        pad_token_id=0,
-    )
-    torch.manual_seed(0)
-    model = transformers.LlamaForSequenceClassification(config)
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+from tiny_models import build_tiny_classifier  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def tiny_reward_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _save_tiny_classifier(tmp_path_factory.mktemp("reward"), num_labels=1)
+    return build_tiny_classifier(tmp_path_factory.mktemp("reward"), num_labels=1)
 
 
 PROMPTS = ["write a poem of the sea", "what is the sum of two and three", "write the moon"]
@@ -114,7 +70,7 @@ def test_truncated_and_empty_answers_fail_without_scoring(tiny_reward_model: Pat
 
 
 def test_two_label_head_scores_the_probability_of_the_good_label(tmp_path: Path) -> None:
-    scorer = RewardModel(_save_tiny_classifier(tmp_path, num_labels=2), threshold=0.5)
+    scorer = RewardModel(build_tiny_classifier(tmp_path, num_labels=2), threshold=0.5)
     scores = scorer.score(PROMPTS, ANSWERS)
     assert all(0.0 <= s <= 1.0 for s in scores)
 
