@@ -61,7 +61,7 @@ def test_bare_str_raises_type_error(call):
         call("not a column")
 
 
-@pytest.mark.parametrize("value", [5, 1.5, None, object()], ids=repr)
+@pytest.mark.parametrize("value", [5, 1.5, None, object()], ids=["int", "float", "None", "object"])
 def test_non_iterable_input_raises_type_error(value):
     with pytest.raises(TypeError, match="expected a list of strings or an Arrow string array"):
         normalize(value)

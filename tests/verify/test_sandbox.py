@@ -165,7 +165,9 @@ def test_sleeping_forever_is_killed_by_the_wall_clock():
 
 def test_memory_hog_is_a_memory_failure():
     code = "chunks = []\nwhile True:\n    chunks.append(bytearray(64 << 20))"
-    assert verify_code(respond(code), ADD_TESTS, limits=FAST).reason == "memory"
+    # A generous wall clock: on a loaded machine filling 512 MB may take seconds.
+    limits = SandboxLimits(wall_seconds=30.0, memory_bytes=512 << 20)
+    assert verify_code(respond(code), ADD_TESTS, limits=limits).reason == "memory"
 
 
 def test_output_flood_is_stopped_at_the_cap():
