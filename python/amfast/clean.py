@@ -273,9 +273,10 @@ def clean(config: CleanConfig) -> CleanSummary:
         raise InputError(f"{output}: the output folder holds the input; choose another")
     stages = config.build_stages()
     if config.engine == "ray":
-        from amfast.ray_engine import ray_stages
-
-        stages = ray_stages(stages, config)
+        raise InputError(
+            "engine 'ray' is not available in this build yet; use --engine local "
+            "(the stages are engine-neutral: see amfast.pipeline)"
+        )
     key = _prepare(config, files)
     resumed = sum(1 for shard in (config.work_path / "ingest").glob("part-*.arrow"))
     shards = ingest(config, files)
