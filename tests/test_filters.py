@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - Chinese test texts use full-width punctuation on purpose
 import numpy as np
 import pyarrow as pa
 import pytest

@@ -231,7 +231,9 @@ def write_outputs(
             path = output / f"part-{index:05d}{suffix}"
             rows = 0
             if not path.is_file():
-                table = _read_shard(shard, ["row", "row_id", "source", "text", "response", "record"])
+                table = _read_shard(
+                    shard, ["row", "row_id", "source", "text", "response", "record"]
+                )
                 keep = ~np.isin(table.column("row").to_numpy(), dropped_rows)
                 kept = table.filter(pa.array(keep))
                 rows = kept.num_rows
@@ -283,12 +285,14 @@ def clean(config: CleanConfig) -> CleanSummary:
     frame, read_decisions = load_frame(shards, config)
     reports = [StageReport("read", {"fields": config.fields.__dict__}, read_decisions, 0.0, False)]
     all_dropped = [read_decisions.column("row").to_numpy()]
-    for stage, decisions, seconds, reused, key in run_stages(stages, frame, config, key):
+    final_key = key
+    for stage, decisions, seconds, reused, upstream in run_stages(stages, frame, config, key):
+        final_key = upstream  # the fingerprint of everything the output depends on
         reports.append(StageReport(stage.name, stage.params(), decisions, seconds, reused))
         all_dropped.append(decisions.column("row").to_numpy())
         resumed += int(reused)
     dropped_rows = np.sort(np.concatenate(all_dropped))
-    entries = write_outputs(shards, dropped_rows, config, key)
+    entries = write_outputs(shards, dropped_rows, config, final_key)
     funnel = write_reports(shards, reports, entries, config)
     if config.work_path == output / "_work":
         with contextlib.suppress(OSError):

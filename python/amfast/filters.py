@@ -5,18 +5,19 @@ The measurements come from `quality_metrics` (one parallel Rust pass per column,
 order, so a row is attributed to the first filter it fails. Each filter reads the `text` (query)
 or the `response` column; a filter of the response passes every row whose response is null.
 
-| filter | reads | drops when | reason codes |
-|---|---|---|---|
-| `length` | text | words/tokens outside [min, max] (0 = no bound) | `too_short`, `too_long` |
-| `repetition` | response | a phrase of <= `repeat_max_period` tokens repeats back to back >= `repeat_min_repeats` times over >= `repeat_min_span` tokens | `repetition` |
-| `frequent_ngrams` | text | contains a `frequent_ngram`-token n-gram seen in more than `frequent_min_count` rows | `frequent_ngram` |
-| `language` | text | language (zh / en / other / none) not in `languages` | `language` |
-| `language_mix` | response | more than `max_mixed_fraction` of it in another language | `language_mix` |
-| `think_form` | response | not `<think>..</think><answer>..</answer>` once each, in order, non-empty | `think_missing`, `think_repeated`, `think_order`, `think_empty` |
-| `unicode` | text | unusual characters above `max_unusual_fraction` | `unusual_characters` |
-| `url` | text | a URL | `url` |
-| `image` | text | an image reference (markup, file name, "as shown in the figure") | `image_reference` |
-| `table` | text | a Markdown / HTML / LaTeX table | `table` |
+- `length` (text): words / tokens outside `[min, max]` (0: no bound) -> `too_short`,
+  `too_long`.
+- `repetition` (response): a phrase of <= `repeat_max_period` tokens repeated back to back
+  >= `repeat_min_repeats` times over >= `repeat_min_span` tokens -> `repetition`.
+- `frequent_ngrams` (text): a `frequent_ngram`-token n-gram found in more than
+  `frequent_min_count` rows -> `frequent_ngram`.
+- `language` (text): language (none / en / zh / other) not in `languages` -> `language`.
+- `language_mix` (response): over `max_mixed_fraction` in another language -> `language_mix`.
+- `think_form` (response): not `<think>..</think><answer>..</answer>`, each once, in order,
+  non-empty -> `think_missing`, `think_repeated`, `think_order`, `think_empty`.
+- `unicode` (text): unusual characters over `max_unusual_fraction` -> `unusual_characters`.
+- `url`, `image`, `table` (text): a URL / image reference / table -> `url`,
+  `image_reference`, `table`.
 """
 
 from __future__ import annotations

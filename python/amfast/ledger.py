@@ -64,7 +64,10 @@ class Funnel:
             key=lambda source: -self.stages[0]["by_source"].get(source, {}).get("in", 0),
         )
         short = [name[:7] for name in names]
-        lines += ["", f"{'source':<26}{'in':>8}" + "".join(f"{n:>8}" for n in short) + f"{'out':>8}"]
+        lines += [
+            "",
+            f"{'source':<26}{'in':>8}" + "".join(f"{n:>8}" for n in short) + f"{'out':>8}",
+        ]
         for source in sources[:max_sources]:
             counts = [stage["by_source"].get(source, {}) for stage in shown]
             dropped = "".join(f"{count.get('dropped', 0):>8,}" for count in counts)

@@ -200,7 +200,9 @@ def survivors(frame: pa.Table, decisions: pa.Table) -> pa.Table:
     return frame.filter(pa.array(~dropped))
 
 
-def priority_ranks(frame: pa.Table, order: list[str], source_rank: list[str]) -> np.ndarray:
+def priority_ranks(
+    frame: pa.Table, order: list[str], source_rank: list[str]
+) -> npt.NDArray[np.int64]:
     """Per row, its rank under `order` (0 is kept first among duplicates).
 
     Keys: `has_reference` and `has_test_case` (rows with one first), `source_rank` (sources in
@@ -215,9 +217,9 @@ def priority_ranks(frame: pa.Table, order: list[str], source_rank: list[str]) ->
         if name in ("has_reference", "has_test_case"):
             keys.append(~frame.column(name).to_numpy(zero_copy_only=False))
         elif name == "source_rank":
-            ranks = {source: rank for rank, source in enumerate(source_rank)}
+            rank_of = {source: rank for rank, source in enumerate(source_rank)}
             sources = frame.column("source").to_pylist()
-            keys.append(np.array([ranks.get(s, len(ranks)) for s in sources], np.int64))
+            keys.append(np.array([rank_of.get(s, len(rank_of)) for s in sources], np.int64))
         elif name in ("longer", "shorter"):
             lengths = pc.utf8_length(frame.column("text")).to_numpy()
             keys.append(-lengths if name == "longer" else lengths)

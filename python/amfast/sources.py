@@ -154,7 +154,6 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
     if kind is None:
         raise InputError(f"{path}: unknown format; use .jsonl[.gz|.zst], .parquet or .arrow")
     chunk = Chunk(path, 0)
-    count = 0
     if kind == "jsonl":
         rows: Iterator[tuple[int, Any]] = iter_raw_lines(path)
     else:
@@ -164,9 +163,8 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
                 record for batch in _table_batches(path, kind) for record in batch.to_pylist()
             )
         )
-    for item in rows:
+    for count, item in enumerate(rows, start=1):
         chunk.raw.append(item)
-        count += 1
         if len(chunk.raw) == chunk_rows:
             yield chunk
             chunk = Chunk(path, count)
@@ -220,7 +218,9 @@ class RowParser:
             append(self._row(value, text, where, fallback_id))
         return out
 
-    def _row(self, record: dict[str, Any], raw: str, where: str, fallback_id: str) -> Row | RowError:
+    def _row(
+        self, record: dict[str, Any], raw: str, where: str, fallback_id: str
+    ) -> Row | RowError:
         fields = self.fields
         messages = record.get("messages")
         user = assistant = None

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - Chinese test texts use full-width punctuation on purpose
 import gzip
 import json
 
@@ -38,7 +39,9 @@ def write_jsonl(path, records, extra_lines=()):
 
 
 def run(tmp_path, source, **settings):
-    config = CleanConfig(input=str(source), output=str(tmp_path / "out"), progress=False, **settings)
+    config = CleanConfig(
+        input=str(source), output=str(tmp_path / "out"), progress=False, **settings
+    )
     return clean(config)
 
 
@@ -66,8 +69,12 @@ def test_corrupt_lines_are_reported_with_file_and_line_and_the_rest_is_processed
     source = write_jsonl(
         tmp_path / "in.jsonl",
         records,
-        [b'{"id": "bad", "messages": [', b'{"id": "utf", "problem": "caf\xe9"}', b"[1, 2]"]
-        + [json.dumps({"id": "num", "problem": 42}).encode()],
+        [
+            b'{"id": "bad", "messages": [',
+            b'{"id": "utf", "problem": "caf\xe9"}',
+            b"[1, 2]",
+            json.dumps({"id": "num", "problem": 42}).encode(),
+        ],
     )
     summary = run(tmp_path, source)
     assert summary.rows == 8
@@ -114,7 +121,10 @@ def test_parquet_folder_arrow_and_saved_hf_dataset_read_like_jsonl(tmp_path):
     table = pa.Table.from_pylist(rows)
     pq.write_table(table.slice(0, 5), shards / "a.parquet")
     pq.write_table(table.slice(5), shards / "b.parquet")
-    with pa.OSFile(str(tmp_path / "in.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
+    with (
+        pa.OSFile(str(tmp_path / "in.arrow"), "wb") as sink,
+        pa.ipc.new_file(sink, table.schema) as out,
+    ):
         out.write_table(table)
     datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "hf"))
     for name, source in [("p", shards), ("a", tmp_path / "in.arrow"), ("h", tmp_path / "hf")]:

@@ -53,9 +53,16 @@ def print_summary(summary: CleanSummary) -> None:
     print(
         f"\n{summary.rows:,} rows -> {summary.kept:,} kept, {summary.dropped:,} dropped in "
         f"{summary.seconds:.1f} s ({summary.rows_per_second:,.0f} rows/s)"
-        + (f"; {summary.resumed_steps} steps reused from an earlier run" if summary.resumed_steps else "")
+        + (
+            f"; {summary.resumed_steps} steps reused from an earlier run"
+            if summary.resumed_steps
+            else ""
+        )
     )
-    print(f"kept: {summary.output}/part-*  ledger: {summary.ledger}  funnel: {summary.output}/funnel.html")
+    print(
+        f"kept: {summary.output}/part-*  ledger: {summary.ledger}  "
+        f"funnel: {summary.output}/funnel.html"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
