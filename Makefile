@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 DEMO_ROWS ?= 20000
 # pyproject extras the dev environment installs (torch comes with `reward`).
-EXTRAS := zstd reward eval distill test lint
+EXTRAS := zstd reward eval distill datasets test lint
 
 .PHONY: help demo test test-rust test-python lint fmt bench build-release build-debug clean
 
@@ -29,7 +29,7 @@ build-release: $(STAMP) ## Build and install the extension in release mode
 build-debug: $(STAMP) ## Build and install the extension in debug mode (tests)
 	$(BIN)/maturin develop --quiet
 
-demo: build-release ## Dedup a generated corpus with planted duplicates; print recall/precision
+demo: build-release ## `amfast clean` on a generated corpus: funnel, ledger, dedup recall/precision
 	$(BIN)/amfast demo --rows $(DEMO_ROWS) --out demo-out
 
 test: test-rust test-python ## Run every test (Rust unit/property tests, then pytest)

@@ -126,3 +126,44 @@ class NearIndex:
         """Pass 2: the same rows again, in order; shingles rows of candidate pairs."""
     def finish(self, priority: npt.NDArray[np.int64] | None = None) -> NearResult:
         """Union-find over verified pairs; representatives by `(priority, row id)`."""
+
+def quality_metrics(
+    texts: TextColumn,
+    *,
+    repeat_max_period: int = 20,
+    repeat_min_repeats: int = 4,
+    num_threads: int | None = None,
+) -> dict[str, npt.NDArray[Any]]:
+    """Quality metrics of every row (GIL released, parallel), as numpy columns.
+
+    Keys: words, tokens, repeat_span, repeat_period, repeat_count (uint32); language (uint8:
+    0 none, 1 en, 2 zh, 3 other); cjk_fraction, mixed_fraction, unusual_fraction (float32);
+    urls, image_refs, tables (uint32); think_form (uint8: 0 ok, 1 missing, 2 repeated,
+    3 order, 4 empty). Null rows get zeros and think_form 1. Raises ValueError for bad options.
+    """
+
+def row_ngram_hashes(
+    texts: TextColumn, ngram: int, *, first_row: int = 0, num_threads: int | None = None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
+    """`(row, hash)` of each row's distinct `ngram`-token n-grams, rows from `first_row`."""
+
+def count_frequent_ngrams(
+    texts: TextColumn,
+    ngram: int,
+    frequent: npt.NDArray[np.uint64],
+    *,
+    num_threads: int | None = None,
+) -> npt.NDArray[np.uint32]:
+    """Per row, how many of its distinct n-grams are in `frequent` (sorted, distinct)."""
+
+@final
+class NgramCounter:
+    """Dataset-wide n-gram row counts: `add` every batch, `finish`, then `count_frequent`."""
+
+    def __new__(cls, ngram: int, *, num_threads: int | None = None) -> NgramCounter: ...
+    def add(self, texts: TextColumn) -> None:
+        """Adds each row's distinct n-grams (8 bytes each until `finish`)."""
+    def finish(self, min_count: int) -> int:
+        """Keeps the n-grams in more than `min_count` rows; returns how many."""
+    def count_frequent(self, texts: TextColumn) -> npt.NDArray[np.uint32]:
+        """Per row, its number of distinct frequent n-grams; ValueError before `finish`."""

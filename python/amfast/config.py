@@ -161,14 +161,23 @@ def load_config(
     table = document.get(section, document) if section else document
     if not isinstance(table, Mapping):
         raise InputError(f"{path}: [{section}] must be a table")
+    return check_values(config_class, table, str(path))
+
+
+def check_values(config_class: type[Any], table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """`table` as `{field: value}` checked against `config_class` (dashes read as underscores).
+
+    Raises:
+        InputError: An unknown key or a value of the wrong type, naming `where` and the key.
+    """
     hints = _field_types(config_class)
     values: dict[str, Any] = {}
     for raw_key, value in table.items():
         key = raw_key.replace("-", "_")
         if key not in hints:
             known = ", ".join(sorted(hints))
-            raise InputError(f"{path}: unknown key {raw_key!r} (known keys: {known})")
-        values[key] = _checked_value(config_class, key, value, hints[key], str(path))
+            raise InputError(f"{where}: unknown key {raw_key!r} (known keys: {known})")
+        values[key] = _checked_value(config_class, key, value, hints[key], where)
     return values
 
 
@@ -178,9 +187,12 @@ def resolve_config(
     *,
     config_path: str | os.PathLike[str] | None = None,
     section: str | None = None,
+    file_values: Mapping[str, Any] | None = None,
     **overrides: Any,  # noqa: ANN401 - values of any field type
 ) -> C:
     """Builds `config_class` from defaults, then the TOML file, then flags, then `overrides`.
+
+    `file_values` stand for a TOML file already read (and checked) by the caller.
 
     Raises:
         InputError: A bad config file or value, or a required field set nowhere.
@@ -188,6 +200,7 @@ def resolve_config(
     values: dict[str, Any] = {}
     if config_path is not None:
         values |= load_config(config_path, config_class, section=section)
+    values |= file_values or {}
     hints = _field_types(config_class)
     given = {
         name: value

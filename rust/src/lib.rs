@@ -1,4 +1,5 @@
-//! amfast core: normalization, hashing, MinHash-LSH near-dedup and exact dedup over text rows.
+//! amfast core: normalization, hashing, MinHash-LSH near-dedup, exact dedup and quality metrics
+//! over text rows.
 //!
 //! The algorithm modules take plain slices and return [`error::Result`]; only this file and
 //! [`py`] know about Python (feature `python`, on by default).
@@ -13,6 +14,7 @@ pub mod lsh;
 pub mod minhash;
 pub mod normalize;
 pub mod parallel;
+pub mod quality;
 pub mod shingle;
 pub mod unionfind;
 
@@ -31,6 +33,13 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(py::dedup::candidate_probability, module)?)?;
     module.add_class::<py::dedup::PyExactIndex>()?;
     module.add_class::<py::dedup::PyNearIndex>()?;
+    module.add_function(wrap_pyfunction!(py::quality::quality_metrics, module)?)?;
+    module.add_function(wrap_pyfunction!(py::quality::row_ngram_hashes, module)?)?;
+    module.add_function(wrap_pyfunction!(
+        py::quality::count_frequent_ngrams,
+        module
+    )?)?;
+    module.add_class::<py::quality::PyNgramCounter>()?;
     module.add("HASH_SPEC", hashing::HASH_SPEC)?;
     module.add("MINHASH_SPEC", minhash::MINHASH_SPEC)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from amfast import __version__
-from amfast.cli import dedup, demo, distill, evaluate, verify
+from amfast.cli import clean, dedup, demo, distill, evaluate, verify
 from amfast.errors import AmfastError, AmfastInternalError
 
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"amfast {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    clean.register(commands)
     dedup.register(commands)
     distill.register(commands)
     evaluate.register(commands)

@@ -5,6 +5,7 @@ pub mod dedup;
 pub mod errors;
 pub mod normalize;
 pub mod numpy;
+pub mod quality;
 
 use crate::error::Result;
 use pyo3::prelude::*;

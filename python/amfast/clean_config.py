@@ -1,0 +1,227 @@
+"""`CleanConfig`: every setting of `amfast clean`; field = TOML key = CLI flag.
+
+A TOML file holds the settings at its top level or in a `[clean]` table. The options of the
+stages built elsewhere (`semantic_dedup`, `decontam`) are their own tables, `[semantic_dedup]`
+and `[decontam]`, handed to those modules as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from amfast.config import check_values
+from amfast.dedup.stages import ExactDedupStage, NearDedupStage, NormalizeStage
+from amfast.errors import InputError
+from amfast.filters import FILTER_NAMES, FilterOptions, FilterStage
+from amfast.normalize import NormalizeOptions
+from amfast.pipeline import PLUGINS, Stage, plugin_stage
+from amfast.sources import FieldMap
+
+STAGE_NAMES = ("normalize", "exact_dedup", "near_dedup", "semantic_dedup", "decontam", "filters")
+DEFAULT_STAGES = ["normalize", "exact_dedup", "near_dedup", "filters"]
+DEFAULT_FILTERS = list(FILTER_NAMES)
+
+
+def _help(text: str, **more: Any) -> Any:  # noqa: ANN401 - dataclass field
+    return {"help": text, **more}
+
+
+@dataclass
+class CleanConfig:
+    """Settings of `amfast clean` (see README "amfast clean" for a commented example)."""
+
+    input: str = field(
+        metadata=_help("file or folder: JSONL(.gz/.zst), Parquet, Arrow, HF save", positional=True)
+    )
+    output: str = field(metadata=_help("output folder (shards, manifest, funnel)", aliases=("-o",)))
+    dropped: str | None = field(
+        default=None,
+        metadata=_help("rejection ledger, .parquet or .jsonl (default OUTPUT/dropped.parquet)"),
+    )
+    text_field: str | None = field(
+        default=None, metadata=_help("query field (default: AM messages, else problem/prompt..)")
+    )
+    response_field: str | None = field(default=None, metadata=_help("response field"))
+    source_field: str | None = field(default=None, metadata=_help("source field"))
+    id_field: str | None = field(default=None, metadata=_help("row id field (default: id)"))
+    reference_field: str | None = field(default=None, metadata=_help("reference answer field"))
+    test_case_field: str | None = field(default=None, metadata=_help("test case field"))
+    stages: list[str] = field(
+        default_factory=lambda: list(DEFAULT_STAGES),
+        metadata=_help(
+            "stages in order, from normalize, exact_dedup, near_dedup, semantic_dedup, "
+            "decontam, filters"
+        ),
+    )
+    filters: list[str] = field(
+        default_factory=lambda: list(DEFAULT_FILTERS), metadata=_help("quality filters in order")
+    )
+    priority: list[str] = field(
+        default_factory=lambda: ["has_reference", "has_test_case", "source_rank", "longer"],
+        metadata=_help("which duplicate to keep: has_reference, has_test_case, source_rank, ..."),
+    )
+    source_rank: list[str] = field(
+        default_factory=list, metadata=_help("sources by preference, best first")
+    )
+    engine: Literal["local", "ray"] = field(default="local", metadata=_help("execution engine"))
+    output_format: Literal["jsonl", "parquet"] = field(
+        default="jsonl", metadata=_help("format of the kept shards")
+    )
+    shard_rows: int = field(default=100_000, metadata=_help("input rows per shard"))
+    batch_rows: int = field(default=65_536, metadata=_help("rows per Rust call"))
+    num_threads: int | None = field(default=None, metadata=_help("threads (default: all)"))
+    work_dir: str | None = field(
+        default=None, metadata=_help("resume state (default OUTPUT/_work)")
+    )
+    restart: bool = field(default=False, metadata=_help("discard an earlier run's state"))
+    progress: bool = field(default=True, metadata=_help("progress bars on stderr"))
+    # normalization (shared by normalize / exact_dedup / near_dedup)
+    lowercase: bool = True
+    case_fold: bool = False
+    keep_digits: bool = True
+    math_operators: bool = False
+    strip_latex: bool = False
+    # near_dedup
+    threshold: float = field(default=0.8, metadata=_help("near-dup exact Jaccard cut"))
+    num_perm: int = 128
+    bands: int | None = None
+    rows: int | None = None
+    ngram: int = field(default=5, metadata=_help("words per shingle (near dedup)"))
+    seed: int = 1
+    number_guard: bool = field(default=False, metadata=_help("never merge different numbers"))
+    # filters
+    min_words: int = 0
+    max_words: int = 0
+    min_tokens: int = 5
+    max_tokens: int = 0
+    repeat_max_period: int = 20
+    repeat_min_repeats: int = 4
+    repeat_min_span: int = 40
+    frequent_ngram: int = 20
+    frequent_min_count: int = 20
+    languages: list[str] = field(default_factory=lambda: ["en", "zh"])
+    max_mixed_fraction: float = 0.2
+    max_unusual_fraction: float = 0.1
+    # tables of plug-in stages, from the TOML file only
+    plugin_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.stages if name not in STAGE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown stages {unknown}; known: {', '.join(STAGE_NAMES)}")
+        if self.shard_rows < 1 or self.batch_rows < 1:
+            raise ValueError("shard_rows and batch_rows must be at least 1")
+
+    @property
+    def normalize_options(self) -> NormalizeOptions:
+        """The normalization settings."""
+        return NormalizeOptions(
+            lowercase=self.lowercase,
+            case_fold=self.case_fold,
+            keep_digits=self.keep_digits,
+            math_operators=self.math_operators,
+            strip_latex=self.strip_latex,
+        )
+
+    @property
+    def filter_options(self) -> FilterOptions:
+        """The filter thresholds."""
+        return FilterOptions(
+            min_words=self.min_words,
+            max_words=self.max_words,
+            min_tokens=self.min_tokens,
+            max_tokens=self.max_tokens,
+            repeat_max_period=self.repeat_max_period,
+            repeat_min_repeats=self.repeat_min_repeats,
+            repeat_min_span=self.repeat_min_span,
+            frequent_ngram=self.frequent_ngram,
+            frequent_min_count=self.frequent_min_count,
+            languages=tuple(self.languages),
+            max_mixed_fraction=self.max_mixed_fraction,
+            max_unusual_fraction=self.max_unusual_fraction,
+        )
+
+    @property
+    def fields(self) -> FieldMap:
+        """The field mapping of input rows."""
+        return FieldMap(
+            text=self.text_field,
+            response=self.response_field,
+            source=self.source_field,
+            id=self.id_field,
+            reference=self.reference_field,
+            test_case=self.test_case_field,
+        )
+
+    @property
+    def dropped_path(self) -> Path:
+        """Where the ledger goes."""
+        return Path(self.dropped) if self.dropped else Path(self.output) / "dropped.parquet"
+
+    @property
+    def work_path(self) -> Path:
+        """Where resume state goes."""
+        return Path(self.work_dir) if self.work_dir else Path(self.output) / "_work"
+
+    def build_stages(self) -> list[Stage]:
+        """The configured stages, in order.
+
+        `semantic_dedup` and `decontam` come from their modules, imported only when listed;
+        listed while absent, they are an error naming the missing module.
+
+        Raises:
+            InputError: An enabled stage is not available.
+        """
+        normalize = self.normalize_options
+        stages: list[Stage] = []
+        for name in self.stages:
+            if name == "normalize":
+                stages.append(NormalizeStage(normalize))
+            elif name == "exact_dedup":
+                stages.append(ExactDedupStage(normalize))
+            elif name == "near_dedup":
+                stages.append(
+                    NearDedupStage(
+                        normalize,
+                        threshold=self.threshold,
+                        num_perm=self.num_perm,
+                        bands=self.bands,
+                        rows=self.rows,
+                        ngram=self.ngram,
+                        seed=self.seed,
+                        number_guard=self.number_guard,
+                    )
+                )
+            elif name in PLUGINS:
+                stages.append(plugin_stage(name, self.plugin_options.get(name, {})))
+            else:
+                options = self.filter_options
+                stages.extend(FilterStage(filter_name, options) for filter_name in self.filters)
+        return stages
+
+
+def read_clean_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`(settings, plug-in tables)` of a clean TOML file, settings checked against the fields.
+
+    Raises:
+        InputError: Unreadable TOML, an unknown key or a value of the wrong type.
+    """
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InputError(f"{path}: cannot read config: {error.strerror or error}") from error
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: invalid TOML: {error}") from error
+    plugins = {name: document.pop(name) for name in list(document) if name in PLUGINS}
+    for name, table in plugins.items():
+        if not isinstance(table, Mapping):
+            raise InputError(f"{path}: [{name}] must be a table")
+    table = document.get("clean", document)
+    table = {key: value for key, value in table.items() if key != "plugin_options"}
+    return check_values(CleanConfig, table, str(path)), plugins

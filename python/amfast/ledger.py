@@ -1,0 +1,295 @@
+"""The rejection ledger, the funnel (table, JSON, HTML chart) and "what happened to row X".
+
+Ledger (Parquet or JSONL by file name), one line per dropped row: `row`, `row_id`, `source`,
+`stage`, `reason`, `params` (the stage's parameters as JSON), `kept_row` / `kept_row_id` (the
+representative a duplicate was dropped for, else null), `score`, `message` (read errors: file,
+line and problem) and `record` (the row as it was read). `row_index.parquet` in the output folder
+maps every input row to `kept` or the stage that dropped it, which is what `explain` reads first.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from amfast.errors import InputError
+from amfast.io import AtomicWriter, _open_text_output
+
+if TYPE_CHECKING:
+    from amfast.clean_config import CleanConfig
+
+
+@dataclass(frozen=True)
+class StageReport:
+    """One stage's decisions and timing."""
+
+    name: str
+    params: dict[str, Any]
+    decisions: pa.Table
+    seconds: float
+    reused: bool
+
+
+@dataclass
+class Funnel:
+    """Rows in / dropped / out per stage, overall and per source."""
+
+    rows: int
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+    def table(self, max_sources: int = 40) -> str:
+        """The funnel as text: one line per stage, then one line per source."""
+        lines = [f"{'stage':<16}{'in':>12}{'dropped':>10}{'out':>12}  reasons"]
+        for stage in self.stages:
+            reasons = ", ".join(f"{name} {count:,}" for name, count in stage["reasons"].items())
+            lines.append(
+                f"{stage['stage']:<16}{stage['in']:>12,}{stage['dropped']:>10,}"
+                f"{stage['out']:>12,}  {reasons}"
+            )
+        shown = [stage for stage in self.stages if stage["dropped"]] or self.stages[:1]
+        names = [stage["stage"] for stage in shown]
+        sources = sorted(
+            {source for stage in self.stages for source in stage["by_source"]},
+            key=lambda source: -self.stages[0]["by_source"].get(source, {}).get("in", 0),
+        )
+        short = [name[:7] for name in names]
+        lines += [
+            "",
+            f"{'source':<26}{'in':>8}" + "".join(f"{n:>8}" for n in short) + f"{'out':>8}",
+        ]
+        for source in sources[:max_sources]:
+            counts = [stage["by_source"].get(source, {}) for stage in shown]
+            dropped = "".join(f"{count.get('dropped', 0):>8,}" for count in counts)
+            first = self.stages[0]["by_source"].get(source, {}).get("in", 0)
+            last = self.stages[-1]["by_source"].get(source, {}).get("out", 0)
+            lines.append(f"{source or '(none)':<26.26}{first:>8,}{dropped}{last:>8,}")
+        if len(sources) > max_sources:
+            lines.append(f"... {len(sources) - max_sources} more sources in funnel.json")
+        return "\n".join(lines)
+
+    def html(self) -> str:
+        """A self-contained HTML page: a funnel chart (SVG) and the per-stage table."""
+        width, bar_height = 720, 28
+        top = max(self.rows, 1)
+        bars = []
+        for index, stage in enumerate(self.stages):
+            kept = stage["out"] / top * width
+            lost = stage["dropped"] / top * width
+            left = (width - kept - lost) / 2
+            y = index * (bar_height + 6)
+            label = html.escape(f"{stage['stage']}: {stage['out']:,} (-{stage['dropped']:,})")
+            bars.append(
+                f'<rect x="{left + 200:.1f}" y="{y}" width="{kept:.1f}" height="{bar_height}" '
+                f'fill="#3b82f6"/><rect x="{left + 200 + kept:.1f}" y="{y}" width="{lost:.1f}" '
+                f'height="{bar_height}" fill="#f87171"/><text x="0" y="{y + 19}" '
+                f'font-size="13">{label}</text>'
+            )
+        height = len(self.stages) * (bar_height + 6)
+        rows = "".join(
+            f"<tr><td>{html.escape(s['stage'])}</td><td>{s['in']:,}</td><td>{s['dropped']:,}</td>"
+            f"<td>{s['out']:,}</td><td>{html.escape(json.dumps(s['reasons']))}</td></tr>"
+            for s in self.stages
+        )
+        return (
+            "<!doctype html><meta charset='utf-8'><title>amfast clean funnel</title>"
+            "<body style='font-family:sans-serif'><h1>amfast clean: funnel</h1>"
+            f"<svg width='{width + 220}' height='{height}'>{''.join(bars)}</svg>"
+            "<table border='1' cellpadding='4'><tr><th>stage</th><th>in</th><th>dropped</th>"
+            f"<th>out</th><th>reasons</th></tr>{rows}</table></body>"
+        )
+
+
+def _funnel(reports: list[StageReport], rows: np.ndarray, sources: np.ndarray) -> Funnel:
+    alive = np.ones(len(rows), bool)
+    funnel = Funnel(rows=len(rows))
+    for report in reports:
+        positions = np.searchsorted(rows, report.decisions.column("row").to_numpy())
+        before = Counter(sources[alive].tolist())
+        alive[positions] = False
+        lost = Counter(sources[positions].tolist())
+        funnel.stages.append(
+            {
+                "stage": report.name,
+                "in": int(sum(before.values())),
+                "dropped": len(positions),
+                "out": int(alive.sum()),
+                "seconds": round(report.seconds, 3),
+                "resumed": report.reused,
+                "params": report.params,
+                "reasons": dict(Counter(report.decisions.column("reason").to_pylist())),
+                "by_source": {
+                    source: {
+                        "in": count,
+                        "dropped": lost.get(source, 0),
+                        "out": count - lost.get(source, 0),
+                    }
+                    for source, count in sorted(before.items())
+                },
+            }
+        )
+    return funnel
+
+
+def write_reports(
+    shards: list[Path],
+    reports: list[StageReport],
+    entries: list[dict[str, Any]],
+    config: CleanConfig,
+) -> Funnel:
+    """Writes the ledger, row index, funnel JSON/HTML and manifest; returns the funnel."""
+    from amfast.clean import _read_shard
+
+    output = Path(config.output)
+    index = pa.concat_tables(
+        [_read_shard(path, ["row", "row_id", "source", "record", "message"]) for path in shards]
+    )
+    rows = index.column("row").to_numpy()
+    sources = np.asarray(index.column("source").to_pylist(), dtype=object)
+    status = np.full(len(rows), "kept", dtype=object)
+    parts = []
+    for report in reports:
+        decisions = report.decisions
+        positions = np.searchsorted(rows, decisions.column("row").to_numpy())
+        status[positions] = report.name
+        kept_rows = decisions.column("kept_row").to_numpy()
+        has_kept = kept_rows >= 0
+        kept_ids = index.column("row_id").take(pa.array(np.searchsorted(rows, kept_rows)))
+        score = decisions.column("score")
+        parts.append(
+            pa.table(
+                {
+                    "row": decisions.column("row"),
+                    "row_id": index.column("row_id").take(pa.array(positions)),
+                    "source": index.column("source").take(pa.array(positions)),
+                    "stage": pa.array([report.name] * len(positions), pa.string()),
+                    "reason": decisions.column("reason"),
+                    "params": pa.array(
+                        [json.dumps(report.params, sort_keys=True)] * len(positions), pa.string()
+                    ),
+                    "kept_row": pa.array(np.where(has_kept, kept_rows, 0), mask=~has_kept),
+                    "kept_row_id": pc.if_else(pa.array(has_kept), kept_ids, None),
+                    "score": pc.if_else(pc.is_nan(score), None, score),
+                    "message": index.column("message").take(pa.array(positions)),
+                    "record": index.column("record").take(pa.array(positions)),
+                }
+            )
+        )
+    ledger = pa.concat_tables(parts).sort_by("row") if parts else None
+    _write_table(ledger, config.dropped_path)
+    row_index = pa.table(
+        {
+            "row": index.column("row"),
+            "row_id": index.column("row_id"),
+            "source": index.column("source"),
+            "status": pa.array(status.tolist(), pa.string()),
+        }
+    )
+    with AtomicWriter(output / "row_index.parquet") as temporary:
+        pq.write_table(row_index, temporary)
+    funnel = _funnel(reports, rows, sources)
+    document = {"rows": funnel.rows, "stages": funnel.stages}
+    _write_text(output / "funnel.json", json.dumps(document, indent=1, sort_keys=True))
+    _write_text(output / "funnel.html", funnel.html())
+    manifest = {
+        "input": str(config.input),
+        "rows": funnel.rows,
+        "kept": int(sum(entry["rows"] for entry in entries)),
+        "dropped": 0 if ledger is None else ledger.num_rows,
+        "shards": entries,
+        "ledger": str(config.dropped_path),
+        "stages": [stage["stage"] for stage in funnel.stages],
+    }
+    _write_text(output / "manifest.json", json.dumps(manifest, indent=1))
+    return funnel
+
+
+def _write_text(path: Path, text: str) -> None:
+    with AtomicWriter(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+
+
+def _write_table(table: pa.Table | None, path: Path) -> None:
+    from amfast.clean_config import CleanConfig  # noqa: F401 - keeps the import graph acyclic
+
+    if table is None:
+        table = pa.table({"row": pa.array([], pa.int64())})
+    with AtomicWriter(path) as temporary:
+        if path.name.endswith(".parquet"):
+            pq.write_table(table, temporary)
+            return
+        with _open_text_output(temporary, path) as handle:
+            for record in table.to_pylist():
+                if isinstance(record.get("score"), float) and math.isnan(record["score"]):
+                    record["score"] = None
+                handle.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+
+
+def read_ledger(path: str | os.PathLike[str]) -> pa.Table:
+    """The ledger at `path` (Parquet or JSONL)."""
+    path = Path(path)
+    if path.name.endswith(".parquet"):
+        return pq.read_table(path)
+    import pyarrow.json as pajson
+
+    return pajson.read_json(path)
+
+
+def explain(output: str | os.PathLike[str], row: str) -> str:
+    """What happened to a row (by `row_id`, or by input position `#123`), as readable lines.
+
+    Follows duplicates to their representative, and says where that one went.
+
+    Raises:
+        InputError: No finished run in `output`, or no such row.
+    """
+    output = Path(output)
+    manifest_path = output / "manifest.json"
+    if not manifest_path.is_file():
+        raise InputError(f"{output}: no manifest.json; is this an `amfast clean` output folder?")
+    manifest = json.loads(manifest_path.read_text())
+    index = pq.read_table(output / "row_index.parquet")
+    ledger = read_ledger(manifest["ledger"])
+    lines: list[str] = []
+    seen: set[int] = set()
+    match = (
+        pc.equal(index.column("row"), int(row[1:]))
+        if row.startswith("#") and row[1:].isdigit()
+        else pc.equal(index.column("row_id"), row)
+    )
+    found = index.filter(match)
+    if found.num_rows == 0:
+        raise InputError(f"row {row!r} is not in this run ({manifest['rows']:,} rows)")
+    queue = found.column("row").to_pylist()
+    while queue:
+        current = queue.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        entry = index.filter(pc.equal(index.column("row"), current)).to_pylist()[0]
+        head = f"row {entry['row_id']} (input row #{current}, source {entry['source'] or '-'})"
+        if entry["status"] == "kept":
+            lines.append(f"{head}: kept")
+            continue
+        drop = ledger.filter(pc.equal(ledger.column("row"), current)).to_pylist()[0]
+        text = f"{head}: dropped by {drop['stage']} ({drop['reason']})"
+        if drop.get("score") is not None:
+            text += f", score {drop['score']:.4g}"
+        if drop.get("kept_row_id") is not None:
+            text += f", duplicate of {drop['kept_row_id']} (#{drop['kept_row']})"
+            queue.append(int(drop["kept_row"]))
+        if drop.get("message"):
+            text += f": {drop['message']}"
+        lines.append(text)
+        lines.append(f"    params {drop['params']}")
+    return "\n".join(lines)
