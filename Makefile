@@ -54,10 +54,15 @@ fmt: $(STAMP) ## Format Python and Rust
 	$(BIN)/ruff check --fix python tests benches scripts
 	cargo fmt
 
-bench: build-release ## Benchmarks against peers (datasketch, rensa, gaoya); see benches/README.md
-	$(BIN)/python -m pip install -q rensa gaoya datasketch psutil
+bench: build-release ## Every benchmark against its peer, side by side; see benches/README.md
+	$(PYTHON) scripts/requirements.py bench | xargs -d '\n' $(BIN)/python -m pip install -q
 	$(BIN)/python benches/near_dedup_vs_peers.py
 	$(BIN)/python benches/normalize_vs_python.py
+	$(BIN)/python benches/clean_pipeline.py
+	$(BIN)/python benches/verify_math_vs_math_verify.py
+	$(BIN)/python benches/verify_code_vs_peer.py
+	$(BIN)/python benches/distill_client_overhead.py
+	$(BIN)/python benches/train_throughput.py
 
 clean: ## Remove build outputs and the virtualenv
 	rm -rf target $(VENV) demo-out

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from amfast import __version__
-from amfast.cli import clean, dedup, demo, distill, evaluate, verify
+from amfast.cli import clean, dedup, demo, distill, evaluate, train, verify
 from amfast.errors import AmfastError, AmfastInternalError
 
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.register(commands)
     demo.register(commands)
     verify.register(commands)
+    train.register(commands)
     return parser
 
 

@@ -1,0 +1,109 @@
+"""FSDP2 across 2 processes on CPU (gloo, started by `amfast train --nproc-per-node 2`), and a
+run killed after a checkpoint that resumes on the loss curve of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch.distributed as dist
+
+from amfast.train.sft import SftConfig, train
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not dist.is_gloo_available(), reason="torch was built without gloo"),
+]
+STEPS = 8
+
+
+def _flags(model: Path, data: Path, output: Path) -> list[str]:
+    return [
+        "--model", str(model), "--data", str(data), "--output-dir", str(output),
+        "--max-seq-len", "512", "--global-batch-size", "2", "--lr", "3e-3",
+        "--max-steps", str(STEPS), "--num-proc", "1", "--save-every", "2", "--keep-last", "2",
+        "--no-export", "--nproc-per-node", "2",
+    ]  # fmt: skip
+
+
+def _command(model: Path, data: Path, output: Path) -> list[str]:
+    return [sys.executable, "-m", "amfast.cli.main", "train", *_flags(model, data, output)]
+
+
+def _losses(output: Path) -> list[float]:
+    lines = (output / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["loss"] for line in lines]
+
+
+def _free_port() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def two_process_run(
+    tiny_model: Path, am_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    output = tmp_path_factory.mktemp("fsdp2")
+    port = _free_port()
+    command = [*_command(tiny_model, am_data, output), "--master-port", port]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return output
+
+
+def test_two_processes_match_one_process_on_the_same_global_batch(
+    two_process_run: Path, tiny_model: Path, am_data: Path, tmp_path: Path
+) -> None:
+    config = SftConfig(
+        model=str(tiny_model), data=str(am_data), output_dir=str(tmp_path), max_seq_len=512,
+        global_batch_size=2, lr=3e-3, max_steps=STEPS, num_proc=1, save_every=0, export=False,
+    )  # fmt: skip
+    single = train(config).losses
+    assert len(single) == STEPS
+    assert _losses(two_process_run) == pytest.approx(single, rel=1e-4)
+    saved = json.loads(
+        (two_process_run / "checkpoints" / f"step-{STEPS:08d}" / "trainer_state.json").read_text()
+    )
+    assert saved["world_size"] == 2
+    assert saved["step"] == STEPS
+
+
+def test_killed_run_resumes_on_the_uninterrupted_loss_curve(
+    two_process_run: Path, tiny_model: Path, am_data: Path, tmp_path: Path
+) -> None:
+    port = _free_port()
+    command = [*_command(tiny_model, am_data, tmp_path), "--master-port", port]
+    log = (tmp_path / "killed.log").open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
+    first = tmp_path / "checkpoints" / "step-00000002"
+    deadline = time.monotonic() + 300
+    while not first.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the launcher and both ranks, mid-run
+    process.wait()
+    log.close()
+    assert first.exists(), (tmp_path / "killed.log").read_text()[-4000:]
+    finished = sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*"))
+    assert f"step-{STEPS:08d}" not in finished, "the run finished before it could be killed"
+
+    resumed = subprocess.run(
+        [*_command(tiny_model, am_data, tmp_path), "--master-port", _free_port()],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert "amfast: resuming from" in resumed.stderr
+    assert _losses(tmp_path) == pytest.approx(_losses(two_process_run), rel=1e-6)
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert kept == [f"step-{STEPS - 2:08d}", f"step-{STEPS:08d}"]
