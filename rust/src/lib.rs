@@ -1,4 +1,5 @@
-//! amfast core: normalization, hashing, MinHash-LSH near-dedup and exact dedup over text rows.
+//! amfast core: normalization, hashing, MinHash-LSH near-dedup, exact dedup, the embedding
+//! similarity graph (usearch) and the decontamination n-gram index.
 //!
 //! The algorithm modules take plain slices and return [`error::Result`]; only this file and
 //! [`py`] know about Python (feature `python`, on by default).
@@ -6,11 +7,13 @@
 // Tests may unwrap: a panic there is a failed test, not a crash reaching users.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod ann;
 pub mod dedup;
 pub mod error;
 pub mod hashing;
 pub mod lsh;
 pub mod minhash;
+pub mod ngram_index;
 pub mod normalize;
 pub mod parallel;
 pub mod shingle;
@@ -31,6 +34,10 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(py::dedup::candidate_probability, module)?)?;
     module.add_class::<py::dedup::PyExactIndex>()?;
     module.add_class::<py::dedup::PyNearIndex>()?;
+    module.add_function(wrap_pyfunction!(py::ann::similarity_graph, module)?)?;
+    module.add_function(wrap_pyfunction!(py::ann::select_representatives, module)?)?;
+    module.add_function(wrap_pyfunction!(py::ann::best_matches, module)?)?;
+    module.add_class::<py::decontam::PyNgramIndex>()?;
     module.add("HASH_SPEC", hashing::HASH_SPEC)?;
     module.add("MINHASH_SPEC", minhash::MINHASH_SPEC)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -40,8 +40,19 @@ pub struct Contamination {
     pub ngram_item: Vec<i64>,
     /// Distinct n-grams the row shares with `ngram_item`.
     pub ngram_overlap: Vec<u32>,
+    /// Distinct n-grams of `ngram_item` (0 when none).
+    pub item_ngram_count: Vec<u32>,
     /// Distinct n-grams of the row.
     pub ngram_count: Vec<u32>,
+}
+
+/// One row's matches (see [`Contamination`]).
+struct Found {
+    exact_item: i64,
+    ngram_item: i64,
+    overlap: u32,
+    item_grams: u32,
+    grams: u32,
 }
 
 /// Index over the n-grams and digit-free text hashes of benchmark items.
@@ -49,6 +60,7 @@ pub struct Contamination {
 pub struct NgramIndex {
     options: NgramOptions,
     items: usize,
+    item_grams: Vec<u32>,
     grams: Vec<(u64, u32)>,
     exact: Vec<(u128, u32)>,
 }
@@ -99,6 +111,7 @@ impl NgramIndex {
         Ok(Self {
             options,
             items: 0,
+            item_grams: Vec::new(),
             grams: Vec::new(),
             exact: Vec::new(),
         })
@@ -142,6 +155,7 @@ impl NgramIndex {
             .collect::<Result<_>>()?;
         for (position, (grams, hash)) in per_item.into_iter().enumerate() {
             let item = (first + position) as u32;
+            self.item_grams.push(grams.len() as u32);
             self.grams
                 .extend(grams.into_iter().map(|gram| (gram, item)));
             if let Some(hash) = hash {
@@ -160,7 +174,7 @@ impl NgramIndex {
     /// # Errors
     /// A null text (named by `first_row` + its position).
     pub fn query(&self, texts: &[Option<&str>], first_row: usize) -> Result<Contamination> {
-        let rows: Vec<(i64, i64, u32, u32)> = texts
+        let rows: Vec<Found> = texts
             .par_iter()
             .enumerate()
             .with_min_len(64)
@@ -174,21 +188,17 @@ impl NgramIndex {
             )
             .collect::<Result<_>>()?;
         let mut result = Contamination::default();
-        for (exact, item, overlap, count) in rows {
-            result.exact_item.push(exact);
-            result.ngram_item.push(item);
-            result.ngram_overlap.push(overlap);
-            result.ngram_count.push(count);
+        for found in rows {
+            result.exact_item.push(found.exact_item);
+            result.ngram_item.push(found.ngram_item);
+            result.ngram_overlap.push(found.overlap);
+            result.item_ngram_count.push(found.item_grams);
+            result.ngram_count.push(found.grams);
         }
         Ok(result)
     }
 
-    fn match_one(
-        &self,
-        text: &str,
-        scratch: &mut Scratch,
-        hits: &mut Vec<u32>,
-    ) -> (i64, i64, u32, u32) {
+    fn match_one(&self, text: &str, scratch: &mut Scratch, hits: &mut Vec<u32>) -> Found {
         let exact = scratch
             .digitless_hash(text, &self.options)
             .and_then(|hash| {
@@ -211,14 +221,34 @@ impl NgramIndex {
             );
         }
         hits.sort_unstable();
-        let mut best = (-1i64, 0u32);
+        // The item whose n-grams the row covers best (share of the item, then count): a short
+        // item copied whole beats a long one sharing boilerplate.
+        let mut best: Option<(u32, u32, u32)> = None;
         for run in hits.chunk_by(|a, b| a == b) {
-            let count = run.len() as u32;
-            if count > best.1 {
-                best = (i64::from(run[0]), count);
+            let (item, overlap) = (run[0], run.len() as u32);
+            let total = self.item_grams[item as usize].max(1);
+            let better = best.is_none_or(|(_, best_overlap, best_total)| {
+                u64::from(overlap) * u64::from(best_total)
+                    > u64::from(best_overlap) * u64::from(total)
+                    || (u64::from(overlap) * u64::from(best_total)
+                        == u64::from(best_overlap) * u64::from(total)
+                        && overlap > best_overlap)
+            });
+            if better {
+                best = Some((item, overlap, total));
             }
         }
-        (exact, best.0, best.1, grams.len() as u32)
+        let (ngram_item, overlap, item_grams) = best
+            .map_or((-1, 0, 0), |(item, overlap, total)| {
+                (i64::from(item), overlap, total)
+            });
+        Found {
+            exact_item: exact,
+            ngram_item,
+            overlap,
+            item_grams,
+            grams: grams.len() as u32,
+        }
     }
 }
 
@@ -268,6 +298,7 @@ mod tests {
             .unwrap();
         assert_eq!(found.ngram_item, vec![1, -1]);
         assert_eq!(found.ngram_overlap, vec![3, 0]);
+        assert_eq!(found.item_ngram_count, vec![6, 0]);
         assert_eq!(found.exact_item, vec![-1, -1]);
     }
 
