@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 DEMO_ROWS ?= 20000
 # pyproject extras the dev environment installs (torch comes with `reward`).
-EXTRAS := zstd reward eval distill test lint
+EXTRAS := zstd reward eval distill embed test lint
 
 .PHONY: help demo test test-rust test-python lint fmt bench build-release build-debug clean
 
@@ -55,9 +55,11 @@ fmt: $(STAMP) ## Format Python and Rust
 	cargo fmt
 
 bench: build-release ## Benchmarks against peers (datasketch, rensa, gaoya); see benches/README.md
-	$(BIN)/python -m pip install -q rensa gaoya datasketch psutil
+	$(BIN)/python -m pip install -q rensa gaoya datasketch psutil faiss-cpu
 	$(BIN)/python benches/near_dedup_vs_peers.py
 	$(BIN)/python benches/normalize_vs_python.py
+	$(BIN)/python benches/ann_vs_faiss.py
+	$(BIN)/python benches/decontam_vs_python.py
 
 clean: ## Remove build outputs and the virtualenv
 	rm -rf target $(VENV) demo-out
