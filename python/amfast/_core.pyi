@@ -193,7 +193,7 @@ class NgramIndex:
         cls,
         *,
         ngram: int = 13,
-        min_exact_words: int = 4,
+        min_exact_words: int = 10,
         lowercase: bool = True,
         case_fold: bool = False,
         keep_digits: bool = True,

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from amfast import __version__
-from amfast.cli import dedup, demo, distill, verify
+from amfast.cli import decontam, dedup, demo, distill, verify
 from amfast.errors import AmfastError, AmfastInternalError
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"amfast {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     dedup.register(commands)
+    decontam.register(commands)
     distill.register(commands)
     demo.register(commands)
     verify.register(commands)

@@ -18,7 +18,7 @@ pub struct PyNgramIndex {
 impl PyNgramIndex {
     #[new]
     #[pyo3(signature = (
-        *, ngram = 13, min_exact_words = 4, lowercase = true, case_fold = false,
+        *, ngram = 13, min_exact_words = 10, lowercase = true, case_fold = false,
         keep_digits = true, math_operators = false, strip_latex = false, num_threads = None
     ))]
     #[allow(clippy::fn_params_excessive_bools, clippy::too_many_arguments)]
