@@ -98,6 +98,9 @@ pub fn select_representatives<'py>(
     Ok(out)
 }
 
+/// Nearest base row and cosine per query.
+type Nearest<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f32>>);
+
 #[pyfunction]
 #[pyo3(signature = (queries, base, *, num_threads = None))]
 pub fn best_matches<'py>(
@@ -105,7 +108,7 @@ pub fn best_matches<'py>(
     queries: &Bound<'py, PyAny>,
     base: &Bound<'py, PyAny>,
     num_threads: Option<usize>,
-) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f32>>)> {
+) -> PyResult<Nearest<'py>> {
     let queries = Embeddings::extract(queries, "queries")?;
     let base = Embeddings::extract(base, "base")?;
     let (queries, base) = (queries.matrix("queries")?, base.matrix("base")?);
