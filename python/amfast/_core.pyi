@@ -179,21 +179,26 @@ def best_matches(
     """For each query row, the most similar base row and the cosine (exact; base copied once)."""
 
 class ContaminationResult(TypedDict):
-    exact_item: npt.NDArray[np.int64]
-    ngram_item: npt.NDArray[np.int64]
-    ngram_overlap: npt.NDArray[np.uint32]
-    item_ngram_count: npt.NDArray[np.uint32]
+    exact_item: npt.NDArray[np.int64]  # (rows, groups)
+    ngram_item: npt.NDArray[np.int64]  # (rows, groups)
+    ngram_overlap: npt.NDArray[np.uint32]  # (rows, groups)
+    item_ngram_count: npt.NDArray[np.uint32]  # (rows, groups)
     ngram_count: npt.NDArray[np.uint32]
 
 @final
 class NgramIndex:
-    """Benchmark items as word n-grams and digit-free text hashes, for decontamination."""
+    """Benchmark items as word n-grams and digit-free text hashes, for decontamination.
+
+    Each `add` call is one group (benchmark); `query` returns `(rows, groups)` arrays with
+    global item ids, so one pass over the rows serves every benchmark.
+    """
 
     def __new__(
         cls,
         *,
         ngram: int = 13,
         min_exact_words: int = 10,
+        exact: bool = True,
         lowercase: bool = True,
         case_fold: bool = False,
         keep_digits: bool = True,
@@ -203,10 +208,16 @@ class NgramIndex:
     ) -> NgramIndex: ...
     def __len__(self) -> int: ...
     @property
+    def groups(self) -> int:
+        """Groups (benchmarks) added."""
+    @property
     def ngram_count(self) -> int:
         """Distinct n-grams held."""
     def add(self, texts: TextColumn) -> None:
-        """Adds benchmark items, numbered after those already added."""
+        """Adds one group of benchmark items, numbered after those already added."""
     def query(self, texts: TextColumn, *, first_row: int = 0) -> ContaminationResult:
-        """Per row: item equal without digits (-1: none), the item whose n-grams the row covers
-        best (share of the item, then count), the shared, item and row n-gram counts."""
+        """Per row: the matching items (-1: none) of both rules and the n-gram counts.
+
+        `exact_item` is equal once digits are removed; `ngram_item` is the item whose n-grams
+        the row covers best (share of the item, then count).
+        """

@@ -198,19 +198,27 @@ def find_contamination(
     corpus_embeddings = None
     if embedding_threshold is not None and rows:
         corpus_embeddings = embed_texts(texts, embedder, cache_dir=cache_dir)
+    # One index, one group per benchmark: each row is normalized once for all of them.
+    index = _core.NgramIndex(
+        ngram=ngram,
+        min_exact_words=min_exact_words,
+        exact=exact,
+        num_threads=num_threads,
+        **options.as_kwargs(),
+    )
+    offsets = []
     for benchmark in benchmarks:
-        index = _core.NgramIndex(
-            ngram=ngram,
-            min_exact_words=min_exact_words,
-            num_threads=num_threads,
-            **options.as_kwargs(),
-        )
+        offsets.append(len(index))
         index.add(benchmark.texts)
-        found = index.query(texts)
-        exact_item = found["exact_item"] if exact else np.full(rows, -1, dtype=np.int64)
-        overlap, item_count = found["ngram_overlap"], found["item_ngram_count"]
+    found = index.query(texts) if benchmarks else None
+    for group, benchmark in enumerate(benchmarks):
+        assert found is not None
+        exact_item = _local(found["exact_item"][:, group], offsets[group])
+        overlap = found["ngram_overlap"][:, group]
+        item_count = found["item_ngram_count"][:, group]
         enough = (overlap >= min_overlap) & (overlap >= min_item_fraction * item_count)
-        ngram_item = np.where(enough & (overlap > 0), found["ngram_item"], -1)
+        best = _local(found["ngram_item"][:, group], offsets[group])
+        ngram_item = np.where(enough & (overlap > 0), best, -1)
         rules = [("exact_no_digits", exact_item), ("ngram", ngram_item)]
         benchmark_hits = BenchmarkHits(exact_item, ngram_item, overlap, item_count)
         if corpus_embeddings is not None and benchmark.texts:
@@ -243,6 +251,11 @@ def find_contamination(
         }
         flagged |= any_rule
     return Contamination(flagged, first_benchmark, first_rule, first_item, hits, report)
+
+
+def _local(items: npt.NDArray[np.int64], offset: int) -> npt.NDArray[np.int64]:
+    """Global item ids of the shared index as ids within one benchmark (-1 stays -1)."""
+    return np.where(items >= 0, items - offset, -1)
 
 
 def decontam_file(

@@ -8,10 +8,11 @@
 //!   decontamination) with a benchmark item. A benchmark item shorter than `n` words is one
 //!   whole-text n-gram ([`crate::shingle`]), so short items still match verbatim copies.
 //!
-//! The index is a sorted `(n-gram hash, item)` array and a sorted `(text hash, item)` array
-//! (binary search; no per-entry allocation). Queries run in parallel; for each row the result is
-//! the matching item of each rule (lowest item id on ties) and the n-gram counts, and depends
-//! only on the input.
+//! Items come in groups (one per benchmark, one `add` call each). The index is a sorted
+//! `(n-gram hash, item)` array and a sorted `(text hash, item)` array (binary search; no
+//! per-entry allocation). Queries run in parallel and normalize each row once for all groups;
+//! for each row and group the result is the matching item of each rule and the n-gram counts,
+//! and depends only on the input.
 
 use crate::error::{Error, Result};
 use crate::hashing::content_hash;
@@ -29,11 +30,15 @@ pub struct NgramOptions {
     /// The exact rule ignores texts with fewer words than this once digits are removed
     /// ("find x" must not match every "find x" with other numbers).
     pub min_exact_words: usize,
+    /// Apply the exact-without-digits rule at all (it costs a second normalization per row).
+    pub exact: bool,
 }
 
-/// Per query row: the matching item of each rule (-1: none) and the n-gram counts.
+/// Per query row and group (row-major, `rows × groups`): the matching item of each rule (-1:
+/// none) and the n-gram counts; `ngram_count` has one entry per row.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Contamination {
+    pub groups: usize,
     /// Benchmark item equal to the row once normalized without digits, or -1.
     pub exact_item: Vec<i64>,
     /// Benchmark item sharing the most n-grams with the row, or -1.
@@ -46,13 +51,24 @@ pub struct Contamination {
     pub ngram_count: Vec<u32>,
 }
 
-/// One row's matches (see [`Contamination`]).
+/// One row's matches in one group (see [`Contamination`]).
+#[derive(Debug, Clone, Copy)]
 struct Found {
     exact_item: i64,
     ngram_item: i64,
     overlap: u32,
     item_grams: u32,
-    grams: u32,
+}
+
+impl Default for Found {
+    fn default() -> Self {
+        Self {
+            exact_item: -1,
+            ngram_item: -1,
+            overlap: 0,
+            item_grams: 0,
+        }
+    }
 }
 
 /// Index over the n-grams and digit-free text hashes of benchmark items.
@@ -60,6 +76,7 @@ struct Found {
 pub struct NgramIndex {
     options: NgramOptions,
     items: usize,
+    group_starts: Vec<u32>,
     item_grams: Vec<u32>,
     grams: Vec<(u64, u32)>,
     exact: Vec<(u128, u32)>,
@@ -111,6 +128,7 @@ impl NgramIndex {
         Ok(Self {
             options,
             items: 0,
+            group_starts: Vec::new(),
             item_grams: Vec::new(),
             grams: Vec::new(),
             exact: Vec::new(),
@@ -134,7 +152,13 @@ impl NgramIndex {
         self.grams.len()
     }
 
-    /// Adds benchmark items, numbered after those already added.
+    /// Groups (benchmarks) added so far.
+    #[must_use]
+    pub fn groups(&self) -> usize {
+        self.group_starts.len()
+    }
+
+    /// Adds one group of benchmark items, numbered after those already added.
     ///
     /// # Errors
     /// A null item (named by its item number).
@@ -144,13 +168,19 @@ impl NgramIndex {
             return Err(Error::invalid(format!("more than {} items", u32::MAX)));
         }
         let options = self.options;
+        self.group_starts.push(first as u32);
         let per_item: Vec<(Vec<u64>, Option<u128>)> = texts
             .par_iter()
             .enumerate()
             .map_init(Scratch::default, |scratch, (position, text)| {
                 let text = text.ok_or_else(|| Error::row(first + position, "text is null"))?;
                 let grams = scratch.grams(text, &options).to_vec();
-                Ok((grams, scratch.digitless_hash(text, &options)))
+                let hash = if options.exact {
+                    scratch.digitless_hash(text, &options)
+                } else {
+                    None
+                };
+                Ok((grams, hash))
             })
             .collect::<Result<_>>()?;
         for (position, (grams, hash)) in per_item.into_iter().enumerate() {
@@ -174,7 +204,8 @@ impl NgramIndex {
     /// # Errors
     /// A null text (named by `first_row` + its position).
     pub fn query(&self, texts: &[Option<&str>], first_row: usize) -> Result<Contamination> {
-        let rows: Vec<Found> = texts
+        let groups = self.groups();
+        let rows: Vec<(Vec<Found>, u32)> = texts
             .par_iter()
             .enumerate()
             .with_min_len(64)
@@ -187,28 +218,48 @@ impl NgramIndex {
                 },
             )
             .collect::<Result<_>>()?;
-        let mut result = Contamination::default();
-        for found in rows {
-            result.exact_item.push(found.exact_item);
-            result.ngram_item.push(found.ngram_item);
-            result.ngram_overlap.push(found.overlap);
-            result.item_ngram_count.push(found.item_grams);
-            result.ngram_count.push(found.grams);
+        let mut result = Contamination {
+            groups,
+            ..Contamination::default()
+        };
+        for (per_group, grams) in rows {
+            for found in per_group {
+                result.exact_item.push(found.exact_item);
+                result.ngram_item.push(found.ngram_item);
+                result.ngram_overlap.push(found.overlap);
+                result.item_ngram_count.push(found.item_grams);
+            }
+            result.ngram_count.push(grams);
         }
         Ok(result)
     }
 
-    fn match_one(&self, text: &str, scratch: &mut Scratch, hits: &mut Vec<u32>) -> Found {
-        let exact = scratch
-            .digitless_hash(text, &self.options)
-            .and_then(|hash| {
+    fn group_of(&self, item: u32) -> usize {
+        self.group_starts.partition_point(|&start| start <= item) - 1
+    }
+
+    fn match_one(
+        &self,
+        text: &str,
+        scratch: &mut Scratch,
+        hits: &mut Vec<u32>,
+    ) -> (Vec<Found>, u32) {
+        let mut found = vec![Found::default(); self.groups()];
+        if self.options.exact {
+            if let Some(hash) = scratch.digitless_hash(text, &self.options) {
                 let start = self.exact.partition_point(|&(other, _)| other < hash);
-                self.exact
-                    .get(start)
-                    .filter(|&&(other, _)| other == hash)
-                    .map(|&(_, item)| i64::from(item))
-            })
-            .unwrap_or(-1);
+                // Sorted by (hash, item): the first item of each group is its lowest.
+                for &(_, item) in self.exact[start..]
+                    .iter()
+                    .take_while(|(other, _)| *other == hash)
+                {
+                    let slot = &mut found[self.group_of(item)];
+                    if slot.exact_item < 0 {
+                        slot.exact_item = i64::from(item);
+                    }
+                }
+            }
+        }
         let grams = scratch.grams(text, &self.options);
         hits.clear();
         for &gram in grams {
@@ -221,34 +272,23 @@ impl NgramIndex {
             );
         }
         hits.sort_unstable();
-        // The item whose n-grams the row covers best (share of the item, then count): a short
-        // item copied whole beats a long one sharing boilerplate.
-        let mut best: Option<(u32, u32, u32)> = None;
+        // Per group, the item whose n-grams the row covers best (share of the item, then
+        // count): a short item copied whole beats a long one sharing boilerplate.
         for run in hits.chunk_by(|a, b| a == b) {
             let (item, overlap) = (run[0], run.len() as u32);
             let total = self.item_grams[item as usize].max(1);
-            let better = best.is_none_or(|(_, best_overlap, best_total)| {
-                u64::from(overlap) * u64::from(best_total)
-                    > u64::from(best_overlap) * u64::from(total)
-                    || (u64::from(overlap) * u64::from(best_total)
-                        == u64::from(best_overlap) * u64::from(total)
-                        && overlap > best_overlap)
-            });
-            if better {
-                best = Some((item, overlap, total));
+            let slot = &mut found[self.group_of(item)];
+            let (mine, theirs) = (
+                u64::from(overlap) * u64::from(slot.item_grams.max(1)),
+                u64::from(slot.overlap) * u64::from(total),
+            );
+            if slot.ngram_item < 0 || mine > theirs || (mine == theirs && overlap > slot.overlap) {
+                slot.ngram_item = i64::from(item);
+                slot.overlap = overlap;
+                slot.item_grams = total;
             }
         }
-        let (ngram_item, overlap, item_grams) = best
-            .map_or((-1, 0, 0), |(item, overlap, total)| {
-                (i64::from(item), overlap, total)
-            });
-        Found {
-            exact_item: exact,
-            ngram_item,
-            overlap,
-            item_grams,
-            grams: grams.len() as u32,
-        }
+        (found, grams.len() as u32)
     }
 }
 
@@ -261,6 +301,7 @@ mod tests {
             ngram,
             normalize: NormalizeOptions::default(),
             min_exact_words: 3,
+            exact: true,
         })
         .unwrap();
         let items: Vec<Option<&str>> = items.iter().copied().map(Some).collect();
@@ -309,6 +350,23 @@ mod tests {
         assert_eq!(found.exact_item, vec![-1, -1]);
         // The whole-text n-gram of a short item still catches a verbatim copy.
         assert_eq!(found.ngram_item, vec![0, -1]);
+    }
+
+    #[test]
+    fn each_group_reports_its_own_match() {
+        let mut both = index(&["one two three four five six"], 3);
+        both.add(&[
+            Some("seven eight nine ten"),
+            Some("one two three four five six"),
+        ])
+        .unwrap();
+        let found = both
+            .query(&[Some("one two three four five six")], 0)
+            .unwrap();
+        assert_eq!(found.groups, 2);
+        assert_eq!(found.ngram_item, vec![0, 2]);
+        assert_eq!(found.exact_item, vec![0, 2]);
+        assert_eq!(found.ngram_count, vec![4]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::arrow::TextColumn;
 use super::errors::to_pyerr;
-use super::numpy::vector;
+use super::numpy::{matrix, vector};
 use super::run_detached;
 use crate::ngram_index::{NgramIndex, NgramOptions};
 use pyo3::prelude::*;
@@ -18,7 +18,7 @@ pub struct PyNgramIndex {
 impl PyNgramIndex {
     #[new]
     #[pyo3(signature = (
-        *, ngram = 13, min_exact_words = 10, lowercase = true, case_fold = false,
+        *, ngram = 13, min_exact_words = 10, exact = true, lowercase = true, case_fold = false,
         keep_digits = true, math_operators = false, strip_latex = false, num_threads = None
     ))]
     #[allow(clippy::fn_params_excessive_bools, clippy::too_many_arguments)]
@@ -26,6 +26,7 @@ impl PyNgramIndex {
         py: Python<'_>,
         ngram: usize,
         min_exact_words: usize,
+        exact: bool,
         lowercase: bool,
         case_fold: bool,
         keep_digits: bool,
@@ -44,6 +45,7 @@ impl PyNgramIndex {
             ngram,
             normalize,
             min_exact_words,
+            exact,
         })
         .map_err(|error| to_pyerr(py, error))?;
         Ok(Self { inner, num_threads })
@@ -53,12 +55,19 @@ impl PyNgramIndex {
         self.inner.len()
     }
 
+    /// Groups (benchmarks) added.
+    #[getter]
+    fn groups(&self) -> usize {
+        self.inner.groups()
+    }
+
     /// Distinct n-grams held.
     #[getter]
     fn ngram_count(&self) -> usize {
         self.inner.ngram_count()
     }
 
+    /// Adds one group (benchmark) of items.
     fn add(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<()> {
         let column = TextColumn::extract(texts)?;
         let rows = column.rows(py, self.inner.len())?;
@@ -78,11 +87,15 @@ impl PyNgramIndex {
         let rows = column.rows(py, first_row)?;
         let index = &self.inner;
         let found = run_detached(py, self.num_threads, || index.query(&rows, first_row))?;
+        let groups = found.groups.max(1);
         let out = PyDict::new(py);
-        out.set_item("exact_item", vector(py, found.exact_item))?;
-        out.set_item("ngram_item", vector(py, found.ngram_item))?;
-        out.set_item("ngram_overlap", vector(py, found.ngram_overlap))?;
-        out.set_item("item_ngram_count", vector(py, found.item_ngram_count))?;
+        out.set_item("exact_item", matrix(py, found.exact_item, groups)?)?;
+        out.set_item("ngram_item", matrix(py, found.ngram_item, groups)?)?;
+        out.set_item("ngram_overlap", matrix(py, found.ngram_overlap, groups)?)?;
+        out.set_item(
+            "item_ngram_count",
+            matrix(py, found.item_ngram_count, groups)?,
+        )?;
         out.set_item("ngram_count", vector(py, found.ngram_count))?;
         Ok(out)
     }
