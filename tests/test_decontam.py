@@ -147,3 +147,20 @@ def test_cli_writes_clean_rows_flags_and_report(tmp_path, benchmarks_dir):
     flagged = json.loads((tmp_path / "flagged.jsonl").read_text())
     assert (flagged["row_id"], flagged["benchmark"]) == (0, "math500")
     assert json.loads((tmp_path / "report.json").read_text())["math500"]["rows_flagged"] == 1
+
+
+@pytest.mark.slow
+def test_embedding_rule_flags_a_paraphrase_the_ngram_rule_misses():
+    from amfast.embed import SentenceTransformerEmbedder
+
+    bench = Benchmark("toy", ["How many positive divisors does the number 36 have?"], ["d"])
+    rows = ["Count the positive divisors of 36.", "Who wrote the novel Moby Dick?"]
+    found = find_contamination(
+        rows,
+        [bench],
+        embedder=SentenceTransformerEmbedder(device="cpu", progress=False),
+        embedding_threshold=0.8,
+    )
+    assert found.flagged.tolist() == [True, False]
+    assert found.rule == ["embedding", None]
+    assert found.report["toy"]["by_rule"]["embedding"] == 1

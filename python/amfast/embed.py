@@ -21,7 +21,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -224,7 +224,8 @@ def _read_vectors(path: Path, column: str | None) -> npt.NDArray[Any]:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     if path.suffix == ".npy":
-        return np.load(path, mmap_mode="r")
+        loaded: npt.NDArray[Any] = np.load(path, mmap_mode="r")
+        return loaded
     try:
         if path.suffix == ".parquet":
             table = pq.read_table(path, columns=[column] if column else None)
@@ -351,5 +352,6 @@ def embed_texts(
         return EmbeddingCache(cache_dir).embed(embedder, texts)
     first: dict[str, int] = {}
     inverse = [first.setdefault(text, len(first)) for text in texts]
-    vectors: Embeddings = np.ascontiguousarray(embedder.embed(list(first))[inverse])
-    return vectors
+    unique = embedder.embed(list(first))
+    # Fancy indexing keeps the dtype; numpy's stubs lose it.
+    return cast("Embeddings", np.ascontiguousarray(unique[inverse]))
