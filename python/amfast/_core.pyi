@@ -142,8 +142,9 @@ def similarity_graph(
     """Every pair of rows with exact cosine >= threshold: `(left, right, cosine)`, left < right.
 
     `embeddings` is a C-contiguous `(N, d)` float32 or float16 array, borrowed read-only. The
-    unique rows are copied once at unit length in f32 (N·d·4 bytes) for re-scoring; the HNSW
-    index (usearch) stores them as `quantization`. Bit-identical rows are collapsed first:
+    HNSW index (usearch) stores the rows as `quantization`; rows are normalized on the fly for
+    adding and exact re-scoring (no f32 copy). `method="exact"` copies the unique rows once at
+    unit length in f32 (N·d·4 bytes). Bit-identical rows are collapsed first:
     each later copy gets one edge (cosine 1.0) to its first copy and no other edge. Raises
     InvalidRowError for an all-zero or non-finite row.
     """

@@ -15,6 +15,12 @@
 //! recovers exact copies worst: they become sinks): only the first row of such a group takes part
 //! in the search, and every later copy gets one edge to it with similarity 1.0.
 //!
+//! Memory of the HNSW path: the borrowed input, usearch's quantized vectors (N·d·2 bytes at
+//! f16), its graph (about N·2M·4 bytes at level 0), 16 bytes per row for copy detection, and
+//! the edges; rows are normalized on the fly, never copied as f32. At N = 10M, d = 384, f16 that
+//! is about 7.7 GB + 1.3 GB + 0.2 GB next to the caller's array. The exact path copies the
+//! unique rows once as unit f32 (N·d·4 bytes).
+//!
 //! Output edges are sorted `(left, right)` with `left < right`. The exact method's output depends
 //! only on the input. The HNSW graph depends on the insertion interleaving: with one thread it is
 //! deterministic; with more, the verified edge set only differs when the graph misses a pair.
@@ -336,10 +342,12 @@ pub fn similarity_graph(matrix: &Matrix<'_>, options: &GraphOptions) -> Result<G
     let unique: Vec<u32> = (0..matrix.rows() as u32)
         .filter(|&row| first[row as usize] == row)
         .collect();
-    let unit = matrix.unit_rows(&unique)?;
     let mut pairs = match options.method {
-        Method::Exact => exact_pairs(&unit, &unique, matrix.dim(), options.threshold),
-        Method::Hnsw => hnsw_pairs(&unit, &unique, matrix.dim(), options)?,
+        Method::Exact => {
+            let unit = matrix.unit_rows(&unique)?;
+            exact_pairs(&unit, &unique, matrix.dim(), options.threshold)
+        }
+        Method::Hnsw => hnsw_pairs(matrix, &unique, options)?,
     };
     pairs.extend(
         first
@@ -408,9 +416,12 @@ fn usearch_error(error: &impl std::fmt::Display) -> Error {
     Error::invalid(format!("usearch: {error}"))
 }
 
-fn hnsw_pairs(unit: &[f32], ids: &[u32], dim: usize, options: &GraphOptions) -> Result<Vec<Edge>> {
+/// HNSW candidates, re-scored exactly. No f32 copy of the rows is kept (memory is the borrowed
+/// input, usearch's quantized vectors and its graph): each row is unit-normalized into a
+/// per-thread buffer when added, queried or re-scored, by the same function as the exact path.
+fn hnsw_pairs(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> Result<Vec<Edge>> {
     use usearch::ffi::{IndexOptions, MetricKind, ScalarKind};
-    let count = ids.len();
+    let (count, dim) = (ids.len(), matrix.dim());
     if count < 2 {
         return Ok(Vec::new());
     }
@@ -434,53 +445,64 @@ fn hnsw_pairs(unit: &[f32], ids: &[u32], dim: usize, options: &GraphOptions) -> 
     index
         .reserve_capacity_and_threads(count, rayon::current_num_threads())
         .map_err(|error| usearch_error(&error))?;
-    let row_of = |position: usize| &unit[position * dim..(position + 1) * dim];
+    let unit_row =
+        |position: usize, out: &mut [f32]| matrix.unit_row_into(ids[position] as usize, out);
     (0..count)
         .into_par_iter()
         .with_min_len(ROWS_PER_TASK)
-        .try_for_each(|position| {
-            index
-                .add(position as u64, row_of(position))
-                .map_err(|error| usearch_error(&error))
-        })?;
+        .try_for_each_init(
+            || vec![0f32; dim],
+            |row, position| {
+                unit_row(position, row)?;
+                index
+                    .add(position as u64, row)
+                    .map_err(|error| usearch_error(&error))
+            },
+        )?;
     let floor = options.threshold - options.quantization.margin();
     let per_block: Vec<Vec<Edge>> = (0..count.div_ceil(ROWS_PER_TASK))
         .into_par_iter()
-        .map(|block| {
-            let mut found = Vec::new();
-            for position in block * ROWS_PER_TASK..((block + 1) * ROWS_PER_TASK).min(count) {
-                let query = row_of(position);
-                let mut wanted = (options.k + 1).min(count);
-                let matches = loop {
-                    let matches = index
-                        .search(query, wanted)
-                        .map_err(|error| usearch_error(&error))?;
-                    let farthest_above = matches
-                        .distances
-                        .last()
-                        .is_some_and(|&distance| 1.0 - distance >= floor);
-                    if matches.keys.len() < wanted
-                        || !farthest_above
-                        || wanted >= count.min(MAX_NEIGHBORS)
-                    {
-                        break matches;
-                    }
-                    wanted = (wanted * 2).min(count).min(MAX_NEIGHBORS);
-                };
-                for (&key, &distance) in matches.keys.iter().zip(&matches.distances) {
-                    let other = key as usize;
-                    if other == position || 1.0 - distance < floor || other >= count {
-                        continue;
-                    }
-                    let similarity = dot(query, row_of(other));
-                    if similarity >= options.threshold {
-                        let (a, b) = (ids[position].min(ids[other]), ids[position].max(ids[other]));
-                        found.push((a, b, similarity));
+        .map_init(
+            || (vec![0f32; dim], vec![0f32; dim]),
+            |(query, candidate), block| {
+                let mut found = Vec::new();
+                for position in block * ROWS_PER_TASK..((block + 1) * ROWS_PER_TASK).min(count) {
+                    unit_row(position, query)?;
+                    let query = &*query;
+                    let mut wanted = (options.k + 1).min(count);
+                    let matches = loop {
+                        let matches = index
+                            .search(query, wanted)
+                            .map_err(|error| usearch_error(&error))?;
+                        let farthest_above = matches
+                            .distances
+                            .last()
+                            .is_some_and(|&distance| 1.0 - distance >= floor);
+                        if matches.keys.len() < wanted
+                            || !farthest_above
+                            || wanted >= count.min(MAX_NEIGHBORS)
+                        {
+                            break matches;
+                        }
+                        wanted = (wanted * 2).min(count).min(MAX_NEIGHBORS);
+                    };
+                    for (&key, &distance) in matches.keys.iter().zip(&matches.distances) {
+                        let other = key as usize;
+                        if other == position || 1.0 - distance < floor || other >= count {
+                            continue;
+                        }
+                        unit_row(other, candidate)?;
+                        let similarity = dot(query, candidate);
+                        if similarity >= options.threshold {
+                            let (a, b) =
+                                (ids[position].min(ids[other]), ids[position].max(ids[other]));
+                            found.push((a, b, similarity));
+                        }
                     }
                 }
-            }
-            Ok(found)
-        })
+                Ok(found)
+            },
+        )
         .collect::<Result<_>>()?;
     Ok(per_block.into_iter().flatten().collect())
 }
