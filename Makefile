@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 DEMO_ROWS ?= 20000
 # pyproject extras the dev environment installs (torch comes with `reward`).
-EXTRAS := zstd reward eval distill datasets test lint
+EXTRAS := zstd reward eval distill datasets embed test lint
 
 .PHONY: help demo test test-rust test-python lint fmt bench build-release build-debug clean
 
@@ -63,6 +63,8 @@ bench: build-release ## Every benchmark against its peer, side by side; see benc
 	$(BIN)/python benches/verify_code_vs_peer.py
 	$(BIN)/python benches/distill_client_overhead.py
 	$(BIN)/python benches/train_throughput.py
+	$(BIN)/python benches/ann_vs_faiss.py
+	$(BIN)/python benches/decontam_vs_python.py
 
 clean: ## Remove build outputs and the virtualenv
 	rm -rf target $(VENV) demo-out

@@ -1,7 +1,7 @@
 """Type stubs of the Rust core `amfast._core` (checked against the binary by stubtest)."""
 
 from collections.abc import Sequence
-from typing import Any, TypedDict, final
+from typing import Any, Literal, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
@@ -167,3 +167,98 @@ class NgramCounter:
         """Keeps the n-grams in more than `min_count` rows; returns how many."""
     def count_frequent(self, texts: TextColumn) -> npt.NDArray[np.uint32]:
         """Per row, its number of distinct frequent n-grams; ValueError before `finish`."""
+def similarity_graph(
+    embeddings: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    *,
+    threshold: float = 0.95,
+    method: Literal["hnsw", "exact"] = "hnsw",
+    k: int = 32,
+    connectivity: int = 16,
+    expansion_add: int = 128,
+    expansion_search: int = 128,
+    quantization: Literal["f32", "f16", "bf16", "i8"] = "f16",
+    num_threads: int | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Every pair of rows with exact cosine >= threshold: `(left, right, cosine)`, left < right.
+
+    `embeddings` is a C-contiguous `(N, d)` float32 or float16 array, borrowed read-only. The
+    HNSW index (usearch) stores the rows as `quantization`; rows are normalized on the fly for
+    adding and exact re-scoring (no f32 copy). `method="exact"` copies the unique rows once at
+    unit length in f32 (N·d·4 bytes). Bit-identical rows are collapsed first:
+    each later copy gets one edge (cosine 1.0) to its first copy and no other edge. Raises
+    InvalidRowError for an all-zero or non-finite row.
+    """
+
+class SelectionResult(TypedDict):
+    cluster: npt.NDArray[np.int64]
+    representative: npt.NDArray[np.int64]
+    similarity: npt.NDArray[np.float32]
+
+def select_representatives(
+    embeddings: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    left: npt.NDArray[np.int64],
+    right: npt.NDArray[np.int64],
+    similarity: npt.NDArray[np.float32],
+    *,
+    priority: npt.NDArray[np.int64] | None = None,
+    keep: Literal["greedy", "component"] = "greedy",
+    num_threads: int | None = None,
+) -> SelectionResult:
+    """Clusters (union-find components, lowest row id) and a kept representative per row.
+
+    `greedy`: rows in `(priority, row id)` order; a row is dropped iff it has an edge to an
+    already kept row (its representative: the most similar such row). `component`: one row per
+    component. `similarity` is the exact cosine with the representative.
+    """
+
+def best_matches(
+    queries: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    base: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    *,
+    num_threads: int | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """For each query row, the most similar base row and the cosine (exact; base copied once)."""
+
+class ContaminationResult(TypedDict):
+    exact_item: npt.NDArray[np.int64]  # (rows, groups)
+    ngram_item: npt.NDArray[np.int64]  # (rows, groups)
+    ngram_overlap: npt.NDArray[np.uint32]  # (rows, groups)
+    item_ngram_count: npt.NDArray[np.uint32]  # (rows, groups)
+    ngram_count: npt.NDArray[np.uint32]
+
+@final
+class NgramIndex:
+    """Benchmark items as word n-grams and digit-free text hashes, for decontamination.
+
+    Each `add` call is one group (benchmark); `query` returns `(rows, groups)` arrays with
+    global item ids, so one pass over the rows serves every benchmark.
+    """
+
+    def __new__(
+        cls,
+        *,
+        ngram: int = 13,
+        min_exact_words: int = 10,
+        exact: bool = True,
+        lowercase: bool = True,
+        case_fold: bool = False,
+        keep_digits: bool = True,
+        math_operators: bool = False,
+        strip_latex: bool = False,
+        num_threads: int | None = None,
+    ) -> NgramIndex: ...
+    def __len__(self) -> int: ...
+    @property
+    def groups(self) -> int:
+        """Groups (benchmarks) added."""
+    @property
+    def ngram_count(self) -> int:
+        """Distinct n-grams held."""
+    def add(self, texts: TextColumn) -> None:
+        """Adds one group of benchmark items, numbered after those already added."""
+    def query(self, texts: TextColumn, *, first_row: int = 0) -> ContaminationResult:
+        """Per row: the matching items (-1: none) of both rules and the n-gram counts.
+
+        `exact_item` is equal once digits are removed; `ngram_item` is the item whose n-grams
+        the row covers best (share of the item, then count).
+        """

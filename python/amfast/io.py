@@ -347,3 +347,27 @@ def write_jsonl(path: str | os.PathLike[str], records: list[dict[str, Any]]) -> 
     with AtomicWriter(path) as temporary, _open_text_output(temporary, path) as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+
+
+def read_fields(path: str | os.PathLike[str], fields: list[str]) -> dict[str, list[Any]]:
+    """Every row's value of each field (None where missing), e.g. for a priority expression.
+
+    Raises:
+        InputError: A broken file, or a Parquet file without one of the columns.
+    """
+    path = Path(path)
+    if file_format(path) == "parquet":
+        names = _parquet_file(path).schema_arrow.names
+        missing = [field for field in fields if field not in names]
+        if missing:
+            raise InputError(f"{path}: columns {missing} are missing (columns: {names})")
+        table = pq.read_table(path, columns=fields)
+        return {field: table.column(field).to_pylist() for field in fields}
+    values: dict[str, list[Any]] = {field: [] for field in fields}
+    for line in iter_jsonl(path):
+        for field in fields:
+            try:
+                values[field].append(_lookup(line.record, field))
+            except KeyError:
+                values[field].append(None)
+    return values

@@ -82,7 +82,7 @@ fn next_row_count(current: usize, added: usize) -> Result<usize> {
 }
 
 /// For each row, the row of its group that wins on `(priority, row id)`.
-fn representatives(roots: &[u32], priority: Option<&[i64]>) -> Vec<u32> {
+pub(crate) fn representatives(roots: &[u32], priority: Option<&[i64]>) -> Vec<u32> {
     let rank = |row: u32| (priority.map_or(0, |values| values[row as usize]), row);
     let mut best: Vec<u32> = (0..roots.len() as u32).collect();
     for (row, &root) in roots.iter().enumerate() {

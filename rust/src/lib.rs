@@ -1,5 +1,5 @@
-//! amfast core: normalization, hashing, MinHash-LSH near-dedup, exact dedup and quality metrics
-//! over text rows.
+//! amfast core: normalization, hashing, MinHash-LSH near-dedup, exact dedup, quality
+//! metrics, the embedding similarity graph (usearch) and the decontamination n-gram index.
 //!
 //! The algorithm modules take plain slices and return [`error::Result`]; only this file and
 //! [`py`] know about Python (feature `python`, on by default).
@@ -7,11 +7,13 @@
 // Tests may unwrap: a panic there is a failed test, not a crash reaching users.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod ann;
 pub mod dedup;
 pub mod error;
 pub mod hashing;
 pub mod lsh;
 pub mod minhash;
+pub mod ngram_index;
 pub mod normalize;
 pub mod parallel;
 pub mod quality;
@@ -40,6 +42,10 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
         module
     )?)?;
     module.add_class::<py::quality::PyNgramCounter>()?;
+    module.add_function(wrap_pyfunction!(py::ann::similarity_graph, module)?)?;
+    module.add_function(wrap_pyfunction!(py::ann::select_representatives, module)?)?;
+    module.add_function(wrap_pyfunction!(py::ann::best_matches, module)?)?;
+    module.add_class::<py::decontam::PyNgramIndex>()?;
     module.add("HASH_SPEC", hashing::HASH_SPEC)?;
     module.add("MINHASH_SPEC", minhash::MINHASH_SPEC)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from amfast.dedup.files import DedupSummary, dedup_file
+from amfast.dedup.files import DedupSummary, SemanticOptions, dedup_file
 from amfast.normalize import NormalizeOptions
 
 
@@ -49,8 +49,12 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
     parser.add_argument(
         "--text-field", required=True, help="field to compare; dotted paths reach nested values"
     )
-    parser.add_argument("--method", choices=["exact", "minhash"], default="minhash")
-    parser.add_argument("--threshold", type=float, default=0.8, help="exact Jaccard cut")
+    parser.add_argument("--method", choices=["exact", "minhash", "semantic"], default="minhash")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="minhash: exact Jaccard cut (default 0.8); semantic: cosine cut (default 0.95)",
+    )
     parser.add_argument("--num-perm", type=int, default=128, help="MinHash permutations")
     parser.add_argument("--bands", type=int, help="LSH bands (with --rows; default automatic)")
     parser.add_argument("--rows", type=int, help="slots per LSH band")
@@ -62,7 +66,48 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
     parser.add_argument("--batch-size", type=int, default=65_536, help="rows per batch")
     parser.add_argument("--num-threads", type=int, help="worker threads (default: all cores)")
     add_normalize_flags(parser)
+    add_semantic_flags(parser)
     parser.set_defaults(run=run)
+
+
+def add_semantic_flags(parser: argparse.ArgumentParser) -> None:
+    """Adds one flag per `SemanticOptions` field (`--model`, `--priority`, ...)."""
+    group = parser.add_argument_group("semantic (--method semantic)")
+    group.add_argument("--model", help="sentence-transformers directory (default MiniLM-L6)")
+    group.add_argument("--embeddings", help="precomputed vectors (.npy / Parquet / Arrow)")
+    group.add_argument("--embeddings-column", help="vector column of a Parquet/Arrow file")
+    group.add_argument("--cache-dir", help="embedding cache directory")
+    group.add_argument("--graph-method", choices=["hnsw", "exact"], default="hnsw")
+    group.add_argument("--k", type=int, default=32, help="neighbours asked per row first")
+    group.add_argument("--quantization", choices=["f32", "f16", "bf16", "i8"], default="f16")
+    group.add_argument("--keep", choices=["greedy", "component"], default="greedy")
+    group.add_argument(
+        "--priority", help="e.g. 'has:info.reference_answer,source:source' (smaller kept first)"
+    )
+    group.add_argument(
+        "--source-order", default="", help="comma-separated sources, best first (source: key)"
+    )
+    group.add_argument("--device", help="embedding device (default: cuda when available)")
+    group.add_argument("--embed-batch-size", type=int, default=64, help="texts per forward pass")
+
+
+def semantic_options(args: argparse.Namespace) -> SemanticOptions:
+    """The semantic flags as options."""
+    return SemanticOptions(
+        model=args.model,
+        embeddings=args.embeddings,
+        embeddings_column=args.embeddings_column,
+        cache_dir=args.cache_dir,
+        threshold=0.95 if args.threshold is None else args.threshold,
+        graph_method=args.graph_method,
+        k=args.k,
+        quantization=args.quantization,
+        keep=args.keep,
+        priority=args.priority,
+        source_order=tuple(s for s in args.source_order.split(",") if s),
+        device=args.device,
+        embed_batch_size=args.embed_batch_size,
+    )
 
 
 def print_summary(summary: DedupSummary) -> None:
@@ -75,6 +120,8 @@ def print_summary(summary: DedupSummary) -> None:
         print(f"banding       {summary.near.bands} x {summary.near.rows}")
         print(f"candidates    {summary.near.candidates:,}")
         print(f"verified      {len(summary.near.pair_left):,}")
+    if summary.semantic is not None:
+        print(f"edges         {len(summary.semantic.graph.left):,}")
     print(f"seconds       {summary.seconds:.2f} ({summary.rows_per_second:,.0f} rows/s)")
 
 
@@ -86,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         text_field=args.text_field,
         dropped=args.dropped,
         method=args.method,
-        threshold=args.threshold,
+        threshold=0.8 if args.threshold is None else args.threshold,
         num_perm=args.num_perm,
         bands=args.bands,
         rows=args.rows,
@@ -96,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         normalize=normalize_options(args),
         batch_size=args.batch_size,
         num_threads=args.num_threads,
+        semantic=semantic_options(args) if args.method == "semantic" else None,
     )
     print_summary(summary)
     return 0

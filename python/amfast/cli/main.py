@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from amfast import __version__
-from amfast.cli import clean, dedup, demo, distill, evaluate, train, verify
+from amfast.cli import clean, decontam, dedup, demo, distill, evaluate, train, verify
 from amfast.errors import AmfastError, AmfastInternalError
 
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     clean.register(commands)
     dedup.register(commands)
+    decontam.register(commands)
     distill.register(commands)
     evaluate.register(commands)
     demo.register(commands)

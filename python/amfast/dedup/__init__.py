@@ -1,4 +1,4 @@
-"""Dedup: exact (hash of the normalized text) and near (MinHash-LSH, exactly verified)."""
+"""Dedup: exact (normalized-text hash), near (MinHash-LSH) and semantic (embeddings + ANN)."""
 
 from amfast.dedup.exact import ExactDuplicates, content_hashes, exact_duplicates
 from amfast.dedup.near import (
@@ -8,14 +8,26 @@ from amfast.dedup.near import (
     choose_bands,
     near_duplicates,
 )
+from amfast.dedup.semantic import (
+    SemanticDuplicates,
+    SimilarityGraph,
+    priority_rank,
+    semantic_duplicates,
+    similarity_graph,
+)
 
 __all__ = [
     "ExactDuplicates",
     "NearDuplicateIndex",
     "NearDuplicates",
+    "SemanticDuplicates",
+    "SimilarityGraph",
     "candidate_probability",
     "choose_bands",
     "content_hashes",
     "exact_duplicates",
     "near_duplicates",
+    "priority_rank",
+    "semantic_duplicates",
+    "similarity_graph",
 ]

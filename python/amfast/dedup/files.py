@@ -17,11 +17,71 @@ from tqdm import tqdm
 
 from amfast.dedup.exact import exact_duplicates
 from amfast.dedup.near import NearDuplicateIndex, NearDuplicates
+from amfast.dedup.semantic import (
+    Keep,
+    Quantization,
+    SemanticDuplicates,
+    priority_rank,
+    semantic_duplicates,
+)
+from amfast.dedup.semantic import Method as GraphMethod
+from amfast.embed import Embedder, PrecomputedEmbeddings, SentenceTransformerEmbedder, embed_texts
 from amfast.errors import InputError, InvalidRowError
-from amfast.io import DEFAULT_BATCH_SIZE, DroppedInfo, file_format, iter_text_batches, write_split
+from amfast.io import (
+    DEFAULT_BATCH_SIZE,
+    DroppedInfo,
+    file_format,
+    iter_text_batches,
+    read_fields,
+    write_split,
+)
 from amfast.normalize import NormalizeOptions
 
-Method = Literal["exact", "minhash"]
+Method = Literal["exact", "minhash", "semantic"]
+
+
+@dataclass(frozen=True)
+class SemanticOptions:
+    """Options of `method="semantic"`; the same names are `amfast dedup` flags.
+
+    Attributes:
+        model: sentence-transformers model directory (None: all-MiniLM-L6-v2, offline).
+        embeddings: Precomputed vectors (`.npy`, or Parquet/Arrow with `embeddings_column`),
+            one row per input row; replaces `model`.
+        embeddings_column: Vector column of a Parquet/Arrow `embeddings` file.
+        cache_dir: Embedding cache directory (keyed by model and text hash).
+        threshold: Minimum cosine for two rows to be duplicates.
+        graph_method: "hnsw" (usearch) or "exact".
+        k: Neighbours asked per row first.
+        quantization: HNSW storage (f32, f16, bf16, i8); edges are re-scored in f32.
+        keep: "greedy" or "component" (see `amfast.dedup.semantic`).
+        priority: Priority expression over fields (see `priority_rank`); None: row id.
+        source_order: Values of a `source:` priority key, best first.
+        device: Embedding device (None: cuda when available).
+        embed_batch_size: Texts per model forward pass.
+    """
+
+    model: str | None = None
+    embeddings: str | None = None
+    embeddings_column: str | None = None
+    cache_dir: str | None = None
+    threshold: float = 0.95
+    graph_method: GraphMethod = "hnsw"
+    k: int = 32
+    quantization: Quantization = "f16"
+    keep: Keep = "greedy"
+    priority: str | None = None
+    source_order: tuple[str, ...] = ()
+    device: str | None = None
+    embed_batch_size: int = 64
+
+    def embedder(self) -> Embedder:
+        """The embedder these options name."""
+        if self.embeddings is not None:
+            return PrecomputedEmbeddings(self.embeddings, column=self.embeddings_column)
+        return SentenceTransformerEmbedder(
+            self.model, device=self.device, batch_size=self.embed_batch_size
+        )
 
 
 @dataclass(frozen=True)
@@ -35,6 +95,7 @@ class DedupSummary:
     method: Method
     representative: np.ndarray
     near: NearDuplicates | None
+    semantic: SemanticDuplicates | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -129,11 +190,15 @@ def dedup_file(
     normalize: NormalizeOptions | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     num_threads: int | None = None,
+    semantic: SemanticOptions | None = None,
 ) -> DedupSummary:
     """Dedups `source` on `text_field`; writes kept rows to `output`, dropped rows to `dropped`.
 
     Reads the file in batches (twice for minhash: candidates, then verification; once more to
     write), so memory does not grow with the text. Outputs appear only once complete.
+
+    `method="semantic"` embeds the texts (see `SemanticOptions`; `threshold` and the other
+    MinHash arguments do not apply) and keeps rows in priority order.
 
     Raises:
         InputError: Missing file or field, a non-string value, invalid UTF-8 or JSON, or an
@@ -142,10 +207,16 @@ def dedup_file(
     started = time.perf_counter()
     source, output = Path(source), Path(output)
     _check_paths(source, [output] + ([Path(dropped)] if dropped else []))
-    if method not in ("exact", "minhash"):
-        raise ValueError(f"unknown method {method!r}; use 'exact' or 'minhash'")
+    if method not in ("exact", "minhash", "semantic"):
+        raise ValueError(f"unknown method {method!r}; use 'exact', 'minhash' or 'semantic'")
+    found_semantic = None
     try:
-        if method == "exact":
+        if method == "semantic":
+            representative, similarity, reason, found_semantic = _semantic_duplicates_of_file(
+                source, text_field, batch_size, semantic or SemanticOptions(), num_threads
+            )
+            near = None
+        elif method == "exact":
             representative, similarity, reason, near = _exact_duplicates_of_file(
                 source, text_field, batch_size, normalize, num_threads
             )
@@ -185,6 +256,7 @@ def dedup_file(
         method=method,
         representative=representative,
         near=near,
+        semantic=found_semantic,
     )
 
 
@@ -218,3 +290,39 @@ def _near_duplicates_of_file(
             index.verify(batch)
     near = index.finish()
     return near.representative, near.similarity, "near_duplicate", near
+
+
+def _semantic_duplicates_of_file(
+    source: Path,
+    text_field: str,
+    batch_size: int,
+    options: SemanticOptions,
+    num_threads: int | None,
+) -> tuple[np.ndarray, np.ndarray, str, SemanticDuplicates]:
+    texts: list[str] = []
+    for batch in _batches(source, text_field, batch_size, "reading"):
+        texts.extend(batch if isinstance(batch, list) else batch.to_pylist())
+    priority = None
+    if options.priority:
+        fields = sorted(
+            {part.strip().rpartition(":")[2].lstrip("-") for part in options.priority.split(",")}
+            - {""}
+        )
+        try:
+            priority = priority_rank(
+                read_fields(source, fields), options.priority, source_order=options.source_order
+            )
+        except KeyError as error:
+            raise InputError(f"{source}: {error.args[0]}") from error
+    embeddings = embed_texts(texts, options.embedder(), cache_dir=options.cache_dir)
+    result = semantic_duplicates(
+        embeddings,
+        threshold=options.threshold,
+        priority=priority,
+        keep=options.keep,
+        method=options.graph_method,
+        k=options.k,
+        quantization=options.quantization,
+        num_threads=num_threads,
+    )
+    return result.representative, result.similarity, "semantic_duplicate", result

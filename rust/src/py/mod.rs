@@ -1,6 +1,8 @@
 //! The binding layer: converts types, releases the GIL and maps errors. No algorithms here.
 
+pub mod ann;
 pub mod arrow;
+pub mod decontam;
 pub mod dedup;
 pub mod errors;
 pub mod normalize;

@@ -1,0 +1,310 @@
+"""Decontamination: flag training rows that copy an evaluation benchmark item.
+
+Three rules, checked against each benchmark separately (Rust index, parallel queries):
+
+- `exact_no_digits`: equal after normalization with digits removed, which catches copies whose
+  numbers were changed (GSM-Hard style, MATH templates); texts shorter than `min_exact_words`
+  words once digits are gone are not compared ("what is the remainder when 2007 is divided by
+  25" is not a copy of every remainder question);
+- `ngram`: the row shares word n-grams (13 by default, GPT-3 / Llama style) with a benchmark
+  item: at least `min_overlap` of them and at least `min_item_fraction` of the item's n-grams
+  (so shared boilerplate such as "where m and n are relatively prime positive integers. Find
+  m+n" does not flag every AIME-style problem); an item shorter than `ngram` words counts as
+  one n-gram, so its verbatim copies match;
+- `embedding` (optional): cosine with the nearest benchmark item >= `embedding_threshold`.
+
+Benchmarks are files the user names: MATH-500 / AIME / AMC JSONL (`problem`), AIME 2025 QwQ
+(`prompt`, the instruction suffix is stripped), GPQA-Diamond CSV (`Question`), LiveCodeBench
+JSON / JSONL (`problem` or `question_content`), or any JSONL with a named field.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from amfast import _core
+from amfast.embed import Embedder, embed_texts
+from amfast.errors import InputError
+from amfast.io import DroppedInfo, iter_jsonl, iter_text_batches, write_split
+from amfast.normalize import NormalizeOptions
+
+TEXT_FIELDS = ("problem", "question", "Question", "question_content", "prompt", "text")
+"""Fields tried, in order, when a benchmark file's text field is not named."""
+ID_FIELDS = ("unique_id", "id", "question_id", "task_id", "Record ID")
+INSTRUCTION_SUFFIXES = (
+    "\nPlease reason step by step, and put your final answer within \\boxed{}.",
+)
+"""Prompt suffixes stripped from benchmark items (QwQ's AIME 2025 prompts end with this)."""
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """An evaluation set: its name, item texts and item ids."""
+
+    name: str
+    texts: list[str]
+    ids: list[str]
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    if path.suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    if path.name.endswith((".json", ".json.gz")):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as handle:
+            data = json.load(handle)
+        if not isinstance(data, list):
+            raise InputError(f"{path}: expected a JSON array of objects")
+        return data
+    return [line.record for line in iter_jsonl(path)]
+
+
+def load_benchmark(
+    path: str | os.PathLike[str],
+    name: str | None = None,
+    *,
+    text_field: str | None = None,
+    id_field: str | None = None,
+) -> Benchmark:
+    """Reads a benchmark file (JSONL, JSON array, or CSV such as GPQA's `gpqa_diamond.csv`).
+
+    Args:
+        path: The file.
+        name: Benchmark name (default: the file name without extensions).
+        text_field: The item text field (default: the first of `TEXT_FIELDS` present).
+        id_field: The item id field (default: the first of `ID_FIELDS`, else the row number).
+
+    Raises:
+        InputError: Missing file or field, or an item whose text is not a string.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    records = _records(path)
+    name = name or path.name.split(".")[0]
+    if not records:
+        return Benchmark(name, [], [])
+    text_field = text_field or next((f for f in TEXT_FIELDS if f in records[0]), None)
+    if text_field is None or text_field not in records[0]:
+        raise InputError(f"{path}: no text field (tried {TEXT_FIELDS}); name one")
+    id_field = id_field or next((f for f in ID_FIELDS if f in records[0]), None)
+    texts, ids = [], []
+    for row, record in enumerate(records):
+        text = record.get(text_field)
+        if not isinstance(text, str):
+            raise InputError(f"{path}: item {row}: field {text_field!r} is not a string")
+        for suffix in INSTRUCTION_SUFFIXES:
+            text = text.removesuffix(suffix)
+        texts.append(text)
+        ids.append(str(record.get(id_field, row)) if id_field else str(row))
+    return Benchmark(name, texts, ids)
+
+
+@dataclass(frozen=True)
+class BenchmarkHits:
+    """Per row, what one benchmark's rules found (-1 / NaN: nothing)."""
+
+    exact_item: npt.NDArray[np.int64]
+    ngram_item: npt.NDArray[np.int64]
+    ngram_overlap: npt.NDArray[np.uint32]
+    item_ngram_count: npt.NDArray[np.uint32]
+    embedding_item: npt.NDArray[np.int64] | None = None
+    embedding_similarity: npt.NDArray[np.float32] | None = None
+
+
+@dataclass(frozen=True)
+class Contamination:
+    """Decontamination result.
+
+    Attributes:
+        flagged: True for rows that match any benchmark by any rule.
+        benchmark: Per row, the first benchmark (in the given order) that flagged it.
+        rule: Per row, the rule that flagged it there (`exact_no_digits`, `ngram`,
+            `embedding`; the first that fired, in that order).
+        item: Per row, the matching benchmark item id.
+        hits: Everything each benchmark's rules found, by benchmark name.
+        report: Per benchmark: rows flagged, rows per rule, distinct items matched.
+    """
+
+    flagged: npt.NDArray[np.bool_]
+    benchmark: list[str | None]
+    rule: list[str | None]
+    item: list[str | None]
+    hits: dict[str, BenchmarkHits] = field(repr=False)
+    report: dict[str, dict[str, Any]]
+
+
+def find_contamination(
+    texts: Sequence[str],
+    benchmarks: Sequence[Benchmark],
+    *,
+    ngram: int = 13,
+    min_overlap: int = 1,
+    min_item_fraction: float = 0.5,
+    min_exact_words: int = 10,
+    exact: bool = True,
+    normalize: NormalizeOptions | None = None,
+    embedder: Embedder | None = None,
+    embedding_threshold: float | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    num_threads: int | None = None,
+) -> Contamination:
+    """Flags rows of `texts` that copy an item of any benchmark.
+
+    Args:
+        texts: Training rows.
+        benchmarks: Evaluation sets (see `load_benchmark`).
+        ngram: Words per n-gram.
+        min_overlap: Shared n-grams needed to flag a row.
+        min_item_fraction: Share of the benchmark item's n-grams the row must contain.
+        min_exact_words: Words (digits removed) a text needs for the exact rule.
+        exact: Apply the exact-without-digits rule.
+        normalize: Normalization before both rules (digits are removed for the exact rule).
+        embedder: Model for the embedding rule (None with a threshold: all-MiniLM-L6-v2).
+        embedding_threshold: Cosine that flags a row; None turns the rule off.
+        cache_dir: Embedding cache directory.
+        num_threads: Worker threads (None: all cores).
+
+    Raises:
+        InvalidRowError: A null text (named).
+
+    Example:
+        >>> item = "Tom has 3 apples and buys 5 more at the shop. How many apples does he have?"
+        >>> bench = Benchmark("toy", [item], ["t1"])
+        >>> row = "Tom has 7 apples and buys 2 more at the shop. How many apples does he have?"
+        >>> found = find_contamination([row], [bench])
+        >>> found.flagged.tolist(), found.rule, found.item
+        ([True], ['exact_no_digits'], ['t1'])
+    """
+    options = normalize or NormalizeOptions()
+    rows = len(texts)
+    flagged = np.zeros(rows, dtype=bool)
+    first_benchmark: list[str | None] = [None] * rows
+    first_rule: list[str | None] = [None] * rows
+    first_item: list[str | None] = [None] * rows
+    hits: dict[str, BenchmarkHits] = {}
+    report: dict[str, dict[str, Any]] = {}
+    corpus_embeddings = None
+    if embedding_threshold is not None and rows:
+        corpus_embeddings = embed_texts(texts, embedder, cache_dir=cache_dir)
+    # One index, one group per benchmark: each row is normalized once for all of them.
+    index = _core.NgramIndex(
+        ngram=ngram,
+        min_exact_words=min_exact_words,
+        exact=exact,
+        num_threads=num_threads,
+        **options.as_kwargs(),
+    )
+    offsets = []
+    for benchmark in benchmarks:
+        offsets.append(len(index))
+        index.add(benchmark.texts)
+    found = index.query(texts) if benchmarks else None
+    for group, benchmark in enumerate(benchmarks):
+        assert found is not None
+        exact_item = _local(found["exact_item"][:, group], offsets[group])
+        overlap = found["ngram_overlap"][:, group]
+        item_count = found["item_ngram_count"][:, group]
+        enough = (overlap >= min_overlap) & (overlap >= min_item_fraction * item_count)
+        best = _local(found["ngram_item"][:, group], offsets[group])
+        ngram_item = np.where(enough & (overlap > 0), best, -1)
+        rules = [("exact_no_digits", exact_item), ("ngram", ngram_item)]
+        benchmark_hits = BenchmarkHits(exact_item, ngram_item, overlap, item_count)
+        if corpus_embeddings is not None and benchmark.texts:
+            bench_embeddings = embed_texts(benchmark.texts, embedder, cache_dir=cache_dir)
+            nearest, similarity = _core.best_matches(
+                corpus_embeddings, bench_embeddings, num_threads=num_threads
+            )
+            assert embedding_threshold is not None
+            rules.append(("embedding", np.where(similarity >= embedding_threshold, nearest, -1)))
+            benchmark_hits = BenchmarkHits(
+                exact_item, ngram_item, overlap, item_count, nearest, similarity
+            )
+        hits[benchmark.name] = benchmark_hits
+        any_rule = np.zeros(rows, dtype=bool)
+        by_rule: dict[str, int] = {}
+        for rule, items in rules:
+            fired = items >= 0
+            by_rule[rule] = int(np.count_nonzero(fired))
+            for row in np.flatnonzero(fired & ~flagged & ~any_rule).tolist():
+                first_benchmark[row] = benchmark.name
+                first_rule[row] = rule
+                first_item[row] = benchmark.ids[int(items[row])]
+            any_rule |= fired
+        matched = {int(items[row]) for _, items in rules for row in np.flatnonzero(items >= 0)}
+        report[benchmark.name] = {
+            "items": len(benchmark.texts),
+            "rows_flagged": int(np.count_nonzero(any_rule)),
+            "by_rule": by_rule,
+            "items_matched": len(matched),
+        }
+        flagged |= any_rule
+    return Contamination(flagged, first_benchmark, first_rule, first_item, hits, report)
+
+
+def _local(items: npt.NDArray[np.int64], offset: int) -> npt.NDArray[np.int64]:
+    """Global item ids of the shared index as ids within one benchmark (-1 stays -1)."""
+    return np.where(items >= 0, items - offset, -1)
+
+
+def decontam_file(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    benchmarks: Sequence[Benchmark],
+    *,
+    text_field: str,
+    flagged_path: str | os.PathLike[str] | None = None,
+    report_path: str | os.PathLike[str] | None = None,
+    **options: Any,  # noqa: ANN401 - forwarded to find_contamination
+) -> Contamination:
+    """Writes the rows of `source` no benchmark flags to `output` (what `amfast decontam` runs).
+
+    `flagged_path` (JSONL) gets one line per flagged row: `row_id`, `benchmark`, `rule`,
+    `item_id`, `text`; `report_path` the per-benchmark report as JSON. Outputs appear only once
+    complete.
+
+    Raises:
+        InputError: Unreadable input, a missing or non-string field (file, line and field named).
+    """
+    source = Path(source)
+    if not source.is_file():
+        raise InputError(f"{source}: no such file")
+    texts: list[str] = []
+    for batch in iter_text_batches(source, text_field):
+        texts.extend(batch if isinstance(batch, list) else batch.to_pylist())
+    result = find_contamination(texts, benchmarks, **options)
+    keep = (~result.flagged).tolist()
+    write_split(source, keep, output, None, DroppedInfo([], [], "contaminated"))
+    if flagged_path is not None:
+        lines = [
+            {
+                "row_id": row,
+                "benchmark": result.benchmark[row],
+                "rule": result.rule[row],
+                "item_id": result.item[row],
+                "text": texts[row],
+            }
+            for row in np.flatnonzero(result.flagged).tolist()
+        ]
+        _write_text(flagged_path, "".join(json.dumps(line) + "\n" for line in lines))
+    if report_path is not None:
+        _write_text(report_path, json.dumps(result.report, indent=2) + "\n")
+    return result
+
+
+def _write_text(path: str | os.PathLike[str], text: str) -> None:
+    target = Path(path)
+    temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(target)

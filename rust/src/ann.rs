@@ -1,0 +1,798 @@
+//! Similarity graph over embedding rows: every pair of rows with cosine >= `threshold`.
+//!
+//! Two candidate generators, one verification:
+//!
+//! - [`Method::Hnsw`]: a usearch HNSW index (Malkov & Yashunin 2016) over the unit-normalized
+//!   rows, stored as f32 / f16 / bf16 / i8. Rows are added in parallel; then every row asks for
+//!   its `k` nearest neighbours, doubling `k` (up to [`MAX_NEIGHBORS`]) while the farthest one is
+//!   still above the threshold, so large duplicate clusters keep all their edges.
+//! - [`Method::Exact`]: a blocked product of the normalized rows with themselves (O(N²·d)); for
+//!   small N and to measure the recall of the HNSW path.
+//!
+//! Every candidate is re-scored with the exact f32 cosine ([`dot`] of normalized rows), so the
+//! similarities of both methods are identical and quantization never lets a pair below the
+//! threshold through. Rows whose vectors are bit-identical are collapsed before any search (HNSW
+//! recovers exact copies worst: they become sinks): only the first row of such a group takes part
+//! in the search, and every later copy gets one edge to it with similarity 1.0.
+//!
+//! Memory of the HNSW path: the borrowed input, usearch's quantized vectors (N·d·2 bytes at
+//! f16), its graph (about N·2M·4 bytes at level 0), 16 bytes per row for copy detection, and
+//! the edges; rows are normalized on the fly, never copied as f32. At N = 10M, d = 384, f16 that
+//! is about 7.7 GB + 1.3 GB + 0.2 GB next to the caller's array. The exact path copies the
+//! unique rows once as unit f32 (N·d·4 bytes).
+//!
+//! Output edges are sorted `(left, right)` with `left < right`. The exact method's output depends
+//! only on the input. The HNSW graph depends on the insertion interleaving: with one thread it is
+//! deterministic; with more, the verified edge set only differs when the graph misses a pair.
+//!
+//! [`select`] turns a graph into a keep decision: union-find components (shared with MinHash
+//! near dedup) as cluster ids, and per row a representative chosen by priority.
+
+use crate::error::{Error, Result};
+use crate::unionfind::UnionFind;
+use rayon::prelude::*;
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Upper bound on the neighbours one row asks the HNSW index for.
+pub const MAX_NEIGHBORS: usize = 4096;
+
+/// Rows per parallel work item.
+const ROWS_PER_TASK: usize = 64;
+
+/// A row-major `(rows, dim)` matrix of f32 or IEEE f16 (raw bits), borrowed.
+#[derive(Debug, Clone, Copy)]
+pub enum Vectors<'a> {
+    F32(&'a [f32]),
+    F16(&'a [u16]),
+}
+
+/// Borrowed embedding rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Matrix<'a> {
+    data: Vectors<'a>,
+    rows: usize,
+    dim: usize,
+}
+
+impl<'a> Matrix<'a> {
+    /// Wraps `data` as rows of `dim` values.
+    pub fn new(data: Vectors<'a>, dim: usize) -> Result<Self> {
+        let len = match data {
+            Vectors::F32(values) => values.len(),
+            Vectors::F16(values) => values.len(),
+        };
+        if dim == 0 || len % dim != 0 {
+            return Err(Error::invalid(format!(
+                "{len} values do not form rows of dimension {dim}"
+            )));
+        }
+        if u32::try_from(len / dim).is_err() {
+            return Err(Error::invalid(format!("more than {} rows", u32::MAX)));
+        }
+        Ok(Self {
+            data,
+            rows: len / dim,
+            dim,
+        })
+    }
+
+    #[must_use]
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    #[must_use]
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn raw_bytes(&self, row: usize) -> Vec<u8> {
+        let range = row * self.dim..(row + 1) * self.dim;
+        match self.data {
+            Vectors::F32(values) => values[range].iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Vectors::F16(values) => values[range].iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+
+    /// Writes row `row`, scaled to unit length, into `out` (`dim` long).
+    ///
+    /// # Errors
+    /// A row error when the row has a NaN/infinite value or zero length.
+    pub fn unit_row_into(&self, row: usize, out: &mut [f32]) -> Result<()> {
+        let range = row * self.dim..(row + 1) * self.dim;
+        match self.data {
+            Vectors::F32(values) => out.copy_from_slice(&values[range]),
+            Vectors::F16(values) => {
+                for (slot, &bits) in out.iter_mut().zip(&values[range]) {
+                    *slot = f16_to_f32(bits);
+                }
+            }
+        }
+        let norm = dot(out, out).sqrt();
+        if !norm.is_finite() {
+            return Err(Error::row(row, "embedding has a NaN or infinite value"));
+        }
+        if norm == 0.0 {
+            return Err(Error::row(row, "embedding is all zeros (no direction)"));
+        }
+        for value in out.iter_mut() {
+            *value /= norm;
+        }
+        Ok(())
+    }
+
+    /// All rows at unit length, row-major (a copy: `rows * dim` f32).
+    fn unit_rows(&self, rows: &[u32]) -> Result<Vec<f32>> {
+        let mut out = vec![0f32; rows.len() * self.dim];
+        out.par_chunks_mut(self.dim * ROWS_PER_TASK)
+            .zip(rows.par_chunks(ROWS_PER_TASK))
+            .try_for_each(|(block, chunk)| {
+                for (slot, &row) in block.chunks_mut(self.dim).zip(chunk) {
+                    self.unit_row_into(row as usize, slot)?;
+                }
+                Ok(())
+            })?;
+        Ok(out)
+    }
+}
+
+/// IEEE 754 half (raw bits) to f32.
+#[must_use]
+pub fn f16_to_f32(bits: u16) -> f32 {
+    let sign = u32::from(bits >> 15) << 31;
+    let exponent = u32::from((bits >> 10) & 0x1f);
+    let mantissa = u32::from(bits & 0x3ff);
+    let magnitude = match (exponent, mantissa) {
+        (0, 0) => 0,
+        // Subnormal: value = mantissa * 2^-24, exact in f32.
+        (0, _) => {
+            // Subnormal: mantissa * 2^-24, exact in f32.
+            let value = mantissa as f32 * 2f32.powi(-24);
+            return if sign == 0 { value } else { -value };
+        }
+        (0x1f, 0) => 0xff << 23,
+        (0x1f, _) => (0xff << 23) | (mantissa << 13),
+        _ => ((exponent + 127 - 15) << 23) | (mantissa << 13),
+    };
+    f32::from_bits(sign | magnitude)
+}
+
+/// Dot product with eight independent accumulators (vectorizes; fixed summation order, so the
+/// result does not depend on the thread that computes it).
+#[must_use]
+pub fn dot(left: &[f32], right: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (left_chunks, right_chunks) = (left.chunks_exact(8), right.chunks_exact(8));
+    let tail: f32 = left_chunks
+        .remainder()
+        .iter()
+        .zip(right_chunks.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    for (a, b) in left_chunks.zip(right_chunks) {
+        for lane in 0..8 {
+            acc[lane] += a[lane] * b[lane];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// [`dot`] of four rows with one vector, each bit-identical to `dot` (same operation order).
+fn dot4(rows: [&[f32]; 4], right: &[f32]) -> [f32; 4] {
+    let mut acc = [[0f32; 8]; 4];
+    let whole = right.len() / 8 * 8;
+    for base in (0..whole).step_by(8) {
+        let column = &right[base..base + 8];
+        for (sums, row) in acc.iter_mut().zip(rows) {
+            let values = &row[base..base + 8];
+            for lane in 0..8 {
+                sums[lane] += values[lane] * column[lane];
+            }
+        }
+    }
+    std::array::from_fn(|index| {
+        let tail: f32 = rows[index][whole..]
+            .iter()
+            .zip(&right[whole..])
+            .map(|(a, b)| a * b)
+            .sum();
+        acc[index].iter().sum::<f32>() + tail
+    })
+}
+
+/// How the HNSW index stores vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantization {
+    F32,
+    F16,
+    BF16,
+    I8,
+}
+
+impl Quantization {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            "bf16" => Ok(Self::BF16),
+            "i8" => Ok(Self::I8),
+            other => Err(Error::invalid(format!(
+                "unknown quantization {other:?}; use f32, f16, bf16 or i8"
+            ))),
+        }
+    }
+
+    /// How far below the threshold an approximate similarity may be and still get re-scored.
+    fn margin(self) -> f32 {
+        match self {
+            Self::F32 => 0.001,
+            Self::F16 | Self::BF16 => 0.02,
+            Self::I8 => 0.05,
+        }
+    }
+}
+
+/// Candidate generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Hnsw,
+    Exact,
+}
+
+impl Method {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "hnsw" => Ok(Self::Hnsw),
+            "exact" => Ok(Self::Exact),
+            other => Err(Error::invalid(format!(
+                "unknown method {other:?}; use hnsw or exact"
+            ))),
+        }
+    }
+}
+
+/// Options of [`similarity_graph`].
+#[derive(Debug, Clone, Copy)]
+pub struct GraphOptions {
+    /// Minimum exact cosine of an edge.
+    pub threshold: f32,
+    pub method: Method,
+    /// Neighbours asked per row first (doubled while all are above the threshold).
+    pub k: usize,
+    /// HNSW links per node (M).
+    pub connectivity: usize,
+    /// HNSW candidate list while adding (efConstruction).
+    pub expansion_add: usize,
+    /// HNSW candidate list while searching (efSearch).
+    pub expansion_search: usize,
+    pub quantization: Quantization,
+}
+
+impl Default for GraphOptions {
+    fn default() -> Self {
+        Self {
+            threshold: 0.95,
+            method: Method::Hnsw,
+            k: 32,
+            connectivity: 16,
+            expansion_add: 128,
+            expansion_search: 128,
+            quantization: Quantization::F16,
+        }
+    }
+}
+
+impl GraphOptions {
+    fn validate(&self) -> Result<()> {
+        if !(self.threshold > -1.0 && self.threshold <= 1.0) {
+            return Err(Error::invalid(format!(
+                "threshold must be in (-1, 1], got {}",
+                self.threshold
+            )));
+        }
+        if self.k == 0 || self.connectivity < 2 || self.expansion_add == 0 {
+            return Err(Error::invalid(
+                "k, expansion_add and expansion_search must be >= 1 and connectivity >= 2",
+            ));
+        }
+        if self.expansion_search == 0 {
+            return Err(Error::invalid("expansion_search must be >= 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Edges with cosine >= threshold, sorted, `left < right`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Graph {
+    pub left: Vec<u32>,
+    pub right: Vec<u32>,
+    pub similarity: Vec<f32>,
+}
+
+/// For each row, the first row with a bit-identical vector (itself when it is the first).
+fn first_copies(matrix: &Matrix<'_>) -> Vec<u32> {
+    let mut keyed: Vec<(u64, u32)> = (0..matrix.rows() as u32)
+        .into_par_iter()
+        .map(|row| (xxh3_64(&matrix.raw_bytes(row as usize)), row))
+        .collect();
+    keyed.par_sort_unstable();
+    let mut first: Vec<u32> = (0..matrix.rows() as u32).collect();
+    for group in keyed.chunk_by(|a, b| a.0 == b.0) {
+        // Equal hashes are compared byte for byte: a collision must not merge rows.
+        for (position, &(_, row)) in group.iter().enumerate() {
+            let bytes = matrix.raw_bytes(row as usize);
+            if let Some(&(_, earlier)) = group[..position].iter().find(|(_, other)| {
+                first[*other as usize] == *other && matrix.raw_bytes(*other as usize) == bytes
+            }) {
+                first[row as usize] = earlier;
+            }
+        }
+    }
+    first
+}
+
+/// Every pair of rows with exact cosine >= `options.threshold`.
+///
+/// # Errors
+/// Invalid options; a row with a NaN/infinite value or zero length; a usearch failure.
+pub fn similarity_graph(matrix: &Matrix<'_>, options: &GraphOptions) -> Result<Graph> {
+    options.validate()?;
+    let first = first_copies(matrix);
+    let unique: Vec<u32> = (0..matrix.rows() as u32)
+        .filter(|&row| first[row as usize] == row)
+        .collect();
+    let mut pairs = match options.method {
+        Method::Exact => {
+            let unit = matrix.unit_rows(&unique)?;
+            exact_pairs(&unit, &unique, matrix.dim(), options.threshold)
+        }
+        Method::Hnsw => hnsw_pairs(matrix, &unique, options)?,
+    };
+    pairs.extend(
+        first
+            .iter()
+            .enumerate()
+            .filter(|&(row, &first)| first as usize != row)
+            .map(|(row, &first)| (first, row as u32, 1.0)),
+    );
+    pairs.par_sort_unstable_by_key(|&(left, right, _)| (left, right));
+    pairs.dedup_by_key(|&mut (left, right, _)| (left, right));
+    let mut graph = Graph::default();
+    for (left, right, similarity) in pairs {
+        graph.left.push(left);
+        graph.right.push(right);
+        graph.similarity.push(similarity);
+    }
+    Ok(graph)
+}
+
+type Edge = (u32, u32, f32);
+
+/// Blocked self-product of `unit` (rows `ids`): every pair above `threshold`.
+fn exact_pairs(unit: &[f32], ids: &[u32], dim: usize, threshold: f32) -> Vec<Edge> {
+    let count = ids.len();
+    (0..count.div_ceil(ROWS_PER_TASK))
+        .into_par_iter()
+        .flat_map_iter(|block| {
+            let start = block * ROWS_PER_TASK;
+            let end = (start + ROWS_PER_TASK).min(count);
+            let mut found = Vec::new();
+            let row_of = |row: usize| &unit[row * dim..(row + 1) * dim];
+            // One column row against the whole block of query rows: the block stays in cache,
+            // and four query rows share each load of the column.
+            for column in start + 1..count {
+                let right = row_of(column);
+                let last = end.min(column);
+                let mut row = start;
+                while row < last {
+                    let similarities = if row + 4 <= last {
+                        dot4(
+                            [
+                                row_of(row),
+                                row_of(row + 1),
+                                row_of(row + 2),
+                                row_of(row + 3),
+                            ],
+                            right,
+                        )
+                    } else {
+                        [dot(row_of(row), right), f32::NAN, f32::NAN, f32::NAN]
+                    };
+                    for (offset, similarity) in similarities.into_iter().enumerate() {
+                        if similarity >= threshold {
+                            found.push((ids[row + offset], ids[column], similarity));
+                        }
+                    }
+                    row += if row + 4 <= last { 4 } else { 1 };
+                }
+            }
+            found
+        })
+        .collect()
+}
+
+fn usearch_error(error: &impl std::fmt::Display) -> Error {
+    Error::invalid(format!("usearch: {error}"))
+}
+
+/// HNSW candidates, re-scored exactly. No f32 copy of the rows is kept (memory is the borrowed
+/// input, usearch's quantized vectors and its graph): each row is unit-normalized into a
+/// per-thread buffer when added, queried or re-scored, by the same function as the exact path.
+fn hnsw_pairs(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> Result<Vec<Edge>> {
+    use usearch::ffi::{IndexOptions, MetricKind, ScalarKind};
+    let (count, dim) = (ids.len(), matrix.dim());
+    if count < 2 {
+        return Ok(Vec::new());
+    }
+    let quantization = match options.quantization {
+        Quantization::F32 => ScalarKind::F32,
+        Quantization::F16 => ScalarKind::F16,
+        Quantization::BF16 => ScalarKind::BF16,
+        Quantization::I8 => ScalarKind::I8,
+    };
+    let index = usearch::Index::new(&IndexOptions {
+        dimensions: dim,
+        metric: MetricKind::Cos,
+        quantization,
+        connectivity: options.connectivity,
+        expansion_add: options.expansion_add,
+        expansion_search: options.expansion_search,
+        multi: false,
+    })
+    .map_err(|error| usearch_error(&error))?;
+    // usearch keeps one search context per concurrent caller: reserve one per rayon thread.
+    index
+        .reserve_capacity_and_threads(count, rayon::current_num_threads())
+        .map_err(|error| usearch_error(&error))?;
+    let unit_row =
+        |position: usize, out: &mut [f32]| matrix.unit_row_into(ids[position] as usize, out);
+    (0..count)
+        .into_par_iter()
+        .with_min_len(ROWS_PER_TASK)
+        .try_for_each_init(
+            || vec![0f32; dim],
+            |row, position| {
+                unit_row(position, row)?;
+                index
+                    .add(position as u64, row)
+                    .map_err(|error| usearch_error(&error))
+            },
+        )?;
+    let floor = options.threshold - options.quantization.margin();
+    let per_block: Vec<Vec<Edge>> = (0..count.div_ceil(ROWS_PER_TASK))
+        .into_par_iter()
+        .map_init(
+            || (vec![0f32; dim], vec![0f32; dim]),
+            |(query, candidate), block| {
+                let mut found = Vec::new();
+                for position in block * ROWS_PER_TASK..((block + 1) * ROWS_PER_TASK).min(count) {
+                    unit_row(position, query)?;
+                    let query = &*query;
+                    let mut wanted = (options.k + 1).min(count);
+                    let matches = loop {
+                        let matches = index
+                            .search(query, wanted)
+                            .map_err(|error| usearch_error(&error))?;
+                        let farthest_above = matches
+                            .distances
+                            .last()
+                            .is_some_and(|&distance| 1.0 - distance >= floor);
+                        if matches.keys.len() < wanted
+                            || !farthest_above
+                            || wanted >= count.min(MAX_NEIGHBORS)
+                        {
+                            break matches;
+                        }
+                        wanted = (wanted * 2).min(count).min(MAX_NEIGHBORS);
+                    };
+                    for (&key, &distance) in matches.keys.iter().zip(&matches.distances) {
+                        let other = key as usize;
+                        if other == position || 1.0 - distance < floor || other >= count {
+                            continue;
+                        }
+                        unit_row(other, candidate)?;
+                        let similarity = dot(query, candidate);
+                        if similarity >= options.threshold {
+                            let (a, b) =
+                                (ids[position].min(ids[other]), ids[position].max(ids[other]));
+                            found.push((a, b, similarity));
+                        }
+                    }
+                }
+                Ok(found)
+            },
+        )
+        .collect::<Result<_>>()?;
+    Ok(per_block.into_iter().flatten().collect())
+}
+
+/// For each query row, the most similar base row and its cosine (exact, blocked). Used to
+/// compare a corpus with a benchmark's embeddings.
+///
+/// # Errors
+/// Different dimensions; a NaN/infinite or zero row (queries are numbered from 0, base rows are
+/// reported as errors of the base).
+pub fn best_matches(queries: &Matrix<'_>, base: &Matrix<'_>) -> Result<(Vec<i64>, Vec<f32>)> {
+    if queries.dim() != base.dim() {
+        return Err(Error::invalid(format!(
+            "queries have dimension {} but the base has {}",
+            queries.dim(),
+            base.dim()
+        )));
+    }
+    let all_base: Vec<u32> = (0..base.rows() as u32).collect();
+    let base_unit = base.unit_rows(&all_base)?;
+    let dim = base.dim();
+    let results: Vec<(i64, f32)> = (0..queries.rows())
+        .into_par_iter()
+        .with_min_len(ROWS_PER_TASK)
+        .map_init(
+            || vec![0f32; dim],
+            |query, row| {
+                queries.unit_row_into(row, query)?;
+                let mut best = (-1i64, f32::NEG_INFINITY);
+                for (position, candidate) in (0i64..).zip(base_unit.chunks_exact(dim)) {
+                    let similarity = dot(query, candidate);
+                    if similarity > best.1 {
+                        best = (position, similarity);
+                    }
+                }
+                Ok(best)
+            },
+        )
+        .collect::<Result<_>>()?;
+    Ok(results.into_iter().unzip())
+}
+
+/// How [`select`] keeps rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// In priority order, drop a row iff it has an edge to an already kept row (no chaining).
+    Greedy,
+    /// One row per connected component (what MinHash near dedup does).
+    Component,
+}
+
+impl Keep {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "greedy" => Ok(Self::Greedy),
+            "component" => Ok(Self::Component),
+            other => Err(Error::invalid(format!(
+                "unknown keep strategy {other:?}; use greedy or component"
+            ))),
+        }
+    }
+}
+
+/// Per row: connected component (lowest row id), the row kept in its place, and the exact
+/// cosine with that row (1.0 when kept).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    pub cluster: Vec<i64>,
+    pub representative: Vec<i64>,
+    pub similarity: Vec<f32>,
+}
+
+/// Chooses the rows to keep from a graph; smaller `(priority, row id)` wins.
+///
+/// # Errors
+/// Edges naming rows outside the matrix, a priority of the wrong length, a zero/NaN row.
+pub fn select(
+    matrix: &Matrix<'_>,
+    graph: &Graph,
+    priority: Option<&[i64]>,
+    keep: Keep,
+) -> Result<Selection> {
+    let rows = matrix.rows();
+    if let Some(values) = priority {
+        if values.len() != rows {
+            return Err(Error::invalid(format!(
+                "priority has {} values but there are {rows} rows",
+                values.len()
+            )));
+        }
+    }
+    if graph.left.len() != graph.right.len() || graph.left.len() != graph.similarity.len() {
+        return Err(Error::invalid("edge arrays have different lengths"));
+    }
+    if let Some(bad) = graph
+        .left
+        .iter()
+        .chain(&graph.right)
+        .find(|&&row| row as usize >= rows)
+    {
+        return Err(Error::invalid(format!(
+            "edge names row {bad} but there are {rows} rows"
+        )));
+    }
+    let mut sets = UnionFind::new(rows);
+    for (&left, &right) in graph.left.iter().zip(&graph.right) {
+        sets.union(left, right);
+    }
+    let roots = sets.roots();
+    let rank = |row: u32| (priority.map_or(0, |values| values[row as usize]), row);
+    let representative: Vec<u32> = match keep {
+        Keep::Component => crate::dedup::representatives(&roots, priority),
+        Keep::Greedy => {
+            let neighbours = adjacency(rows, graph);
+            let mut order: Vec<u32> = (0..rows as u32).collect();
+            order.par_sort_unstable_by_key(|&row| rank(row));
+            let mut representative: Vec<u32> = (0..rows as u32).collect();
+            let mut kept = vec![false; rows];
+            for row in order {
+                // The most similar kept neighbour; ties go to the better-ranked row.
+                let best = neighbours[row as usize]
+                    .iter()
+                    .filter(|(other, _)| kept[*other as usize])
+                    .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| rank(b.0).cmp(&rank(a.0))));
+                match best {
+                    Some(&(other, _)) => representative[row as usize] = other,
+                    None => kept[row as usize] = true,
+                }
+            }
+            representative
+        }
+    };
+    let dim = matrix.dim();
+    let similarity = (0..rows)
+        .into_par_iter()
+        .with_min_len(ROWS_PER_TASK)
+        .map_init(
+            || (vec![0f32; dim], vec![0f32; dim]),
+            |(own, other), row| {
+                let kept = representative[row] as usize;
+                if kept == row {
+                    return Ok(1.0);
+                }
+                matrix.unit_row_into(row, own)?;
+                matrix.unit_row_into(kept, other)?;
+                Ok(dot(own, other))
+            },
+        )
+        .collect::<Result<Vec<f32>>>()?;
+    Ok(Selection {
+        cluster: roots.into_iter().map(i64::from).collect(),
+        representative: representative.into_iter().map(i64::from).collect(),
+        similarity,
+    })
+}
+
+fn adjacency(rows: usize, graph: &Graph) -> Vec<Vec<(u32, f32)>> {
+    let mut neighbours = vec![Vec::new(); rows];
+    for ((&left, &right), &similarity) in graph.left.iter().zip(&graph.right).zip(&graph.similarity)
+    {
+        neighbours[left as usize].push((right, similarity));
+        neighbours[right as usize].push((left, similarity));
+    }
+    neighbours
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hashing::splitmix64;
+
+    /// `rows` random unit vectors plus, for every 10th, a slightly perturbed copy appended.
+    fn planted(rows: usize, dim: usize, noise: f32, seed: u64) -> Vec<f32> {
+        let mut state = seed;
+        let mut uniform = || (splitmix64(&mut state) >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+        let mut data: Vec<f32> = (0..rows * dim).map(|_| uniform()).collect();
+        for row in (0..rows).step_by(10) {
+            let copy: Vec<f32> = data[row * dim..(row + 1) * dim]
+                .iter()
+                .map(|v| v + noise * uniform())
+                .collect();
+            data.extend(copy);
+        }
+        data
+    }
+
+    fn graph(data: &[f32], dim: usize, method: Method, threshold: f32) -> Graph {
+        let matrix = Matrix::new(Vectors::F32(data), dim).unwrap();
+        let options = GraphOptions {
+            threshold,
+            method,
+            ..GraphOptions::default()
+        };
+        similarity_graph(&matrix, &options).unwrap()
+    }
+
+    #[test]
+    fn hnsw_finds_the_planted_pairs_of_the_exact_method() {
+        let data = planted(2_000, 32, 0.05, 7);
+        let exact = graph(&data, 32, Method::Exact, 0.9);
+        assert_eq!(exact.left.len(), 200);
+        let hnsw =
+            crate::parallel::install(Some(1), || graph(&data, 32, Method::Hnsw, 0.9)).unwrap();
+        assert_eq!(hnsw, exact);
+    }
+
+    #[test]
+    fn dot4_matches_dot_bit_for_bit() {
+        let data = planted(8, 37, 0.1, 11);
+        let rows: Vec<&[f32]> = data.chunks(37).collect();
+        let four = dot4([rows[0], rows[1], rows[2], rows[3]], rows[5]);
+        for (index, value) in four.iter().enumerate() {
+            assert_eq!(value.to_bits(), dot(rows[index], rows[5]).to_bits());
+        }
+    }
+
+    #[test]
+    fn exact_method_ignores_the_thread_count() {
+        let data = planted(500, 16, 0.1, 3);
+        let one =
+            crate::parallel::install(Some(1), || graph(&data, 16, Method::Exact, 0.8)).unwrap();
+        let two =
+            crate::parallel::install(Some(2), || graph(&data, 16, Method::Exact, 0.8)).unwrap();
+        assert_eq!(one, two);
+    }
+
+    #[test]
+    fn identical_vectors_link_to_their_first_copy() {
+        let data = vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0];
+        for method in [Method::Exact, Method::Hnsw] {
+            let result = graph(&data, 2, method, 0.99);
+            assert_eq!((result.left, result.right), (vec![0, 0], vec![2, 3]));
+        }
+    }
+
+    #[test]
+    fn f16_rows_match_f32_rows() {
+        let values = [1.0f32, -2.0, 0.5, 0.0, 65504.0, -0.000_061_035_156];
+        let bits = [0x3c00u16, 0xc000, 0x3800, 0x0000, 0x7bff, 0x8400];
+        for (value, bits) in values.iter().zip(bits) {
+            assert_eq!(f16_to_f32(bits).to_bits(), value.to_bits());
+        }
+        assert!((f16_to_f32(0x0001) - 5.960_464_5e-8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn zero_rows_are_reported_with_their_index() {
+        let data = vec![1.0, 0.0, 0.0, 0.0];
+        let matrix = Matrix::new(Vectors::F32(&data), 2).unwrap();
+        let error = similarity_graph(&matrix, &GraphOptions::default()).unwrap_err();
+        assert_eq!(
+            error,
+            Error::row(1, "embedding is all zeros (no direction)")
+        );
+    }
+
+    #[test]
+    fn greedy_keep_does_not_chain_but_components_do() {
+        // At 0°, 20° and 40°: 0-1 and 1-2 are edges, 0-2 is not: greedy keeps 0 and 2, components keep only 0.
+        let data = vec![1.0, 0.0, 0.939_7, 0.342, 0.766, 0.642_8];
+        let matrix = Matrix::new(Vectors::F32(&data), 2).unwrap();
+        let graph = similarity_graph(
+            &matrix,
+            &GraphOptions {
+                threshold: 0.9,
+                method: Method::Exact,
+                ..GraphOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (graph.left.clone(), graph.right.clone()),
+            (vec![0, 1], vec![1, 2])
+        );
+        let greedy = select(&matrix, &graph, None, Keep::Greedy).unwrap();
+        assert_eq!(greedy.representative, vec![0, 0, 2]);
+        assert_eq!(greedy.cluster, vec![0, 0, 0]);
+        let component = select(&matrix, &graph, None, Keep::Component).unwrap();
+        assert_eq!(component.representative, vec![0, 0, 0]);
+        let by_priority = select(&matrix, &graph, Some(&[5, 0, 5]), Keep::Greedy).unwrap();
+        assert_eq!(by_priority.representative, vec![1, 1, 1]);
+    }
+
+    #[test]
+    fn best_matches_finds_the_closest_base_row() {
+        let base = vec![1.0, 0.0, 0.0, 1.0];
+        let queries = vec![0.1, 0.9, 0.8, 0.2];
+        let base = Matrix::new(Vectors::F32(&base), 2).unwrap();
+        let queries = Matrix::new(Vectors::F32(&queries), 2).unwrap();
+        let (index, _) = best_matches(&queries, &base).unwrap();
+        assert_eq!(index, vec![1, 0]);
+    }
+}

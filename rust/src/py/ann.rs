@@ -1,0 +1,117 @@
+//! `similarity_graph`, `select_representatives` and `best_matches` over numpy embeddings.
+
+use super::errors::to_pyerr;
+use super::numpy::{borrow_i64, vector, Embeddings};
+use super::run_detached;
+use crate::ann::{self, Graph, GraphOptions, Keep, Method, Quantization};
+use numpy::{PyArray1, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// Left rows, right rows and cosines of the edges.
+type Edges<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f32>>,
+);
+
+#[pyfunction]
+#[pyo3(signature = (
+    embeddings, *, threshold = 0.95, method = "hnsw", k = 32, connectivity = 16,
+    expansion_add = 128, expansion_search = 128, quantization = "f16", num_threads = None
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn similarity_graph<'py>(
+    py: Python<'py>,
+    embeddings: &Bound<'py, PyAny>,
+    threshold: f32,
+    method: &str,
+    k: usize,
+    connectivity: usize,
+    expansion_add: usize,
+    expansion_search: usize,
+    quantization: &str,
+    num_threads: Option<usize>,
+) -> PyResult<Edges<'py>> {
+    let options = GraphOptions {
+        threshold,
+        method: Method::parse(method).map_err(|error| to_pyerr(py, error))?,
+        k,
+        connectivity,
+        expansion_add,
+        expansion_search,
+        quantization: Quantization::parse(quantization).map_err(|error| to_pyerr(py, error))?,
+    };
+    let embeddings = Embeddings::extract(embeddings, "embeddings")?;
+    let matrix = embeddings.matrix("embeddings")?;
+    let graph = run_detached(py, num_threads, || ann::similarity_graph(&matrix, &options))?;
+    let widen = |rows: Vec<u32>| rows.into_iter().map(i64::from).collect::<Vec<_>>();
+    Ok((
+        vector(py, widen(graph.left)),
+        vector(py, widen(graph.right)),
+        vector(py, graph.similarity),
+    ))
+}
+
+fn rows_u32(py: Python<'_>, rows: &[i64], name: &str) -> PyResult<Vec<u32>> {
+    rows.iter()
+        .map(|&row| {
+            u32::try_from(row).map_err(|_| {
+                to_pyerr(
+                    py,
+                    crate::error::Error::invalid(format!("{name} holds an invalid row id {row}")),
+                )
+            })
+        })
+        .collect()
+}
+
+#[pyfunction]
+#[pyo3(signature = (embeddings, left, right, similarity, *, priority = None, keep = "greedy", num_threads = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn select_representatives<'py>(
+    py: Python<'py>,
+    embeddings: &Bound<'py, PyAny>,
+    left: PyReadonlyArray1<'py, i64>,
+    right: PyReadonlyArray1<'py, i64>,
+    similarity: PyReadonlyArray1<'py, f32>,
+    priority: Option<PyReadonlyArray1<'py, i64>>,
+    keep: &str,
+    num_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let keep = Keep::parse(keep).map_err(|error| to_pyerr(py, error))?;
+    let embeddings = Embeddings::extract(embeddings, "embeddings")?;
+    let matrix = embeddings.matrix("embeddings")?;
+    let graph = Graph {
+        left: rows_u32(py, borrow_i64(&left)?, "left")?,
+        right: rows_u32(py, borrow_i64(&right)?, "right")?,
+        similarity: similarity.as_slice()?.to_vec(),
+    };
+    let priority = priority.as_ref().map(borrow_i64).transpose()?;
+    let selection = run_detached(py, num_threads, || {
+        ann::select(&matrix, &graph, priority, keep)
+    })?;
+    let out = PyDict::new(py);
+    out.set_item("cluster", vector(py, selection.cluster))?;
+    out.set_item("representative", vector(py, selection.representative))?;
+    out.set_item("similarity", vector(py, selection.similarity))?;
+    Ok(out)
+}
+
+/// Nearest base row and cosine per query.
+type Nearest<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f32>>);
+
+#[pyfunction]
+#[pyo3(signature = (queries, base, *, num_threads = None))]
+pub fn best_matches<'py>(
+    py: Python<'py>,
+    queries: &Bound<'py, PyAny>,
+    base: &Bound<'py, PyAny>,
+    num_threads: Option<usize>,
+) -> PyResult<Nearest<'py>> {
+    let queries = Embeddings::extract(queries, "queries")?;
+    let base = Embeddings::extract(base, "base")?;
+    let (queries, base) = (queries.matrix("queries")?, base.matrix("base")?);
+    let (index, similarity) = run_detached(py, num_threads, || ann::best_matches(&queries, &base))?;
+    Ok((vector(py, index), vector(py, similarity)))
+}

@@ -1,0 +1,215 @@
+"""Semantic dedup: the similarity graph (HNSW vs exact), keep strategies, and the real corpus."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from amfast.cli.main import main
+from amfast.dedup import priority_rank, semantic_duplicates, similarity_graph
+from amfast.embed import EmbeddingCache, SentenceTransformerEmbedder
+from amfast.errors import InvalidRowError
+
+
+def planted(rows: int = 3_000, dim: int = 64, seed: int = 0) -> np.ndarray:
+    """Unit vectors; every 10th row gets a near copy appended."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((rows, dim)).astype(np.float32)
+    copies = base[::10] + 0.02 * rng.standard_normal((len(base[::10]), dim)).astype(np.float32)
+    vectors = np.concatenate([base, copies])
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_hnsw_graph_equals_the_exact_graph_on_planted_pairs():
+    vectors = planted()
+    exact = similarity_graph(vectors, threshold=0.9, method="exact")
+    hnsw = similarity_graph(vectors, threshold=0.9)
+    assert len(exact.left) == 300
+    assert hnsw.pairs() == exact.pairs()
+    np.testing.assert_array_equal(hnsw.similarity, exact.similarity)
+
+
+def test_float16_input_finds_the_same_pairs():
+    vectors = planted(1_000)
+    single = similarity_graph(vectors, threshold=0.9, method="exact")
+    half = similarity_graph(vectors.astype(np.float16), threshold=0.9, method="exact")
+    assert half.pairs() == single.pairs()
+
+
+def test_bad_rows_and_arrays_are_reported():
+    vectors = planted(50)
+    vectors[7] = 0
+    with pytest.raises(InvalidRowError, match="row 7: embedding is all zeros") as error:
+        similarity_graph(vectors)
+    assert error.value.row == 7
+    with pytest.raises(ValueError, match="2-D"):
+        similarity_graph(np.ones(5, dtype=np.float32))
+    with pytest.raises(ValueError, match="unknown quantization"):
+        similarity_graph(planted(10), quantization="q4")  # type: ignore[arg-type]
+
+
+def test_greedy_keep_does_not_chain_and_follows_priority():
+    angles = np.radians([0.0, 20.0, 40.0])
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    greedy = semantic_duplicates(vectors, threshold=0.9, method="exact")
+    assert greedy.representative.tolist() == [0, 0, 2]
+    assert greedy.cluster.tolist() == [0, 0, 0]
+    component = semantic_duplicates(vectors, threshold=0.9, method="exact", keep="component")
+    assert component.representative.tolist() == [0, 0, 0]
+    preferred = semantic_duplicates(vectors, threshold=0.9, method="exact", priority=[1, 0, 1])
+    assert preferred.representative.tolist() == [1, 1, 1]
+    np.testing.assert_allclose(preferred.similarity, np.cos(np.radians([20, 0, 20])), atol=1e-6)
+
+
+def test_rethreshold_reuses_the_graph():
+    vectors = planted(500)
+    loose = similarity_graph(vectors, threshold=0.5, method="exact")
+    strict = semantic_duplicates(vectors, threshold=0.9, graph=loose)
+    assert strict.graph.pairs() == similarity_graph(vectors, threshold=0.9, method="exact").pairs()
+
+
+def test_priority_expression_orders_rows():
+    columns = {"ref": ["", "x", "y", None], "source": ["b", "a", "b", "a"], "score": [1, 2, 3, 4]}
+    rank = priority_rank(columns, "has:ref, source:source, -score", source_order=["a", "b"])
+    assert rank.tolist() == [3, 0, 1, 2]
+    with pytest.raises(KeyError, match="no column 'nope'"):
+        priority_rank(columns, "nope")
+
+
+# --- real data: a subset of the shared corpus with known duplicate families ---------------
+
+SUBSET = {  # source -> rows taken (first n); families per ../shared/benchmarks/README.md
+    "aime24": 30,
+    "aime25_qwq": 30,
+    "aime25_deepscaler": 30,
+    "math500": 300,
+    "gsm8k_test": 200,
+    "gsm8k_test_socratic": 200,
+    "gsm_hard": 200,
+    "mgsm_zh": 50,
+    "gsm8k_train": 300,
+}
+
+
+@pytest.fixture(scope="module")
+def real_rows(benchmarks_dir):
+    taken: dict[str, int] = {}
+    rows = []
+    with gzip.open(benchmarks_dir / "corpus" / "math_problems_union.jsonl.gz", "rt") as handle:
+        for line in handle:
+            row = json.loads(line)
+            if taken.get(row["source"], 0) < SUBSET.get(row["source"], 0):
+                taken[row["source"]] = taken.get(row["source"], 0) + 1
+                rows.append(row)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def real_embeddings(real_rows, tmp_path_factory):
+    """all-MiniLM-L6-v2 (the default) on ~1,300 real problems, truncated to 128 tokens."""
+    embedder = SentenceTransformerEmbedder(device="cpu", max_seq_length=128, progress=False)
+    cache = EmbeddingCache(tmp_path_factory.mktemp("embeddings"))
+    return cache.embed(embedder, [row["problem"] for row in real_rows])
+
+
+@pytest.mark.slow
+def test_hnsw_recall_against_exact_on_real_embeddings_is_high_and_deterministic(real_embeddings):
+    for threshold in (0.95, 0.85):
+        exact = similarity_graph(real_embeddings, threshold=threshold, method="exact").pairs()
+        first = similarity_graph(real_embeddings, threshold=threshold, num_threads=2)
+        second = similarity_graph(real_embeddings, threshold=threshold, num_threads=2)
+        assert len(exact) > 100
+        assert len(first.pairs() & exact) / len(exact) >= 0.98
+        assert first.pairs() == second.pairs()
+        np.testing.assert_array_equal(first.similarity, second.similarity)
+
+
+@pytest.mark.slow
+def test_semantic_dedup_merges_the_known_families(real_rows, real_embeddings):
+    result = semantic_duplicates(real_embeddings, threshold=0.95)
+    by_id = {row["id"]: i for i, row in enumerate(real_rows)}
+
+    def merged(left: str, right: str) -> bool:
+        return bool(result.cluster[by_id[left]] == result.cluster[by_id[right]])
+
+    # gsm8k_test and its socratic copy: same question text.
+    same = sum(merged(f"gsm8k_test/{i}", f"gsm8k_test_socratic/{i}") for i in range(200))
+    assert same == 200
+    # AIME 2025 in two editions (18 identical after lowercasing, 12 reworded).
+    qwq = [i for i, row in enumerate(real_rows) if row["source"] == "aime25_qwq"]
+    deepscaler = [i for i, row in enumerate(real_rows) if row["source"] == "aime25_deepscaler"]
+    pairs = sum(result.cluster[a] == result.cluster[b] for a in qwq for b in deepscaler)
+    assert pairs >= 25
+    # all-MiniLM-L6-v2 is English-only: translations are not merged with their originals.
+    assert not merged("gsm8k_test/0", "mgsm_zh/0")
+
+
+@pytest.mark.slow
+def test_cli_semantic_dedup_with_the_default_model(tmp_path, real_rows):
+    rows = [row for row in real_rows if row["source"] in ("gsm8k_test", "gsm8k_test_socratic")]
+    rows = rows[:20] + [row for row in rows if row["source"] == "gsm8k_test_socratic"][:20]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    code = main(
+        [
+            "dedup",
+            str(source),
+            "-o",
+            str(tmp_path / "kept.jsonl"),
+            "--dropped",
+            str(tmp_path / "dropped.jsonl"),
+            "--text-field",
+            "problem",
+            "--method",
+            "semantic",
+            "--priority",
+            "source:source",
+            "--source-order",
+            "gsm8k_test_socratic,gsm8k_test",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
+    assert code == 0
+    kept = [json.loads(line) for line in (tmp_path / "kept.jsonl").read_text().splitlines()]
+    assert {row["source"] for row in kept} == {"gsm8k_test_socratic"}
+    dropped = [json.loads(line) for line in (tmp_path / "dropped.jsonl").read_text().splitlines()]
+    assert len(dropped) == 20
+    assert {row["reason"] for row in dropped} == {"semantic_duplicate"}
+
+
+def test_cli_semantic_dedup_with_precomputed_embeddings(tmp_path):
+    rows = [{"q": f"question {i}", "answer": "" if i == 0 else "x"} for i in range(4)]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    vectors = np.array([[1, 0], [0.999, 0.04], [0, 1], [-1, 0]], dtype=np.float32)
+    np.save(tmp_path / "v.npy", vectors)
+    code = main(
+        [
+            "dedup",
+            str(source),
+            "-o",
+            str(tmp_path / "kept.jsonl"),
+            "--dropped",
+            str(tmp_path / "dropped.jsonl"),
+            "--text-field",
+            "q",
+            "--method",
+            "semantic",
+            "--embeddings",
+            str(tmp_path / "v.npy"),
+            "--graph-method",
+            "exact",
+            "--priority",
+            "has:answer",
+        ]
+    )
+    assert code == 0
+    kept = [json.loads(line)["q"] for line in (tmp_path / "kept.jsonl").read_text().splitlines()]
+    assert kept == ["question 1", "question 2", "question 3"]
+    dropped = json.loads((tmp_path / "dropped.jsonl").read_text())
+    assert (dropped["row_id"], dropped["dup_of"]) == (0, 1)
+    assert dropped["similarity"] == pytest.approx(0.9992, abs=1e-3)
