@@ -308,3 +308,52 @@ def _write_text(path: str | os.PathLike[str], text: str) -> None:
     temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     temporary.write_text(text, encoding="utf-8")
     temporary.replace(target)
+
+
+@dataclass(frozen=True)
+class _DecontamStage:
+    """`amfast clean`'s decontamination step (see `clean_stage`)."""
+
+    benchmark_paths: tuple[str, ...]
+    options: dict[str, Any]
+    name: str = "decontam"
+
+    def params(self) -> dict[str, Any]:
+        return {"benchmarks": list(self.benchmark_paths), **self.options}
+
+    def run(self, frame: Any, context: Any) -> Any:  # noqa: ANN401 - pipeline types, lazily
+        from amfast.pipeline import Drops
+
+        benchmarks = [load_benchmark(path) for path in self.benchmark_paths]
+        texts = frame.column("text").to_pylist()
+        result = find_contamination(
+            texts, benchmarks, num_threads=context.num_threads, **self.options
+        )
+        positions = np.flatnonzero(result.flagged).astype(np.int64)
+        reasons = [f"{result.rule[p]}:{result.benchmark[p]}:{result.item[p]}" for p in positions]
+        return Drops(positions, reasons, np.full(len(positions), -1, np.int64), None)
+
+
+def clean_stage(options: dict[str, Any]) -> _DecontamStage:
+    """The `decontam` step of `amfast clean`, from its `[decontam]` table.
+
+    Keys: `benchmarks` (benchmark files, required), and any `find_contamination` option
+    (`ngram`, `min_overlap`, `min_item_fraction`, `min_exact_words`, `exact`,
+    `embedding_threshold`, `cache_dir`). A flagged row's reason is `rule:benchmark:item`.
+
+    Raises:
+        InputError: no benchmarks, a missing file, or an unknown key.
+    """
+    settings = dict(options)
+    paths = settings.pop("benchmarks", None)
+    if not paths or not isinstance(paths, list):
+        raise InputError('[decontam] needs `benchmarks = ["path/to/math500.jsonl", ...]`')
+    allowed = {"ngram", "min_overlap", "min_item_fraction", "min_exact_words", "exact"}
+    allowed |= {"embedding_threshold", "cache_dir"}
+    unknown = sorted(set(settings) - allowed)
+    if unknown:
+        raise InputError(f"[decontam] unknown keys {unknown}; known: {sorted(allowed)}")
+    for path in paths:
+        if not Path(path).is_file():
+            raise InputError(f"[decontam] benchmark {path}: no such file")
+    return _DecontamStage(tuple(str(p) for p in paths), settings)

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from amfast import _core
 from amfast.dedup.exact import as_priority
+from amfast.errors import InputError
 
 Method = Literal["hnsw", "exact"]
 Quantization = Literal["f32", "f16", "bf16", "i8"]
@@ -239,3 +240,54 @@ def _number(value: Any) -> float | None:  # noqa: ANN401 - column values are unt
     if isinstance(value, bool | int | float):
         return float(value)
     return None
+
+
+@dataclass(frozen=True)
+class _SemanticStage:
+    """`amfast clean`'s semantic dedup step (see `clean_stage`)."""
+
+    threshold: float
+    model: str | None
+    cache_dir: str | None
+    name: str = "semantic_dedup"
+
+    def params(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "model": self.model}
+
+    def run(self, frame: Any, context: Any) -> Any:  # noqa: ANN401 - pipeline types, lazily
+        from amfast.embed import SentenceTransformerEmbedder, embed_texts
+        from amfast.pipeline import Drops
+
+        texts = frame.column("text").to_pylist()
+        embedder = SentenceTransformerEmbedder(self.model) if self.model else None
+        vectors = embed_texts(texts, embedder, cache_dir=self.cache_dir)
+        result = semantic_duplicates(
+            vectors,
+            threshold=self.threshold,
+            priority=frame.column("priority").to_numpy(),
+            num_threads=context.num_threads,
+        )
+        positions = np.flatnonzero(~result.keep).astype(np.int64)
+        kept = result.representative[positions].astype(np.int64)
+        scores = result.similarity[positions].astype(np.float64)
+        return Drops(positions, "semantic_duplicate", kept, scores)
+
+
+def clean_stage(options: dict[str, Any]) -> _SemanticStage:
+    """The `semantic_dedup` step of `amfast clean`, from its `[semantic_dedup]` table.
+
+    Keys: `threshold` (cosine, default 0.95), `model` (a sentence-transformers directory;
+    default the bundled all-MiniLM-L6-v2), `cache_dir` (embedding cache). Among duplicates the
+    row kept is the one with the best `priority` of the clean config.
+
+    Raises:
+        InputError: an unknown key or a threshold outside (0, 1].
+    """
+    settings = dict(options)
+    unknown = sorted(set(settings) - {"threshold", "model", "cache_dir"})
+    if unknown:
+        raise InputError(f"[semantic_dedup] unknown keys {unknown}")
+    threshold = float(settings.get("threshold", 0.95))
+    if not 0.0 < threshold <= 1.0:
+        raise InputError(f"[semantic_dedup] threshold must be in (0, 1], got {threshold}")
+    return _SemanticStage(threshold, settings.get("model"), settings.get("cache_dir"))

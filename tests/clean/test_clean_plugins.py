@@ -1,0 +1,119 @@
+"""`amfast clean` with the semantic dedup and decontamination stages plugged in."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from amfast.clean import clean
+from amfast.clean_config import CleanConfig
+from amfast.errors import InputError
+from amfast.ledger import read_ledger
+
+
+def _rows(benchmarks_dir: Path) -> list[dict[str, str]]:
+    math500 = [
+        json.loads(line)
+        for line in (benchmarks_dir / "eval" / "math500.jsonl").read_text().splitlines()
+    ]
+    gsm8k = [
+        json.loads(line)
+        for line in (benchmarks_dir / "eval" / "gsm8k_test.jsonl").read_text().splitlines()
+    ]
+    rows = [
+        {"id": f"gsm/{i}", "problem": r["question"], "source": "gsm8k"}
+        for i, r in enumerate(gsm8k[:40])
+    ]
+    # Five verbatim MATH-500 problems and five with their numbers changed: contamination.
+    for i, item in enumerate(math500[:5]):
+        rows.append({"id": f"copy/{i}", "problem": item["problem"], "source": "scraped"})
+    for i, item in enumerate(math500[5:10]):
+        changed = "".join("7" if ch.isdigit() else ch for ch in item["problem"])
+        rows.append({"id": f"renumbered/{i}", "problem": changed, "source": "scraped"})
+    return rows
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_decontam_stage_drops_benchmark_copies_and_names_the_item(
+    tmp_path: Path, benchmarks_dir: Path
+) -> None:
+    source = _write(tmp_path / "in.jsonl", _rows(benchmarks_dir))
+    config = CleanConfig(
+        input=str(source),
+        output=str(tmp_path / "out"),
+        text_field="problem",
+        source_field="source",
+        stages=["normalize", "decontam"],
+        plugin_options={
+            "decontam": {"benchmarks": [str(benchmarks_dir / "eval" / "math500.jsonl")]}
+        },
+        progress=False,
+    )
+    summary = clean(config)
+    ledger = read_ledger(summary.ledger).to_pylist()
+    dropped = {row["row_id"]: row for row in ledger}
+    assert {row_id for row_id in dropped if row_id.startswith("copy/")} == {
+        f"copy/{i}" for i in range(5)
+    }
+    assert not any(row_id.startswith("gsm/") for row_id in dropped)
+    assert all(row["stage"] == "decontam" for row in ledger)
+    assert ":math500:test/" in dropped["copy/0"]["reason"]
+    renumbered = [dropped[f"renumbered/{i}"]["reason"] for i in range(5)]
+    assert all(reason.startswith("exact_no_digits:math500:") for reason in renumbered)
+    assert summary.kept + summary.dropped == summary.rows
+
+
+def test_decontam_stage_without_benchmarks_is_a_clear_error(
+    tmp_path: Path, benchmarks_dir: Path
+) -> None:
+    source = _write(tmp_path / "in.jsonl", _rows(benchmarks_dir)[:3])
+    config = CleanConfig(
+        input=str(source),
+        output=str(tmp_path / "out"),
+        text_field="problem",
+        stages=["decontam"],
+        progress=False,
+    )
+    with pytest.raises(InputError, match="needs `benchmarks"):
+        clean(config)
+
+
+def test_semantic_stage_keeps_one_of_each_paraphrase_group(tmp_path: Path) -> None:
+    pytest.importorskip("sentence_transformers")
+    rows = [
+        {
+            "id": "a",
+            "problem": "What is the sum of the first ten positive integers?",
+            "source": "s",
+        },
+        {
+            "id": "b",
+            "problem": "What is the sum of the first ten positive integers ?",
+            "source": "s",
+        },
+        {
+            "id": "c",
+            "problem": "Find the area of a circle whose radius is 3 centimetres.",
+            "source": "s",
+        },
+        {"id": "d", "problem": "Name the capital city of France.", "source": "s"},
+    ]
+    source = _write(tmp_path / "in.jsonl", rows)
+    config = CleanConfig(
+        input=str(source),
+        output=str(tmp_path / "out"),
+        text_field="problem",
+        stages=["semantic_dedup"],
+        plugin_options={"semantic_dedup": {"threshold": 0.95}},
+        progress=False,
+    )
+    summary = clean(config)
+    ledger = read_ledger(summary.ledger).to_pylist()
+    # Default priority prefers the longer text among duplicates.
+    assert [(row["row_id"], row["kept_row_id"]) for row in ledger] == [("a", "b")]
+    assert ledger[0]["reason"] == "semantic_duplicate"
+    assert ledger[0]["score"] >= 0.95
