@@ -54,7 +54,7 @@ fmt: $(STAMP) ## Format Python and Rust
 	$(BIN)/ruff check --fix python tests benches scripts
 	cargo fmt
 
-bench: build-release ## Benchmarks against peers (datasketch, rensa, gaoya); see benches/README.md
+bench: build-release ## Benchmarks against peers (datasketch, rensa, gaoya, faiss, Python sets); see benches/README.md
 	$(BIN)/python -m pip install -q rensa gaoya datasketch psutil faiss-cpu
 	$(BIN)/python benches/near_dedup_vs_peers.py
 	$(BIN)/python benches/normalize_vs_python.py
