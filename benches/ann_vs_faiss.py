@@ -5,7 +5,7 @@ clusters (`--family-size` rows around one N(0, 1) centre plus N(0, `--noise`²) 
 two members have cosine ≈ 1 - noise², 0.952 at the default 0.22, so pairs straddle the 0.95
 threshold), or real embeddings from `--embeddings file.npy`.
 
-Tools, each in its own subprocess (peak RSS from `ru_maxrss`; `--threads` via RAYON_NUM_THREADS
+Tools, each in its own subprocess (peak RSS from VmHWM; `--threads` via RAYON_NUM_THREADS
 / `faiss.omp_set_num_threads`):
 
 - `amfast-hnsw`: `similarity_graph(method="hnsw", quantization=f16)` (build + query + f32
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -82,7 +81,9 @@ def run_tool(tool: str, path: str, threshold: float, threads: int, out: str) -> 
         left, right = np.minimum(left, right)[keep], np.maximum(left, right)[keep]
     seconds = time.perf_counter() - started
     np.savez(out, left=left, right=right, seconds=seconds)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM, not ru_maxrss: the latter survives exec, so it would include the parent's peak.
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
     Path(out + ".json").write_text(json.dumps({"seconds": seconds, "peak_rss": peak}))
 
 
