@@ -447,18 +447,16 @@ fn hnsw_pairs(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> Resul
         .map_err(|error| usearch_error(&error))?;
     let unit_row =
         |position: usize, out: &mut [f32]| matrix.unit_row_into(ids[position] as usize, out);
-    (0..count)
-        .into_par_iter()
-        .with_min_len(ROWS_PER_TASK)
-        .try_for_each_init(
-            || vec![0f32; dim],
-            |row, position| {
-                unit_row(position, row)?;
-                index
-                    .add(position as u64, row)
-                    .map_err(|error| usearch_error(&error))
-            },
-        )?;
+    // Rows go in one by one, in row order: concurrent inserts make the graph (and so the
+    // edges found near the threshold) depend on thread timing. Searches below run in parallel
+    // on the finished graph, which is deterministic.
+    let mut row = vec![0f32; dim];
+    for position in 0..count {
+        unit_row(position, &mut row)?;
+        index
+            .add(position as u64, &row)
+            .map_err(|error| usearch_error(&error))?;
+    }
     let floor = options.threshold - options.quantization.margin();
     let per_block: Vec<Vec<Edge>> = (0..count.div_ceil(ROWS_PER_TASK))
         .into_par_iter()
@@ -704,9 +702,12 @@ mod tests {
         let data = planted(2_000, 32, 0.05, 7);
         let exact = graph(&data, 32, Method::Exact, 0.9);
         assert_eq!(exact.left.len(), 200);
-        let hnsw =
+        let one =
             crate::parallel::install(Some(1), || graph(&data, 32, Method::Hnsw, 0.9)).unwrap();
-        assert_eq!(hnsw, exact);
+        let four =
+            crate::parallel::install(Some(4), || graph(&data, 32, Method::Hnsw, 0.9)).unwrap();
+        assert_eq!(one, exact);
+        assert_eq!(four, one);
     }
 
     #[test]

@@ -106,7 +106,7 @@ def similarity_graph(
         expansion_add: HNSW efConstruction.
         expansion_search: HNSW efSearch.
         quantization: HNSW vector storage; every candidate is re-scored in f32.
-        num_threads: Worker threads (None: all cores). With one thread HNSW is deterministic.
+        num_threads: Worker threads (None: all cores); the graph is the same for any count.
 
     Raises:
         InvalidRowError: A row is all zeros or not finite (named).

@@ -299,7 +299,7 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> Non
         ratio = f"{rate / (base['tokens'] / base['seconds']):.2f}x" if base else "n/a"
         print(f"| {tool} | {r['steps']} | {r['tokens']} | {r['target_tokens']} | "
               f"{r['seconds']:.1f} | {rate:.0f} | {ratio} | {r['mean_loss']:.3f} |")  # fmt: skip
-    saved = REPO / "benches" / "results" / f"train_throughput-{int(time.time())}.json"
+    saved = REPO / "benches" / "results" / f"sft_throughput-{int(time.time())}.json"
     saved.parent.mkdir(parents=True, exist_ok=True)
     versions = {p: version(p) for p in ("torch", "transformers", "trl", "amfast")}
     saved.write_text(json.dumps({"args": vars(args) | {"work": str(args.work)},
