@@ -83,9 +83,31 @@ def test_every_task_runs_end_to_end_and_a_rerun_reuses_the_samples(
     assert (tmp_path / "run" / "results.png").read_bytes()[:4] == b"\x89PNG"
     samples_dir = tmp_path / "run" / "math500" / "samples" / "shards"
     before = {p.name: p.stat().st_mtime_ns for p in samples_dir.iterdir()}
-    rerun = json.loads(run_eval(config).read_text())
+    rerun = json.loads(run_eval(config, backend=_NeverCalled()).read_text())
     assert {p.name: p.stat().st_mtime_ns for p in samples_dir.iterdir()} == before
     assert rerun["tasks"] == results["tasks"]
+    hotter = _config(
+        tmp_path,
+        tiny_model,
+        benchmarks_dir,
+        tasks=[ALL_TASKS],
+        gpqa_path=str(gpqa_csv),
+        temperature=1.0,
+    )
+    with pytest.raises(InputError, match="other settings"):
+        run_eval(hotter, backend=_NeverCalled())
+
+
+class _NeverCalled:
+    """A backend that fails the test if anything is generated (everything is cached)."""
+
+    name, model, max_batch_size, max_concurrency = "never", "never", 1, 1
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        raise AssertionError(f"generated {len(requests)} requests although all were cached")
+
+    async def aclose(self) -> None:
+        pass
 
 
 class _FailingTeacher:

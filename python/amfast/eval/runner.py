@@ -24,7 +24,7 @@ from amfast.distill.backend import Backend
 from amfast.distill.settings import create_backend
 from amfast.errors import InputError
 from amfast.eval.report import DISPLAY_NAMES, Run, plot_results, results_table
-from amfast.eval.sampling import EvalConfig, distill_config_for, generate_samples
+from amfast.eval.sampling import EvalConfig, distill_config_for, generate_samples, read_samples
 from amfast.eval.scoring import Sample, TaskScore, grade_samples, score_task
 from amfast.eval.tasks import Task, load_task
 from amfast.io import AtomicWriter
@@ -62,19 +62,38 @@ def load_tasks(config: EvalConfig) -> list[Task]:
     return tasks
 
 
+def _cached(task: Task, config: EvalConfig) -> list[Sample] | None:
+    """The task's samples when an earlier run generated all of them, else None."""
+    directory = Path(config.output) / task.name / "samples"
+    marker = directory / "run.json"
+    if not marker.is_file():
+        return None
+    # Samples made with other settings are not reused: distill refuses them, naming the change.
+    settings = json.loads(marker.read_text(encoding="utf-8"))
+    if settings != json.loads(json.dumps(distill_config_for(task, config).fingerprint())):
+        return None
+    samples = read_samples(directory)
+    wanted = {(p.id, i) for p in task.problems for i in range(config.samples_for(task))}
+    return samples if {(s.problem_id, s.index) for s in samples} >= wanted else None
+
+
 async def _generate_all(
     tasks: list[Task], config: EvalConfig, backend: Backend | None
 ) -> dict[str, list[Sample]]:
     owned = backend is None
-    if backend is None:
-        backend = await create_backend(distill_config_for(tasks[0], config))
+    samples = {}
     try:
-        samples = {}
         for task in tasks:
+            cached = _cached(task, config)
+            if cached is not None:
+                samples[task.name] = cached  # no model load when nothing is left to generate
+                continue
+            if backend is None:
+                backend = await create_backend(distill_config_for(task, config))
             samples[task.name], _ = await generate_samples(task, config, backend)
         return samples
     finally:
-        if owned:
+        if owned and backend is not None:
             await backend.aclose()
 
 
