@@ -167,6 +167,7 @@ class NgramCounter:
         """Keeps the n-grams in more than `min_count` rows; returns how many."""
     def count_frequent(self, texts: TextColumn) -> npt.NDArray[np.uint32]:
         """Per row, its number of distinct frequent n-grams; ValueError before `finish`."""
+
 def similarity_graph(
     embeddings: npt.NDArray[np.float32] | npt.NDArray[np.float16],
     *,
