@@ -14,10 +14,10 @@ import json
 import os
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -371,3 +371,23 @@ def read_fields(path: str | os.PathLike[str], fields: list[str]) -> dict[str, li
             except KeyError:
                 values[field].append(None)
     return values
+
+
+T = TypeVar("T")
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of `size` items (the last may be shorter); `itertools.batched` of 3.12.
+
+    Example:
+        >>> list(chunked(range(5), 2))
+        [[0, 1], [2, 3], [4]]
+    """
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -404,19 +404,6 @@ def _encode_chunk(
     return results
 
 
-def _chunks(
-    rows: Iterator[tuple[str, list[dict[str, str]]]], size: int
-) -> Iterator[list[tuple[str, list[dict[str, str]]]]]:
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _fingerprint(data: str, tokenizer_path: str, chat_template: str | None, options: Any) -> str:  # noqa: ANN401
     digest = hashlib.sha256(json.dumps(asdict(options), sort_keys=True).encode())
     files = [*data_files(data), *sorted(Path(tokenizer_path).glob("*token*"))]
@@ -484,7 +471,9 @@ def _tokenize_to(
                 ids.append(result.input_ids)
                 masks.append(result.loss_mask)
 
-    chunks = _chunks(read_conversations(data, options), chunk_rows)
+    from amfast.io import chunked
+
+    chunks = chunked(read_conversations(data, options), chunk_rows)
     if num_proc <= 1:
         _init_worker(tokenizer_path, chat_template)
         for chunk in chunks:

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from amfast.errors import InputError
-from amfast.io import AtomicWriter, _open_text_output, file_format, iter_raw_lines
+from amfast.io import AtomicWriter, _open_text_output, chunked, file_format, iter_raw_lines
 from amfast.verify.audit import VerifyAudit
 from amfast.verify.dispatch import (
     BadRow,
@@ -67,17 +67,6 @@ def _iter_rows(path: Path) -> Iterator[Row | str]:
             yield record
         else:
             yield f"line {line_number}: expected a JSON object, got {type(record).__name__}"
-
-
-def _chunks(rows: Iterator[Row | str], size: int) -> Iterator[list[Row | str]]:
-    chunk: list[Row | str] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _verdict_fields(verifier: str, verdict: Verdict, judge: tuple[bool, bool | None]) -> Row:
@@ -256,7 +245,7 @@ def verify_file(
     audit = VerifyAudit()
     count = 0
     with tqdm(desc="verify", unit="row", disable=not progress) as bar:
-        for number, chunk in enumerate(_chunks(_iter_rows(source), chunk_rows)):
+        for number, chunk in enumerate(chunked(_iter_rows(source), chunk_rows)):
             done = _read_part(parts, number)
             if done is None:
                 done = _verify_chunk(chunk, fields, options)
