@@ -11,6 +11,7 @@ from amfast.clean_config import CleanConfig
 from amfast.cli.main import main
 from amfast.errors import InputError
 from amfast.ledger import explain, read_ledger
+from amfast.pipeline import PLUGINS
 
 
 def am_row(row_id, question, answer=None, source="s", test_case=None, response=None):
@@ -98,13 +99,9 @@ def test_a_missing_field_is_named_in_the_error(tmp_path, capsys):
     assert "field 'nope' is missing" in capsys.readouterr().err
 
 
-def test_stages_from_issue_3_say_when_they_are_not_in_this_build(tmp_path):
-    try:
-        import amfast.decontam  # noqa: F401
-    except ModuleNotFoundError:
-        pass
-    else:
-        pytest.skip("amfast.decontam exists in this build")
+def test_plug_in_stages_say_when_they_are_not_in_this_build(tmp_path, monkeypatch):
+    # A build without the decontam module: point the plug-in at a module that does not exist.
+    monkeypatch.setitem(PLUGINS, "decontam", "amfast.not_built_decontam")
     source = write_jsonl(tmp_path / "in.jsonl", [{"problem": QUESTIONS[0]}])
     with pytest.raises(InputError, match="stage 'decontam' is not available in this build"):
         run(tmp_path, source, stages=["normalize", "decontam"])
