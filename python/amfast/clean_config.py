@@ -7,6 +7,7 @@ and `[decontam]`, handed to those modules as they are.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -94,19 +95,19 @@ class CleanConfig:
     ngram: int = field(default=5, metadata=_help("words per shingle (near dedup)"))
     seed: int = 1
     number_guard: bool = field(default=False, metadata=_help("never merge different numbers"))
-    # filters
-    min_words: int = 0
-    max_words: int = 0
-    min_tokens: int = 5
-    max_tokens: int = 0
-    repeat_max_period: int = 20
-    repeat_min_repeats: int = 4
-    repeat_min_span: int = 40
-    frequent_ngram: int = 20
-    frequent_min_count: int = 20
-    languages: list[str] = field(default_factory=lambda: ["en", "zh"])
-    max_mixed_fraction: float = 0.2
-    max_unusual_fraction: float = 0.1
+    # filters: the same names as `FilterOptions`, whose defaults they take
+    min_words: int = FilterOptions.min_words
+    max_words: int = FilterOptions.max_words
+    min_tokens: int = FilterOptions.min_tokens
+    max_tokens: int = FilterOptions.max_tokens
+    repeat_max_period: int = FilterOptions.repeat_max_period
+    repeat_min_repeats: int = FilterOptions.repeat_min_repeats
+    repeat_min_span: int = FilterOptions.repeat_min_span
+    frequent_ngram: int = FilterOptions.frequent_ngram
+    frequent_min_count: int = FilterOptions.frequent_min_count
+    languages: list[str] = field(default_factory=lambda: list(FilterOptions.languages))
+    max_mixed_fraction: float = FilterOptions.max_mixed_fraction
+    max_unusual_fraction: float = FilterOptions.max_unusual_fraction
     # tables of plug-in stages, from the TOML file only
     plugin_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -130,21 +131,9 @@ class CleanConfig:
 
     @property
     def filter_options(self) -> FilterOptions:
-        """The filter thresholds."""
-        return FilterOptions(
-            min_words=self.min_words,
-            max_words=self.max_words,
-            min_tokens=self.min_tokens,
-            max_tokens=self.max_tokens,
-            repeat_max_period=self.repeat_max_period,
-            repeat_min_repeats=self.repeat_min_repeats,
-            repeat_min_span=self.repeat_min_span,
-            frequent_ngram=self.frequent_ngram,
-            frequent_min_count=self.frequent_min_count,
-            languages=tuple(self.languages),
-            max_mixed_fraction=self.max_mixed_fraction,
-            max_unusual_fraction=self.max_unusual_fraction,
-        )
+        """The filter thresholds (every `FilterOptions` field from the key of the same name)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(FilterOptions)}
+        return FilterOptions(**values | {"languages": tuple(self.languages)})
 
     @property
     def fields(self) -> FieldMap:
