@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from amfast.io import _lookup as field_at
 from amfast.verify.choice import verify_choice
 from amfast.verify.judge import LLMJudge
 from amfast.verify.reward import RewardModel
@@ -82,12 +83,11 @@ class VerifyOptions:
 
 
 def _lookup(record: Any, path: str) -> Any:  # noqa: ANN401 - JSON values are untyped
-    value = record
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
+    """The value at a dotted path (list indices allowed), or None where a part is missing."""
+    try:
+        return field_at(record, path)
+    except KeyError:
+        return None
 
 
 def _text(value: Any, what: str) -> str | None:  # noqa: ANN401 - JSON values are untyped
