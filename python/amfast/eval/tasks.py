@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from amfast.errors import InputError
+from amfast.io import iter_jsonl
 from amfast.verify.answer import last_boxed
 
 Grader = Literal["math", "choice", "code"]
@@ -73,9 +74,7 @@ class Task:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise InputError(f"{path}: no such file (is the benchmark directory right?)")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    return [line.record for line in iter_jsonl(path)]
 
 
 def _number(value: Any) -> str:  # noqa: ANN401 - JSON values are untyped
