@@ -158,9 +158,65 @@ impl<'a> Tokens<'a> {
         }
     }
 
-    /// The ASCII fast path: one table lookup per byte, tight loops over runs of separators and
-    /// of word bytes.
+    /// The ASCII fast path, one table lookup per byte.
     fn ascii_run(&mut self, bytes: &[u8], table: &AsciiTable) {
+        if table[usize::from(b'+')] & 0x80 != 0 {
+            self.ascii_run_with_operators(bytes, table);
+        } else {
+            self.ascii_words(bytes, table);
+        }
+    }
+
+    /// ASCII without operator tokens, branch-free per byte: every byte is stored (mapped, or a
+    /// space for a separator) and the write position advances past a word byte or the first
+    /// separator after a word. The separator is thus written eagerly as a trailing space; the
+    /// lazy `pending_separator` form is restored at both ends of the run.
+    fn ascii_words(&mut self, bytes: &[u8], table: &AsciiTable) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut after_word = !self.buffer.is_empty() && !self.pending_separator;
+        if self.pending_separator && !self.buffer.is_empty() {
+            self.buffer.push(b' ');
+        }
+        let mut written = self.buffer.len();
+        self.buffer.resize(written + bytes.len(), 0);
+        let out = self.buffer.as_mut_slice();
+        if let Some(starts) = self.word_starts.as_deref_mut() {
+            // A run of n bytes starts at most n / 2 + 1 words; one more slot takes the store
+            // that follows the last start.
+            let mut count = starts.len();
+            starts.resize(count + bytes.len() / 2 + 2, 0);
+            // A plain slice keeps its length in a register across the byte stores.
+            let start_slots = starts.as_mut_slice();
+            for &byte in bytes {
+                let mapped = table[usize::from(byte & 0x7F)];
+                let is_word = mapped != 0;
+                out[written] = if is_word { mapped } else { b' ' };
+                start_slots[count] = written as u32;
+                count += usize::from(is_word & !after_word);
+                written += usize::from(is_word | after_word);
+                after_word = is_word;
+            }
+            starts.truncate(count);
+        } else {
+            for &byte in bytes {
+                let mapped = table[usize::from(byte & 0x7F)];
+                let is_word = mapped != 0;
+                out[written] = if is_word { mapped } else { b' ' };
+                written += usize::from(is_word | after_word);
+                after_word = is_word;
+            }
+        }
+        self.buffer.truncate(written);
+        self.pending_separator = self.buffer.last() == Some(&b' ');
+        if self.pending_separator {
+            self.buffer.pop();
+        }
+    }
+
+    /// ASCII with operator tokens: tight loops over runs of separators and of word bytes.
+    fn ascii_run_with_operators(&mut self, bytes: &[u8], table: &AsciiTable) {
         let action = |byte: u8| table[usize::from(byte & 0x7F)];
         let mut position = 0;
         while position < bytes.len() {
@@ -684,6 +740,23 @@ mod tests {
         ) {
             let (fast, reference) = fast_and_reference(&text, options);
             prop_assert_eq!(fast, reference);
+        }
+
+        #[test]
+        fn word_starts_follow_the_spaces(
+            text in "([ -~]{0,16}|[a-zé\u{0301}Ａ-Ｚ０-９一-龥，。 ]{0,6}){0,6}",
+            options in any_options(),
+        ) {
+            let (mut out, mut starts) = (String::new(), Vec::new());
+            normalize_words_into(&text, &options, &mut out, &mut starts);
+            let expected: Vec<u32> = if out.is_empty() {
+                Vec::new()
+            } else {
+                std::iter::once(0)
+                    .chain(out.match_indices(' ').map(|(space, _)| space as u32 + 1))
+                    .collect()
+            };
+            prop_assert_eq!(starts, expected);
         }
 
         #[test]
