@@ -69,7 +69,13 @@ class CleanConfig:
     source_rank: list[str] = field(
         default_factory=list, metadata=_help("sources by preference, best first")
     )
-    engine: Literal["local", "ray"] = field(default="local", metadata=_help("execution engine"))
+    engine: Literal["local", "ray"] = field(
+        default="local", metadata=_help("execution engine: local, or ray (Ray Data, a cluster)")
+    )
+    ray_address: str | None = field(
+        default=None,
+        metadata=_help("Ray cluster for engine ray, e.g. auto (default: start a local Ray)"),
+    )
     output_format: Literal["jsonl", "parquet"] = field(
         default="jsonl", metadata=_help("format of the kept shards")
     )
