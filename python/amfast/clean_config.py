@@ -81,7 +81,9 @@ class CleanConfig:
     )
     shard_rows: int = field(default=100_000, metadata=_help("input rows per shard"))
     batch_rows: int = field(default=65_536, metadata=_help("rows per Rust call"))
-    num_threads: int | None = field(default=None, metadata=_help("threads (default: all)"))
+    num_threads: int | None = field(
+        default=None, metadata=_help("threads (default: all; engine ray: 1 per Ray task)")
+    )
     work_dir: str | None = field(
         default=None, metadata=_help("resume state (default OUTPUT/_work)")
     )

@@ -49,6 +49,7 @@ component is verified by one worker. Each task runs the Rust core on `num_thread
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,7 +162,10 @@ def _run(
     started = not ray.is_initialized()
     if started:
         ray.init(address=config.ray_address, include_dashboard=False)
-    data_context = ray.data.DataContext.get_current()
+    with warnings.catch_warnings():
+        # Ray's first DataContext warns about its own deprecated defaults (Ray 2.60).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        data_context = ray.data.DataContext.get_current()
     saved = (data_context.shuffle_strategy, data_context.enable_progress_bars)
     # Hash shuffles start aggregator actors for every groupby (seconds each); sorting does not.
     data_context.shuffle_strategy = ray.data.context.ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
