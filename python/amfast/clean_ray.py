@@ -42,8 +42,9 @@ blocks rather than wall time.
 Limits: `work_dir` and the output must be on storage every node reads (NFS, a shared volume);
 on a cluster every node needs amfast installed. Ingest, output writing and the ledger run on
 the driver, and the ledger reads every row's record (as the local engine does). A candidate
-component is verified by one worker. Each task runs the Rust core on `num_threads` threads
-(default 1: Ray schedules one task per CPU).
+component is verified by one worker. Semantic dedup loads the embedding model in every task
+(give it a `cache_dir` to reuse embeddings across runs). Each task runs the Rust core on
+`num_threads` threads (default 1: Ray schedules one task per CPU).
 """
 
 from __future__ import annotations

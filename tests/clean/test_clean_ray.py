@@ -172,3 +172,30 @@ def test_engine_ray_without_ray_installed_names_the_extra(tmp_path, monkeypatch)
     with pytest.raises(InputError, match=r"pip install 'amfast\[ray\]'"):
         clean(config)
     assert not (tmp_path / "out").exists(), "fails before reading anything"
+
+
+def test_ray_semantic_dedup_embeds_per_block_and_matches_the_local_engine(local_ray, tmp_path):
+    pytest.importorskip("sentence_transformers")
+    problems = [
+        ("a", "What is the sum of the first ten positive integers?"),
+        ("c", "Find the area of a circle whose radius is 3 centimetres."),
+        ("b", "What is the sum of the first ten positive integers ?"),
+        ("d", "Name the capital city of France."),
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": i, "problem": p}) + "\n" for i, p in problems))
+    ledgers = []
+    for engine in ("local", "ray"):
+        config = CleanConfig(
+            input=str(source),
+            output=str(tmp_path / engine),
+            text_field="problem",
+            stages=["semantic_dedup"],
+            plugin_options={"semantic_dedup": {"threshold": 0.95}},
+            shard_rows=2,  # the duplicates are in different blocks
+            engine=engine,
+            progress=False,
+        )
+        ledgers.append(read_ledger(clean(config).ledger))
+    assert [(row["row_id"], row["kept_row_id"]) for row in ledgers[1].to_pylist()] == [("a", "b")]
+    assert ledgers[0].equals(ledgers[1])
