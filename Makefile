@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 DEMO_ROWS ?= 20000
 # pyproject extras the dev environment installs (torch comes with `reward`).
-EXTRAS := zstd reward eval distill datasets embed test lint
+EXTRAS := zstd reward eval distill datasets embed ray test lint
 
 .PHONY: help demo test test-rust test-python lint fmt bench build-release build-debug clean
 

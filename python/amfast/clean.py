@@ -12,6 +12,9 @@ written atomically (temp file + fsync + rename):
 
 A rerun of the same command after a crash skips whatever has its marker; every result depends
 only on the input and the config, so the output is byte-identical to an uninterrupted run.
+
+`engine = "ray"` runs step 2 on Ray Data (`amfast.clean_ray`); steps 1, 3 and 4 and every
+marker stay the same, so both engines write the same bytes and resume each other's runs.
 """
 
 from __future__ import annotations
@@ -176,9 +179,17 @@ def load_frame(shards: list[Path], config: CleanConfig) -> tuple[pa.Table, pa.Ta
     names = ["row", "row_id", "source", "text", "response", "has_reference", "has_test_case"]
     tables = [_read_shard(path, [*names, "error"]) for path in shards]
     table = pa.concat_tables(tables) if tables else _read_empty(names)
-    bad = pc.is_valid(table.column("error"))
-    errors = table.filter(bad)
-    read_decisions = pa.table(
+    read_decisions = read_errors(table)
+    frame = table.filter(pc.is_null(table.column("error"))).select(names)
+    ranks = priority_ranks(frame, config.priority, config.source_rank)
+    frame = frame.add_column(5, "priority", pa.array(ranks, pa.int64())).cast(FRAME_SCHEMA)
+    return frame.combine_chunks(), read_decisions
+
+
+def read_errors(table: pa.Table) -> pa.Table:
+    """The rows of ingest shards (`row`, `error` columns) that could not be read, as decisions."""
+    errors = table.filter(pc.is_valid(table.column("error")))
+    return pa.table(
         {
             "row": errors.column("row"),
             "reason": errors.column("error"),
@@ -186,10 +197,6 @@ def load_frame(shards: list[Path], config: CleanConfig) -> tuple[pa.Table, pa.Ta
             "score": pa.array(np.full(errors.num_rows, np.nan), pa.float64()),
         }
     )
-    frame = table.filter(pc.invert(bad)).select(names)
-    ranks = priority_ranks(frame, config.priority, config.source_rank)
-    frame = frame.add_column(5, "priority", pa.array(ranks, pa.int64())).cast(FRAME_SCHEMA)
-    return frame.combine_chunks(), read_decisions
 
 
 def _read_empty(names: list[str]) -> pa.Table:
@@ -275,18 +282,21 @@ def clean(config: CleanConfig) -> CleanSummary:
         raise InputError(f"{output}: the output folder holds the input; choose another")
     stages = config.build_stages()
     if config.engine == "ray":
-        raise InputError(
-            "engine 'ray' is not available in this build yet; use --engine local "
-            "(the stages are engine-neutral: see amfast.pipeline)"
-        )
+        from amfast.clean_ray import ray_stages, require_ray
+
+        require_ray()  # before reading anything
     key = _prepare(config, files)
     resumed = sum(1 for shard in (config.work_path / "ingest").glob("part-*.arrow"))
     shards = ingest(config, files)
-    frame, read_decisions = load_frame(shards, config)
+    if config.engine == "ray":
+        read_decisions, results = ray_stages(stages, shards, config, key)
+    else:
+        frame, read_decisions = load_frame(shards, config)
+        results = run_stages(stages, frame, config, key)
     reports = [StageReport("read", {"fields": config.fields.__dict__}, read_decisions, 0.0, False)]
     all_dropped = [read_decisions.column("row").to_numpy()]
     final_key = key
-    for stage, decisions, seconds, reused, upstream in run_stages(stages, frame, config, key):
+    for stage, decisions, seconds, reused, upstream in results:
         final_key = upstream  # the fingerprint of everything the output depends on
         reports.append(StageReport(stage.name, stage.params(), decisions, seconds, reused))
         all_dropped.append(decisions.column("row").to_numpy())

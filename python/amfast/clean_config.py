@@ -69,13 +69,21 @@ class CleanConfig:
     source_rank: list[str] = field(
         default_factory=list, metadata=_help("sources by preference, best first")
     )
-    engine: Literal["local", "ray"] = field(default="local", metadata=_help("execution engine"))
+    engine: Literal["local", "ray"] = field(
+        default="local", metadata=_help("execution engine: local, or ray (Ray Data, a cluster)")
+    )
+    ray_address: str | None = field(
+        default=None,
+        metadata=_help("Ray cluster for engine ray, e.g. auto (default: start a local Ray)"),
+    )
     output_format: Literal["jsonl", "parquet"] = field(
         default="jsonl", metadata=_help("format of the kept shards")
     )
     shard_rows: int = field(default=100_000, metadata=_help("input rows per shard"))
     batch_rows: int = field(default=65_536, metadata=_help("rows per Rust call"))
-    num_threads: int | None = field(default=None, metadata=_help("threads (default: all)"))
+    num_threads: int | None = field(
+        default=None, metadata=_help("threads (default: all; engine ray: 1 per Ray task)")
+    )
     work_dir: str | None = field(
         default=None, metadata=_help("resume state (default OUTPUT/_work)")
     )

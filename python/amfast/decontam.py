@@ -310,6 +310,10 @@ def _write_text(path: str | os.PathLike[str], text: str) -> None:
     temporary.replace(target)
 
 
+BENCHMARKS_CACHE_KEY = "decontam:benchmarks"
+"""`StageContext.cache` key of benchmarks read once for many `run` calls (see `clean_ray`)."""
+
+
 @dataclass(frozen=True)
 class _DecontamStage:
     """`amfast clean`'s decontamination step (see `clean_stage`)."""
@@ -321,10 +325,14 @@ class _DecontamStage:
     def params(self) -> dict[str, Any]:
         return {"benchmarks": list(self.benchmark_paths), **self.options}
 
+    def benchmarks(self) -> list[Benchmark]:
+        """The benchmark files, read (engines that run blocks share them via the cache)."""
+        return [load_benchmark(path) for path in self.benchmark_paths]
+
     def run(self, frame: Any, context: Any) -> Any:  # noqa: ANN401 - pipeline types, lazily
         from amfast.pipeline import Drops
 
-        benchmarks = [load_benchmark(path) for path in self.benchmark_paths]
+        benchmarks = context.cache.get(BENCHMARKS_CACHE_KEY) or self.benchmarks()
         texts = frame.column("text").to_pylist()
         result = find_contamination(
             texts, benchmarks, num_threads=context.num_threads, **self.options

@@ -18,8 +18,8 @@ expose `clean_stage(options: dict) -> Stage`, loaded by `plugin_stage` only when
 enables them (their options come from the `[semantic_dedup]` / `[decontam]` TOML tables).
 
 `run_stage` persists each stage's decisions (`<work>/stages/NN-name.parquet`, written
-atomically with its fingerprint), so a rerun after a crash loads finished stages instead of
-running them again, and the result is the same bytes.
+atomically with its fingerprint by `write_marker`), so a rerun after a crash loads finished
+stages instead of running them again, and the result is the same bytes.
 """
 
 from __future__ import annotations
@@ -169,6 +169,21 @@ def fingerprint(*parts: Any) -> str:  # noqa: ANN401 - any JSON value
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def read_marker(marker: Path, key: str) -> pa.Table | None:
+    """The decisions stored in `marker` when it was made with fingerprint `key`, else None."""
+    if marker.is_file():
+        stored = pq.read_table(marker)
+        if (stored.schema.metadata or {}).get(b"fingerprint") == key.encode():
+            return stored.replace_schema_metadata(None)
+    return None
+
+
+def write_marker(marker: Path, key: str, decisions: pa.Table) -> None:
+    """Stores a stage's decisions atomically, tagged with the fingerprint `key`."""
+    with AtomicWriter(marker) as temporary:
+        pq.write_table(decisions.replace_schema_metadata({"fingerprint": key}), temporary)
+
+
 def run_stage(
     stage: Stage,
     frame: pa.Table,
@@ -182,13 +197,11 @@ def run_stage(
         The decisions table and whether it came from an earlier run.
     """
     key = fingerprint(upstream, stage.name, stage.params())
-    if marker.is_file():
-        stored = pq.read_table(marker)
-        if (stored.schema.metadata or {}).get(b"fingerprint") == key.encode():
-            return stored.replace_schema_metadata(None), True
+    stored = read_marker(marker, key)
+    if stored is not None:
+        return stored, True
     decisions = stage.run(frame, context).decisions(frame.column("row").to_numpy())
-    with AtomicWriter(marker) as temporary:
-        pq.write_table(decisions.replace_schema_metadata({"fingerprint": key}), temporary)
+    write_marker(marker, key, decisions)
     return decisions, False
 
 
@@ -200,14 +213,11 @@ def survivors(frame: pa.Table, decisions: pa.Table) -> pa.Table:
     return frame.filter(pa.array(~dropped))
 
 
-def priority_ranks(
-    frame: pa.Table, order: list[str], source_rank: list[str]
-) -> npt.NDArray[np.int64]:
-    """Per row, its rank under `order` (0 is kept first among duplicates).
+def priority_keys(frame: pa.Table, order: list[str], source_rank: list[str]) -> list[np.ndarray]:
+    """The `np.lexsort` keys of `priority_ranks` (least significant first, the row number first).
 
-    Keys: `has_reference` and `has_test_case` (rows with one first), `source_rank` (sources in
-    `source_rank` order, the rest after), `longer` / `shorter` (by text length); the row number
-    breaks ties.
+    Each key depends on its own row only, so engines that never hold the whole frame (Ray)
+    compare rows by these keys and agree with the ranks.
 
     Raises:
         InputError: An unknown key.
@@ -228,6 +238,21 @@ def priority_ranks(
                 f"unknown priority key {name!r}; use has_reference, has_test_case, "
                 "source_rank, longer or shorter"
             )
+    return keys
+
+
+def priority_ranks(
+    frame: pa.Table, order: list[str], source_rank: list[str]
+) -> npt.NDArray[np.int64]:
+    """Per row, its rank under `order` (0 is kept first among duplicates).
+
+    Keys: `has_reference` and `has_test_case` (rows with one first), `source_rank` (sources in
+    `source_rank` order, the rest after), `longer` / `shorter` (by text length); the row number
+    breaks ties.
+
+    Raises:
+        InputError: An unknown key.
+    """
     ranks = np.empty(frame.num_rows, np.int64)
-    ranks[np.lexsort(keys)] = np.arange(frame.num_rows)
+    ranks[np.lexsort(priority_keys(frame, order, source_rank))] = np.arange(frame.num_rows)
     return ranks

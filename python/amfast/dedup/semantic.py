@@ -255,17 +255,24 @@ class _SemanticStage:
         return {"threshold": self.threshold, "model": self.model}
 
     def run(self, frame: Any, context: Any) -> Any:  # noqa: ANN401 - pipeline types, lazily
+        vectors = self.embed(frame.column("text").to_pylist())
+        return self.decide(vectors, frame.column("priority").to_numpy(), context.num_threads)
+
+    def embed(self, texts: list[str]) -> npt.NDArray[Any]:
+        """The embeddings of `texts` (row by row: engines may embed blocks separately)."""
         from amfast.embed import SentenceTransformerEmbedder, embed_texts
+
+        embedder = SentenceTransformerEmbedder(self.model) if self.model else None
+        return embed_texts(texts, embedder, cache_dir=self.cache_dir)
+
+    def decide(
+        self, vectors: npt.NDArray[Any], priority: npt.NDArray[np.int64], num_threads: int | None
+    ) -> Any:  # noqa: ANN401 - pipeline types, lazily
+        """The drops among rows with these embeddings and priorities."""
         from amfast.pipeline import Drops
 
-        texts = frame.column("text").to_pylist()
-        embedder = SentenceTransformerEmbedder(self.model) if self.model else None
-        vectors = embed_texts(texts, embedder, cache_dir=self.cache_dir)
         result = semantic_duplicates(
-            vectors,
-            threshold=self.threshold,
-            priority=frame.column("priority").to_numpy(),
-            num_threads=context.num_threads,
+            vectors, threshold=self.threshold, priority=priority, num_threads=num_threads
         )
         positions = np.flatnonzero(~result.keep).astype(np.int64)
         kept = result.representative[positions].astype(np.int64)
