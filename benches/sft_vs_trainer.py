@@ -1,6 +1,6 @@
 """SFT training throughput: amfast's FSDP2 recipe vs a plain Hugging Face Trainer and TRL.
 
-CPU-only here (the issue's GPU benchmark at 8k/32k on a Qwen2.5-0.5B shape needs an H100): a small
+CPU-only here (the GPU benchmark at 8k/32k on a Qwen2.5-0.5B shape is `sft_throughput.py`): a small
 Qwen2-shaped model with random weights and a byte-level BPE tokenizer, both built locally, is
 fine-tuned for one epoch on the same AM-schema rows (MATH-500 problems with their reference
 solutions as the reasoning, from ../shared/benchmarks, else generated text) by
@@ -66,9 +66,32 @@ def _rows(count: int) -> list[dict[str, Any]]:
     ]
 
 
+def bpe_tokenizer(texts: list[str], vocab_size: int) -> Any:  # noqa: ANN401 - HF tokenizer
+    """A byte-level BPE tokenizer trained on `texts`, with Qwen2.5's special tokens and template."""
+    import tokenizers
+    import transformers
+
+    core = tokenizers.Tokenizer(tokenizers.models.BPE())
+    core.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = tokenizers.decoders.ByteLevel()
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=special,
+        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    core.train_from_iterator(texts, trainer)
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    )
+    tokenizer.add_special_tokens({"additional_special_tokens": special[1:]})
+    tokenizer.chat_template = QWEN_TEMPLATE
+    return tokenizer
+
+
 def prepare(directory: Path, rows: int, hidden: int, layers: int) -> None:
     """Writes the data, a BPE tokenizer trained on it, and the random-weight model."""
-    import tokenizers
     import torch
     import transformers
 
@@ -77,23 +100,8 @@ def prepare(directory: Path, rows: int, hidden: int, layers: int) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     data = _rows(rows)
     (directory / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in data))
-    core = tokenizers.Tokenizer(tokenizers.models.BPE())
-    core.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = tokenizers.decoders.ByteLevel()
-    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=4096,
-        special_tokens=special,
-        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
     texts = [m["content"] for r in data for m in r["messages"]] + [AM_SYSTEM_PROMPT]
-    core.train_from_iterator(texts, trainer)
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
-    tokenizer.add_special_tokens({"additional_special_tokens": special[1:]})
-    tokenizer.chat_template = QWEN_TEMPLATE
+    tokenizer = bpe_tokenizer(texts, 4096)
     config = transformers.Qwen2Config(
         vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 11 // 4,
         num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
@@ -299,7 +307,7 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> Non
         ratio = f"{rate / (base['tokens'] / base['seconds']):.2f}x" if base else "n/a"
         print(f"| {tool} | {r['steps']} | {r['tokens']} | {r['target_tokens']} | "
               f"{r['seconds']:.1f} | {rate:.0f} | {ratio} | {r['mean_loss']:.3f} |")  # fmt: skip
-    saved = REPO / "benches" / "results" / f"sft_throughput-{int(time.time())}.json"
+    saved = REPO / "benches" / "results" / f"sft_vs_trainer-{int(time.time())}.json"
     saved.parent.mkdir(parents=True, exist_ok=True)
     versions = {p: version(p) for p in ("torch", "transformers", "trl", "amfast")}
     saved.write_text(json.dumps({"args": vars(args) | {"work": str(args.work)},
