@@ -271,6 +271,16 @@ def training_flops(
     return float(per_token * tokens + attention)
 
 
+def device_peak_tflops(device_name: str) -> float | None:
+    """Dense bf16 peak TFLOP/s of a known accelerator, from its name (None when unknown).
+
+    Example:
+        >>> device_peak_tflops("NVIDIA H100 80GB HBM3"), device_peak_tflops("NVIDIA H100 PCIe")
+        (989.0, 756.0)
+    """
+    return next((peak for key, peak in _PEAK_TFLOPS.items() if key in device_name), None)
+
+
 def attention_implementation(requested: AttnImplementation, device_type: str) -> str:
     """The attention kernel the recipe runs for `attn_implementation` on a device type.
 
@@ -489,7 +499,9 @@ def train(config: SftConfig) -> TrainResult:
             metrics_path.write_text("".join(line + "\n" for line in kept))
             (output / "config.json").write_text(json.dumps(asdict(config), indent=2))
         writer = _tensorboard(output) if config.tensorboard and is_main else None
-        peak_tflops = config.peak_tflops or _peak_tflops(device)
+        peak_tflops = config.peak_tflops
+        if peak_tflops is None and use_cuda:
+            peak_tflops = device_peak_tflops(torch.cuda.get_device_name(device))
         progress = _progress(is_main, start_step, total_steps)
 
         # ------------------------------------------------------------------ the loop
@@ -693,15 +705,6 @@ def _complete_checkpoints(directory: Path) -> list[Path]:
 def _latest_checkpoint(directory: Path) -> Path | None:
     found = _complete_checkpoints(directory)
     return found[-1] if found else None
-
-
-def _peak_tflops(device: torch.device) -> float | None:
-    import torch
-
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in _PEAK_TFLOPS.items() if key in name), None)
 
 
 def _peak_memory_gb(device: torch.device) -> float:
