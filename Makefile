@@ -63,6 +63,7 @@ bench: build-release ## Every benchmark against its peer, side by side; see benc
 	$(BIN)/python benches/verify_code_vs_peer.py
 	$(BIN)/python benches/distill_client_overhead.py
 	$(BIN)/python benches/sft_throughput.py
+	$(BIN)/python benches/sft_vs_trainer.py
 	$(BIN)/python benches/ann_vs_faiss.py
 	$(BIN)/python benches/decontam_vs_python.py
 

@@ -1,21 +1,33 @@
-"""SFT training throughput: amfast's FSDP2 recipe vs a plain Hugging Face Trainer and TRL.
+"""SFT throughput and MFU of amfast's training step on a Qwen2.5-0.5B-shaped model, 8k and 32k.
 
-CPU-only here (the issue's GPU benchmark at 8k/32k on a Qwen2.5-0.5B shape needs an H100): a small
-Qwen2-shaped model with random weights and a byte-level BPE tokenizer, both built locally, is
-fine-tuned for one epoch on the same AM-schema rows (MATH-500 problems with their reference
-solutions as the reasoning, from ../shared/benchmarks, else generated text) by
+What runs is `amfast.train.train` itself, not a copy of its loop: FSDP2 over one process, bf16
+compute on CUDA (fp32 on CPU), activation checkpointing, samples packed best-fit decreasing into
+`--seq-len` with position ids restarting per sample (varlen flash attention when flash-attn is
+installed, else SDPA with the block-diagonal mask the trainer uses), the chunked output layer +
+loss, AdamW. Each sequence length runs `--warmup` + `--steps` optimizer steps of
+`--batch-sequences` packed sequences; the warmup steps are left out of every number.
 
-- amfast: `amfast.train.train`, packed best-fit decreasing into `--seq-len`, assistant-only loss;
-- trainer: `transformers.Trainer` on the same tokenized samples (amfast's masks), one sample per
-  row, padded to the longest in the batch (the plain recipe most people start from);
-- trl: `trl.SFTTrainer` on prompt/completion conversations, `packing=True` (bfd, padding-free),
-  completion-only loss (when trl is installed: `pip install trl`).
+Model: a `Qwen2Config` with Qwen2.5-0.5B's shape (hidden 896, 24 layers, 14 heads, 2 KV heads,
+intermediate 4864, vocabulary 151,936, tied embeddings, rope theta 1e6; 494M parameters, 358M
+outside the embeddings) and random weights, built here (no hub). `--shape tiny` (the default
+without CUDA, also `--tiny`) is a 2-layer toy that keeps the bench runnable on a CPU.
 
-Same model, data, sequence budget, optimizer steps of about `--batch-tokens` tokens, no activation
-checkpointing, fp32, `--threads` torch threads; each tool runs in its own subprocess. Reported:
-real (non-pad) tokens, target tokens (those with loss: an agreement check of the masks), loop
-seconds (the training loop only, not model loading or tokenization), tokens/s, and the ratio to
-amfast. No number here says anything about GPUs.
+Data: AM-schema rows of pseudo-words with a byte-level BPE tokenizer trained on them (about one
+token per word). Prompts are 20-120 words; reply lengths are log-normal (median `--median-tokens`,
+sigma `--sigma`: by default median 3,000 and mean about 4,100 tokens, with a tail past 16k, an
+assumption modelled on R1-style reasoning traces, not a measured distribution), cut to fit.
+
+Reported per sequence length: tokens per step, samples per packed sequence, step seconds,
+tokens/s, achieved TFLOP/s, MFU and peak memory (CUDA: `max_memory_allocated`; CPU: the
+process's peak RSS). MFU = FLOPs / step seconds / peak, with the recipe's own count
+(`amfast.train.sft.training_flops`): 6 x non-embedding parameters x tokens, plus 6 x hidden x
+vocabulary x tokens for the output layer, plus causal attention 6 x layers x heads x head_dim x s^2
+per sample of s tokens (forward + backward; recomputation not counted). Peak: dense bf16 from
+the GPU's name (H100 SXM and H200: 989 TFLOP/s), `--peak-tflops` to override; none on CPU unless
+given.
+
+    python benches/sft_throughput.py --shape qwen2.5-0.5b --seq-len 8192 32768   # one H100
+    python benches/sft_throughput.py --tiny                                      # CPU, seconds
 """
 
 from __future__ import annotations
@@ -23,288 +35,236 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
+import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-MATH500 = REPO.parent / "shared" / "benchmarks" / "eval" / "math500.jsonl"
-QWEN_TEMPLATE = (
-    "{%- if messages[0]['role'] == 'system' %}"
-    "{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
-    "{%- endif %}"
-    "{%- for message in messages %}"
-    "{%- if message.role != 'system' or not loop.first %}"
-    "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}"
-    "{%- endif %}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
-)
+import numpy as np
+
+BENCHES = Path(__file__).resolve().parent
+REPO = BENCHES.parent
+sys.path.insert(0, str(BENCHES))
+
+from machine import machine_info  # noqa: E402 - benches/ is not a package
+from sft_vs_trainer import bpe_tokenizer  # noqa: E402
+
+SHAPES: dict[str, dict[str, Any]] = {
+    "qwen2.5-0.5b": {
+        "hidden_size": 896, "num_hidden_layers": 24, "num_attention_heads": 14,
+        "num_key_value_heads": 2, "intermediate_size": 4864, "vocab_size": 151936,
+    },
+    "tiny": {
+        "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "intermediate_size": 176, "vocab_size": 4096,
+    },
+}  # fmt: skip
+# Per shape: sequence lengths, packed sequences per optimizer step, median reply tokens.
+DEFAULTS: dict[str, tuple[list[int], int, int]] = {
+    "qwen2.5-0.5b": ([8192, 32768], 4, 3000),
+    "tiny": ([512, 1024], 2, 120),
+}
+# System prompt + chat-template tokens around a sample: room kept when cutting replies to fit.
+OVERHEAD_TOKENS = 160
 
 
-def _rows(count: int) -> list[dict[str, Any]]:
-    if MATH500.is_file():
-        records = [json.loads(line) for line in MATH500.read_text().splitlines()[:count]]
-        pairs = [(r["problem"], r["solution"], r["answer"]) for r in records]
-    else:
-        print(f"note: {MATH500} not found; generated text instead", file=sys.stderr)
-        pairs = [(f"What is {i} + {i}?", f"{i} + {i} = {2 * i}. " * (5 + i % 40), str(2 * i))
-                 for i in range(count)]  # fmt: skip
-    return [
-        {
-            "messages": [
-                {"role": "user", "content": problem},
-                {
-                    "role": "assistant",
-                    "content": f"<think>{think}</think>\n<answer>{answer}</answer>",
-                },
-            ]
-        }
-        for problem, think, answer in pairs
-    ]
-
-
-def prepare(directory: Path, rows: int, hidden: int, layers: int) -> None:
-    """Writes the data, a BPE tokenizer trained on it, and the random-weight model."""
-    import tokenizers
+def build_model(directory: Path, shape: str, words: list[str]) -> Path:
+    """Saves a random-weight Qwen2 model of `shape` and its tokenizer (once per shape)."""
     import torch
     import transformers
 
     from amfast.train.data import AM_SYSTEM_PROMPT
 
-    directory.mkdir(parents=True, exist_ok=True)
-    data = _rows(rows)
-    (directory / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in data))
-    core = tokenizers.Tokenizer(tokenizers.models.BPE())
-    core.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = tokenizers.decoders.ByteLevel()
-    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=4096,
-        special_tokens=special,
-        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    texts = [m["content"] for r in data for m in r["messages"]] + [AM_SYSTEM_PROMPT]
-    core.train_from_iterator(texts, trainer)
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
-    tokenizer.add_special_tokens({"additional_special_tokens": special[1:]})
-    tokenizer.chat_template = QWEN_TEMPLATE
+    if (directory / "config.json").is_file():
+        return directory
+    sizes = SHAPES[shape]
+    tokenizer = bpe_tokenizer([" ".join(words), AM_SYSTEM_PROMPT], min(8192, sizes["vocab_size"]))
     config = transformers.Qwen2Config(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 11 // 4,
-        num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
-        num_key_value_heads=max(1, hidden // 128), max_position_embeddings=32768,
+        **sizes, tie_word_embeddings=True, rope_theta=1e6, max_position_embeddings=32768,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None, tie_word_embeddings=True,
+        bos_token_id=None,
     )  # fmt: skip
     torch.manual_seed(0)
-    transformers.Qwen2ForCausalLM(config).save_pretrained(directory / "model")
-    tokenizer.save_pretrained(directory / "model")
+    partial = directory.with_name(directory.name + ".partial")
+    transformers.Qwen2ForCausalLM(config).to(torch.bfloat16).save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    shutil.rmtree(directory, ignore_errors=True)
+    partial.rename(directory)
+    return directory
 
 
-def run_amfast(directory: Path, seq_len: int, batch_tokens: int, lr: float) -> dict[str, Any]:
-    import shutil
+def pseudo_words(count: int = 1000) -> list[str]:
+    """`count` distinct lowercase pseudo-words of 3-7 letters (fixed seed)."""
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    found: dict[str, None] = {}
+    while len(found) < count:
+        found["".join(rng.choice(letters, size=int(rng.integers(3, 8))))] = None
+    return list(found)
 
-    from amfast.train.sft import SftConfig, train
 
-    output = directory / "out-amfast"
+def write_rows(
+    path: Path, words: list[str], seq_len: int, tokens: int, args: argparse.Namespace
+) -> None:
+    """AM-schema rows with reasoning-like reply lengths, about `tokens` tokens in all."""
+    rng = np.random.default_rng([args.seed, seq_len])
+    vocabulary = np.array(words)
+    lines = []
+    total = 0
+    while total < tokens:
+        prompt = int(rng.integers(20, 121))
+        longest = seq_len - prompt - OVERHEAD_TOKENS
+        reply = int(np.clip(rng.lognormal(np.log(args.median_tokens), args.sigma), 16, longest))
+        question = " ".join(rng.choice(vocabulary, size=prompt))
+        think = " ".join(rng.choice(vocabulary, size=reply - 8))
+        answer = " ".join(rng.choice(vocabulary, size=4))
+        messages = [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": f"<think>{think}</think>\n<answer>{answer}</answer>"},
+        ]
+        lines.append(json.dumps({"messages": messages}))
+        total += prompt + reply + OVERHEAD_TOKENS
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run_seq_len(
+    args: argparse.Namespace, model: Path, words: list[str], seq_len: int, peak: float | None
+) -> dict[str, Any]:
+    """Runs the recipe at one sequence length and sums up its measured steps."""
+    import torch
+
+    from amfast.train.data import plan_sequences, tokenize_dataset
+    from amfast.train.sft import SftConfig, attention_implementation, train
+
+    steps = args.warmup + args.steps
+    data = args.work / f"data-{args.shape}-{seq_len}.jsonl"
+    # 30% more tokens than the steps need: packs are not quite full, a few samples get dropped.
+    write_rows(data, words, seq_len, int(1.3 * steps * args.batch_sequences * seq_len), args)
+    output = args.work / f"run-{args.shape}-{seq_len}"
     shutil.rmtree(output, ignore_errors=True)
     config = SftConfig(
-        model=str(directory / "model"), data=str(directory / "data.jsonl"),
-        output_dir=str(output), max_seq_len=seq_len, global_batch_tokens=batch_tokens,
-        epochs=1, lr=lr, num_proc=1, save_every=0, export=False, device="cpu",
-        activation_checkpointing=False, warmup_ratio=0.0,
+        model=str(model), data=str(data), output_dir=str(output), max_seq_len=seq_len,
+        global_batch_size=args.batch_sequences, max_steps=steps, lr=1e-5, warmup_ratio=0.0,
+        num_proc=args.num_proc, save_every=0, keep_last=1, resume=False, export=False,
+        activation_checkpointing=args.activation_checkpointing,
+        loss_chunk_tokens=args.loss_chunk_tokens, peak_tflops=peak,
     )  # fmt: skip
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     result = train(config)
+    # The recipe always checkpoints its last step: not part of the bench, 6 GB at the 0.5B shape.
+    shutil.rmtree(output / "checkpoints", ignore_errors=True)
     lines = [json.loads(line) for line in result.metrics_path.read_text().splitlines()]
+    measured = lines[args.warmup :]
+    dataset = tokenize_dataset(
+        str(data), str(model), config.tokenize_options(), cache_dir=output / "tokenized"
+    )
+    sequences = plan_sequences(dataset, seq_len, packing=True)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    seconds = sum(line["seconds"] for line in measured)
+    tokens = sum(line["tokens"] for line in measured)
+    flops = sum(line["flops"] for line in measured)
     return {
-        "steps": len(lines),
-        "tokens": sum(line["tokens"] for line in lines),
-        "target_tokens": sum(line["target_tokens"] for line in lines),
-        "seconds": sum(line["seconds"] for line in lines),
-        "mean_loss": sum(result.losses) / len(result.losses),
+        "shape": args.shape,
+        "seq_len": seq_len,
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "dtype": "bfloat16" if device == "cuda" else "float32",
+        "attention": attention_implementation("auto", device),
+        "activation_checkpointing": args.activation_checkpointing,
+        "loss_chunk_tokens": args.loss_chunk_tokens,
+        "batch_sequences": args.batch_sequences,
+        "measured_steps": len(measured),
+        "tokens_per_step": tokens / len(measured),
+        "sample_tokens_mean": float(dataset.lengths.mean()),
+        "sample_tokens_max": int(dataset.lengths.max()),
+        "samples_per_sequence": len(dataset) / len(sequences),
+        "step_seconds": seconds / len(measured),
+        "tokens_per_s": tokens / seconds,
+        "tflops_per_s": flops / seconds / 1e12,
+        "mfu": flops / seconds / (peak * 1e12) if peak else None,
+        "peak_memory_gb": max(line["peak_memory_gb"] for line in measured),
+        "memory": "cuda max allocated" if device == "cuda" else "process peak RSS",
+        "final_loss": result.losses[-1],
+        "steps": lines,
     }
 
 
-def _loop_timer() -> Any:  # noqa: ANN401 - a transformers TrainerCallback
-    """A callback timing the training loop alone (not setup or teardown)."""
-    import transformers
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    import torch
 
-    class LoopTimer(transformers.TrainerCallback):
-        began = ended = 0.0
+    from amfast.train.sft import device_peak_tflops
 
-        def on_train_begin(self, *args: object, **kwargs: object) -> None:
-            self.began = time.perf_counter()
-
-        def on_train_end(self, *args: object, **kwargs: object) -> None:
-            self.ended = time.perf_counter()
-
-    return LoopTimer()
-
-
-def run_trainer(directory: Path, seq_len: int, batch_tokens: int, lr: float) -> dict[str, Any]:
-    import datasets
-    import transformers
-
-    from amfast.train.data import TokenizeOptions, tokenize_dataset
-
-    encoded = tokenize_dataset(
-        str(directory / "data.jsonl"), str(directory / "model"),
-        TokenizeOptions(max_seq_len=seq_len), cache_dir=directory / "cache",
-    )  # fmt: skip
-    rows = []
-    for index in range(len(encoded)):
-        ids, mask = encoded.sample(index)
-        labels = [int(t) if m else -100 for t, m in zip(ids.tolist(), mask.tolist(), strict=True)]
-        rows.append({"input_ids": ids.tolist(), "labels": labels})
-    dataset = datasets.Dataset.from_list(rows)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(directory / "model")
-    model = transformers.AutoModelForCausalLM.from_pretrained(directory / "model")
-    mean_length = encoded.lengths.mean()
-    per_step = max(1, round(batch_tokens / mean_length))
-    micro = 4
-    arguments = transformers.TrainingArguments(
-        output_dir=str(directory / "out-trainer"), per_device_train_batch_size=micro,
-        gradient_accumulation_steps=max(1, per_step // micro), num_train_epochs=1,
-        learning_rate=lr, lr_scheduler_type="cosine", report_to="none", save_strategy="no",
-        logging_steps=1, use_cpu=True, dataloader_drop_last=False, disable_tqdm=True,
-    )  # fmt: skip
-    timer = _loop_timer()
-    trainer = transformers.Trainer(
-        model=model, args=arguments, train_dataset=dataset,
-        data_collator=transformers.DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
-        callbacks=[timer],
-    )  # fmt: skip
-    output = trainer.train()
-    return {
-        "steps": output.global_step,
-        "tokens": int(encoded.lengths.sum()),
-        "target_tokens": int(sum(sum(1 for x in r["labels"][1:] if x != -100) for r in rows)),
-        "seconds": timer.ended - timer.began,
-        "mean_loss": output.training_loss,
-    }
-
-
-def run_trl(directory: Path, seq_len: int, batch_tokens: int, lr: float) -> dict[str, Any]:
-    import datasets
-    import transformers
-    import trl
-
-    from amfast.train.data import AM_SYSTEM_PROMPT
-
-    rows = [json.loads(line) for line in (directory / "data.jsonl").read_text().splitlines()]
-    system = {"role": "system", "content": AM_SYSTEM_PROMPT}
-    dataset = datasets.Dataset.from_list([
-        {"prompt": [system, r["messages"][0]], "completion": [r["messages"][1]]} for r in rows
-    ])  # fmt: skip
-    model = transformers.AutoModelForCausalLM.from_pretrained(directory / "model")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(directory / "model")
-    arguments = trl.SFTConfig(
-        output_dir=str(directory / "out-trl"), max_length=seq_len, packing=True,
-        packing_strategy="bfd", completion_only_loss=True, per_device_train_batch_size=1,
-        gradient_accumulation_steps=max(1, batch_tokens // seq_len), num_train_epochs=1,
-        learning_rate=lr, lr_scheduler_type="cosine", report_to="none", save_strategy="no",
-        logging_steps=1, use_cpu=True, gradient_checkpointing=False, disable_tqdm=True,
-    )  # fmt: skip
-    timer = _loop_timer()
-    trainer = trl.SFTTrainer(
-        model=model, args=arguments, train_dataset=dataset, processing_class=tokenizer,
-        callbacks=[timer],
-    )  # fmt: skip
-    packed = trainer.train_dataset
-    tokens = sum(len(ids) for ids in packed["input_ids"])
-    targets = sum(sum(1 for x in labels if x != -100) for labels in packed["labels"])
-    output = trainer.train()
-    return {
-        "steps": output.global_step,
-        "tokens": tokens,
-        "target_tokens": targets,
-        "seconds": timer.ended - timer.began,
-        "mean_loss": output.training_loss,
-    }
-
-
-WORKERS = {"amfast": run_amfast, "trainer": run_trainer, "trl": run_trl}
-
-
-def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=128)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--seq-len", type=int, default=4096)
-    parser.add_argument("--batch-tokens", type=int, default=16384)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--tools", default="amfast,trainer,trl")
-    parser.add_argument("--repeat", type=int, default=2, help="rounds; the fastest is kept")
-    parser.add_argument("--work", type=Path, default=REPO / ".bench-data" / "train")
-    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        import torch
+    cuda = torch.cuda.is_available()
+    parser.add_argument(
+        "--shape", choices=sorted(SHAPES), default="qwen2.5-0.5b" if cuda else "tiny"
+    )
+    parser.add_argument("--tiny", action="store_true", help="same as --shape tiny")
+    parser.add_argument(
+        "--seq-len", type=int, nargs="+", help="default: 8192 32768 (tiny: 512 1024)"
+    )
+    parser.add_argument("--batch-sequences", type=int, help="packed sequences per optimizer step")
+    parser.add_argument("--warmup", type=int, default=2, help="steps left out of the numbers")
+    parser.add_argument("--steps", type=int, default=5, help="measured steps")
+    parser.add_argument("--median-tokens", type=int, help="median reply length (tokens)")
+    parser.add_argument("--sigma", type=float, default=0.8, help="log-normal sigma of replies")
+    parser.add_argument("--loss-chunk-tokens", type=int, default=4096, help="0: full logits")
+    parser.add_argument(
+        "--no-activation-checkpointing", dest="activation_checkpointing", action="store_false"
+    )
+    parser.add_argument("--peak-tflops", type=float, help="default: from the GPU's name")
+    parser.add_argument("--num-proc", type=int, default=min(8, os.cpu_count() or 1))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, default=REPO / ".bench-data" / "sft-throughput")
+    parser.add_argument("--results-dir", type=Path, default=BENCHES / "results")
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.shape = "tiny"
+    seq_lens, batch_sequences, median = DEFAULTS[args.shape]
+    args.seq_len = args.seq_len or seq_lens
+    if min(args.seq_len) < 512:
+        parser.error("--seq-len must be >= 512 (a prompt, the system prompt and a reply)")
+    args.batch_sequences = args.batch_sequences or batch_sequences
+    args.median_tokens = args.median_tokens or median
+    peak = args.peak_tflops or (device_peak_tflops(torch.cuda.get_device_name()) if cuda else None)
+    args.work.mkdir(parents=True, exist_ok=True)
+    words = pseudo_words()
+    model = build_model(args.work / f"model-{args.shape}", args.shape, words)
+    results = [run_seq_len(args, model, words, seq_len, peak) for seq_len in args.seq_len]
+    report = {
+        "bench": "sft_throughput",
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "machine": machine_info(["torch", "transformers", "flash-attn", "amfast"]),
+        "peak_tflops": peak,
+        "results": results,
+    }
+    _print_table(report)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    saved = args.results_dir / f"sft_throughput-{args.shape}-{stamp}.json"
+    saved.write_text(json.dumps(report, indent=2))
+    print(f"\nsaved {saved}")
+    return report
 
-        torch.set_num_threads(args.threads)
-        result = WORKERS[args.worker](args.work, args.seq_len, args.batch_tokens, args.lr)
-        print("RESULT " + json.dumps(result))
-        return
-    prepare(args.work, args.rows, args.hidden, args.layers)
-    tools = [t for t in args.tools.split(",") if t != "trl" or _installed("trl")]
-    if "trl" in args.tools and "trl" not in tools:
-        print("trl: not installed (pip install trl); skipped", file=sys.stderr)
-    results: dict[str, dict[str, Any]] = {}
-    # Rounds in alternating order, fastest loop kept: a busy machine slows whichever runs then.
-    for round_number in range(args.repeat):
-        for tool in tools if round_number % 2 == 0 else tools[::-1]:
-            result = _run_worker(tool, args.threads)
-            if result and (tool not in results or result["seconds"] < results[tool]["seconds"]):
-                results[tool] = result
-    _report(args, results)
 
-
-def _run_worker(tool: str, threads: int) -> dict[str, Any] | None:
-    command = [sys.executable, __file__, "--worker", tool, *sys.argv[1:]]
-    env = os.environ | {"OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode or not lines:
-        print(f"{tool}: failed\n{done.stderr[-3000:]}", file=sys.stderr)
-        return None
-    result: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
-    return result
-
-
-def _installed(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
-
-
-def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
-    sys.path.insert(0, str(REPO / "benches"))
-    from machine import version
-
-    print(f"\nCPU only, {args.threads} threads; Qwen2 shape hidden={args.hidden} "
-          f"layers={args.layers}; {args.rows} rows; seq_len={args.seq_len}; "
-          f"~{args.batch_tokens} tokens/step; 1 epoch; fastest of {args.repeat}\n")  # fmt: skip
-    print("| tool | steps | tokens | target tokens | loop s | tokens/s | vs amfast | mean loss |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    base = results.get("amfast")
-    for tool, r in results.items():
-        rate = r["tokens"] / r["seconds"]
-        ratio = f"{rate / (base['tokens'] / base['seconds']):.2f}x" if base else "n/a"
-        print(f"| {tool} | {r['steps']} | {r['tokens']} | {r['target_tokens']} | "
-              f"{r['seconds']:.1f} | {rate:.0f} | {ratio} | {r['mean_loss']:.3f} |")  # fmt: skip
-    saved = REPO / "benches" / "results" / f"sft_throughput-{int(time.time())}.json"
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    versions = {p: version(p) for p in ("torch", "transformers", "trl", "amfast")}
-    saved.write_text(json.dumps({"args": vars(args) | {"work": str(args.work)},
-                                 "versions": versions, "results": results}, indent=2))  # fmt: skip
-    print(f"\nsaved {saved.relative_to(REPO)}")
+def _print_table(report: dict[str, Any]) -> None:
+    first = report["results"][0]
+    peak = report["peak_tflops"]
+    warmup = report["args"]["warmup"]
+    print(f"\n{first['shape']} on {first['device']}, {first['dtype']}, {first['attention']}, "
+          f"activation checkpointing {first['activation_checkpointing']}, loss chunks of "
+          f"{first['loss_chunk_tokens'] or 'off'}; peak {peak or 'unknown'} TFLOP/s; "
+          f"{first['measured_steps']} steps measured after {warmup} warmup\n")  # fmt: skip
+    print("| seq len | seqs/step | tokens/step | samples/seq | step s | tokens/s | TFLOP/s "
+          "| MFU | peak mem GB |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in report["results"]:
+        mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "n/a"
+        print(f"| {r['seq_len']} | {r['batch_sequences']} | {r['tokens_per_step']:.0f} | "
+              f"{r['samples_per_sequence']:.1f} | {r['step_seconds']:.3f} | "
+              f"{r['tokens_per_s']:.0f} | {r['tflops_per_s']:.3f} | {mfu} | "
+              f"{r['peak_memory_gb']:.2f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

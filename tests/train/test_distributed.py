@@ -30,7 +30,7 @@ def _flags(model: Path, data: Path, output: Path) -> list[str]:
         "--model", str(model), "--data", str(data), "--output-dir", str(output),
         "--max-seq-len", "512", "--global-batch-size", "2", "--lr", "3e-3",
         "--max-steps", str(STEPS), "--num-proc", "1", "--save-every", "2", "--keep-last", "2",
-        "--no-export", "--nproc-per-node", "2",
+        "--no-export", "--nproc-per-node", "2", "--loss-chunk-tokens", "64",
     ]  # fmt: skip
 
 
@@ -67,7 +67,9 @@ def test_two_processes_match_one_process_on_the_same_global_batch(
     config = SftConfig(
         model=str(tiny_model), data=str(am_data), output_dir=str(tmp_path), max_seq_len=512,
         global_batch_size=2, lr=3e-3, max_steps=STEPS, num_proc=1, save_every=0, export=False,
+        loss_chunk_tokens=0,
     )  # fmt: skip
+    # ... and the 2 ranks run the chunked loss (64 positions a chunk), this one full logits.
     single = train(config).losses
     assert len(single) == STEPS
     assert _losses(two_process_run) == pytest.approx(single, rel=1e-4)

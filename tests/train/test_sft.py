@@ -102,6 +102,26 @@ def test_one_step_packed_equals_one_step_unpacked(tmp_path: Path, tiny_model: Pa
         torch.testing.assert_close(tensor, weights[1][name], rtol=1e-4, atol=2e-5)
 
 
+def test_chunked_loss_trains_exactly_like_full_logits(
+    tmp_path: Path, tiny_model: Path, am_data: Path
+) -> None:
+    results = {}
+    for chunk_tokens in (0, 16):
+        config = _config(
+            tiny_model, am_data, tmp_path / f"chunk-{chunk_tokens}", max_steps=2,
+            loss_chunk_tokens=chunk_tokens, cache_dir=str(tmp_path / "cache"),
+        )  # fmt: skip
+        results[chunk_tokens] = train(config)
+    full, chunked = results[0], results[16]
+    assert chunked.losses == pytest.approx(full.losses, rel=1e-6)
+    assert full.export_dir is not None
+    assert chunked.export_dir is not None
+    full_weights = safetensors.torch.load_file(full.export_dir / "model.safetensors")
+    chunked_weights = safetensors.torch.load_file(chunked.export_dir / "model.safetensors")
+    for name, tensor in chunked_weights.items():
+        torch.testing.assert_close(tensor, full_weights[name], rtol=1e-5, atol=1e-6)
+
+
 def test_loss_decreases_and_the_export_loads_in_transformers(
     tmp_path: Path, tiny_model: Path, am_data: Path
 ) -> None:
@@ -113,7 +133,9 @@ def test_loss_decreases_and_the_export_loads_in_transformers(
     assert np.mean(result.losses[-3:]) < np.mean(result.losses[:3]) - 0.5
     lines = [json.loads(line) for line in result.metrics_path.read_text().splitlines()]
     assert [line["step"] for line in lines] == list(range(1, result.steps + 1))
-    assert {"loss", "lr", "grad_norm", "tokens_per_s", "mfu", "peak_memory_gb"} <= set(lines[0])
+    assert {"loss", "lr", "grad_norm", "tokens_per_s", "flops", "mfu", "peak_memory_gb"} <= set(
+        lines[0]
+    )
     assert lines[-1]["lr"] == 0.0  # cosine to zero
     assert result.export_dir is not None
     model = transformers.AutoModelForCausalLM.from_pretrained(result.export_dir)

@@ -42,14 +42,24 @@ from amfast.train.data import (
     plan_sequences,
     tokenize_dataset,
 )
+from amfast.train.loss import chunked_cross_entropy
 
 if TYPE_CHECKING:
     import torch
 
 Dtype = Literal["auto", "bfloat16", "float32"]
 AttnImplementation = Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention"]
-# Dense bf16 peak of the accelerators whose MFU we estimate without being told (TFLOP/s).
-_PEAK_TFLOPS = {"H100": 989.5, "H200": 989.5, "H800": 989.5, "A100": 312.0, "A800": 312.0}
+# Dense bf16 peak of the accelerators whose MFU we estimate without being told (TFLOP/s); the
+# first key found in the device name wins, so the PCIe and NVL H100s come before the SXM one.
+_PEAK_TFLOPS = {
+    "H100 PCIe": 756.0,
+    "H100 NVL": 835.0,
+    "H100": 989.0,
+    "H200": 989.0,
+    "H800": 989.0,
+    "A100": 312.0,
+    "A800": 312.0,
+}
 
 
 @dataclass
@@ -140,6 +150,13 @@ class SftConfig:
     activation_checkpointing: bool = field(
         default=True, metadata={"help": "recompute decoder layers in backward"}
     )
+    loss_chunk_tokens: int = field(
+        default=4096,
+        metadata={
+            "help": "positions per chunk of output layer + loss, so no full-vocabulary logits "
+            "exist for a whole sequence (0: all at once)"
+        },
+    )
     cpu_offload: bool = field(
         default=False, metadata={"help": "keep sharded params, grads, optimizer state on CPU"}
     )
@@ -178,6 +195,8 @@ class SftConfig:
             raise ValueError("global_batch_size, epochs must be >= 1 and max_seq_len >= 2")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.loss_chunk_tokens < 0:
+            raise ValueError(f"loss_chunk_tokens must be >= 0, got {self.loss_chunk_tokens}")
 
     def tokenize_options(self) -> TokenizeOptions:
         """The data settings, as `amfast.train.data` takes them."""
@@ -219,6 +238,60 @@ def lr_at(step: int, total: int, config: SftConfig) -> float:
     return floor + (config.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
+def training_flops(
+    model_config: Any,  # noqa: ANN401 - a transformers PretrainedConfig
+    non_embedding_params: int,
+    tokens: int,
+    squared_lengths: float,
+) -> float:
+    """FLOPs of a forward and backward pass over packed samples: the numerator of MFU.
+
+    Per token, 6 x the non-embedding parameters (each weight: a multiply-add forward, two
+    backward) and 6 x hidden x vocab for the output layer; per sample of `s` tokens, causal
+    attention `6 x layers x heads x head_dim x s^2` (QK^T and AV: 4 s^2 d forward over the full
+    square, halved for the causal mask, x3 for forward + backward). Recomputation (activation
+    checkpointing, the chunked loss) is not counted: that would be hardware, not model, FLOPs.
+
+    Args:
+        model_config: the model's config (hidden_size, vocab_size, layers, heads).
+        non_embedding_params: parameters besides the input embeddings and the output layer.
+        tokens: tokens in the batch.
+        squared_lengths: the sum over its samples of their length squared.
+
+    Example:
+        >>> from transformers import Qwen2Config
+        >>> shape = Qwen2Config(hidden_size=896, num_hidden_layers=24, num_attention_heads=14)
+        >>> round(training_flops(shape, 357_898_112, 32768, 4 * 8192**2) / 1e12, 1)
+        131.8
+    """
+    heads = model_config.num_attention_heads
+    head_dim = getattr(model_config, "head_dim", None) or model_config.hidden_size // heads
+    per_token = 6 * (non_embedding_params + model_config.hidden_size * model_config.vocab_size)
+    attention = 6 * model_config.num_hidden_layers * heads * head_dim * squared_lengths
+    return float(per_token * tokens + attention)
+
+
+def device_peak_tflops(device_name: str) -> float | None:
+    """Dense bf16 peak TFLOP/s of a known accelerator, from its name (None when unknown).
+
+    Example:
+        >>> device_peak_tflops("NVIDIA H100 80GB HBM3"), device_peak_tflops("NVIDIA H100 PCIe")
+        (989.0, 756.0)
+    """
+    return next((peak for key, peak in _PEAK_TFLOPS.items() if key in device_name), None)
+
+
+def attention_implementation(requested: AttnImplementation, device_type: str) -> str:
+    """The attention kernel the recipe runs for `attn_implementation` on a device type.
+
+    `auto` is varlen flash attention on CUDA when flash-attn is installed, else SDPA (which gets
+    a block-diagonal mask for packed samples).
+    """
+    if requested != "auto":
+        return requested
+    return "flash_attention_2" if device_type == "cuda" and _has_module("flash_attn") else "sdpa"
+
+
 def train(config: SftConfig) -> TrainResult:
     """Runs the SFT recipe on this rank; see the module docstring for the structure.
 
@@ -238,7 +311,12 @@ def train(config: SftConfig) -> TrainResult:
         from torch.distributed.checkpoint.state_dict_loader import load as load_checkpoint
         from torch.distributed.checkpoint.state_dict_saver import save as save_checkpoint
         from torch.distributed.device_mesh import init_device_mesh
-        from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
+        from torch.distributed.fsdp import (
+            CPUOffloadPolicy,
+            MixedPrecisionPolicy,
+            fully_shard,
+            register_fsdp_forward_method,
+        )
         from transformers import AutoConfig, AutoModelForCausalLM
     except ImportError as error:
         raise InputError(f"training needs `pip install amfast[train]` ({error.name})") from error
@@ -313,9 +391,7 @@ def train(config: SftConfig) -> TrainResult:
         if dtype_name == "auto":
             dtype_name = "bfloat16" if use_cuda else "float32"
         param_dtype = getattr(torch, dtype_name)
-        attn = config.attn_implementation
-        if attn == "auto":
-            attn = "flash_attention_2" if use_cuda and _has_module("flash_attn") else "sdpa"
+        attn = attention_implementation(config.attn_implementation, device.type)
         # Every rank builds the model on the meta device and shards it; only rank 0 reads the
         # weights (in fp32: FSDP keeps fp32 master shards and computes in param_dtype) and
         # broadcasts them shard by shard, so host memory holds one copy per job, not per rank.
@@ -344,6 +420,22 @@ def train(config: SftConfig) -> TrainResult:
         for layer in model.model.layers:
             fully_shard(layer, **shard_options)
         fully_shard(model, **shard_options)
+        if config.loss_chunk_tokens:
+
+            def chunked_loss(
+                input_ids: torch.Tensor, position_ids: torch.Tensor, labels: torch.Tensor
+            ) -> torch.Tensor:
+                """Summed token losses of one sequence, the output layer run chunk by chunk."""
+                hidden = model.model(
+                    input_ids=input_ids, position_ids=position_ids, use_cache=False
+                ).last_hidden_state
+                output_layer = model.get_output_embeddings()
+                return chunked_cross_entropy(hidden, labels, output_layer, config.loss_chunk_tokens)
+
+            # Registered as a forward of the root FSDP module, so its parameters (embeddings,
+            # final norm, output layer) are gathered around the call as they are around forward.
+            model.chunked_loss = chunked_loss
+            register_fsdp_forward_method(model, "chunked_loss")
         model.to_empty(device="cpu" if config.cpu_offload else device)
         _init_rotary_buffers(model)
         full_weights: dict[str, Any] = {}
@@ -357,7 +449,9 @@ def train(config: SftConfig) -> TrainResult:
             options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True),
         )
         del full_weights
-        num_params = sum(p.numel() for p in model.parameters())
+        embeddings = {id(model.get_input_embeddings().weight)}
+        embeddings.add(id(model.get_output_embeddings().weight))
+        non_embedding_params = sum(p.numel() for p in model.parameters() if id(p) not in embeddings)
         decay = [p for p in model.parameters() if p.ndim >= 2]
         no_decay = [p for p in model.parameters() if p.ndim < 2]
         groups: list[dict[str, Any]] = [
@@ -405,7 +499,9 @@ def train(config: SftConfig) -> TrainResult:
             metrics_path.write_text("".join(line + "\n" for line in kept))
             (output / "config.json").write_text(json.dumps(asdict(config), indent=2))
         writer = _tensorboard(output) if config.tensorboard and is_main else None
-        peak_tflops = config.peak_tflops or _peak_tflops(device)
+        peak_tflops = config.peak_tflops
+        if peak_tflops is None and use_cuda:
+            peak_tflops = device_peak_tflops(torch.cuda.get_device_name(device))
         progress = _progress(is_main, start_step, total_steps)
 
         # ------------------------------------------------------------------ the loop
@@ -424,7 +520,7 @@ def train(config: SftConfig) -> TrainResult:
             dist.all_reduce(counts)
             targets, tokens = int(counts[0]), int(counts[1])
             loss_sum = torch.zeros((), dtype=torch.float64)
-            attention_tokens = 0.0
+            squared_lengths = 0.0
             for pack in packs:
                 input_ids = torch.from_numpy(pack.input_ids)[None].to(device)
                 labels = torch.from_numpy(pack.labels)[None].to(device)
@@ -432,18 +528,23 @@ def train(config: SftConfig) -> TrainResult:
                 # No attention mask and no KV cache: then transformers reads the sample boundaries
                 # off the restarting position ids (a block-diagonal mask for sdpa/eager/flex,
                 # varlen for flash attention). With a cache it would silently attend across.
-                logits = model(input_ids=input_ids, position_ids=positions, use_cache=False).logits
-                token_loss = torch.nn.functional.cross_entropy(
-                    logits.flatten(0, 1).float(),
-                    labels.flatten(),
-                    ignore_index=IGNORE_INDEX,
-                    reduction="sum",
-                )
+                if config.loss_chunk_tokens:
+                    token_loss = model.chunked_loss(input_ids, positions, labels)
+                else:
+                    logits = model(
+                        input_ids=input_ids, position_ids=positions, use_cache=False
+                    ).logits
+                    token_loss = torch.nn.functional.cross_entropy(
+                        logits.flatten(0, 1).float(),
+                        labels.flatten(),
+                        ignore_index=IGNORE_INDEX,
+                        reduction="sum",
+                    )
                 # FSDP averages gradients over ranks; `* world` turns that into the global sum.
                 torch.autograd.backward(token_loss * world / max(targets, 1))
                 loss_sum += token_loss.detach().double().cpu()
                 starts = np.flatnonzero(pack.position_ids == 0)
-                attention_tokens += float(
+                squared_lengths += float(
                     np.square(np.diff(np.append(starts, len(pack.input_ids)))).sum()
                 )
             grad_norm = torch.nn.utils.clip_grad_norm_(
@@ -452,17 +553,14 @@ def train(config: SftConfig) -> TrainResult:
             grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            totals = torch.tensor([float(loss_sum), attention_tokens], dtype=torch.float64)
+            totals = torch.tensor([float(loss_sum), squared_lengths], dtype=torch.float64)
             dist.all_reduce(totals)
             loss = float(totals[0]) / max(targets, 1)
             losses.append(loss)
+            if use_cuda:  # the optimizer step is still queued on the GPU: it is this step's time
+                torch.cuda.synchronize(device)
             seconds = time.perf_counter() - started
-            # 6N flops per token for the weights, plus causal attention within each sample.
-            config_hf = model.config
-            flops = (
-                6 * num_params * tokens
-                + 6 * config_hf.num_hidden_layers * config_hf.hidden_size * float(totals[1])
-            )
+            flops = training_flops(model.config, non_embedding_params, tokens, float(totals[1]))
             record = {
                 "step": step + 1,
                 "epoch": (step + 1) / steps_per_epoch,
@@ -472,6 +570,7 @@ def train(config: SftConfig) -> TrainResult:
                 "tokens": tokens,
                 "target_tokens": targets,
                 "tokens_per_s": tokens / seconds,
+                "flops": flops,
                 "mfu": flops / seconds / (peak_tflops * 1e12 * world) if peak_tflops else None,
                 "peak_memory_gb": _peak_memory_gb(device),
                 "seconds": seconds,
@@ -606,15 +705,6 @@ def _complete_checkpoints(directory: Path) -> list[Path]:
 def _latest_checkpoint(directory: Path) -> Path | None:
     found = _complete_checkpoints(directory)
     return found[-1] if found else None
-
-
-def _peak_tflops(device: torch.device) -> float | None:
-    import torch
-
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in _PEAK_TFLOPS.items() if key in name), None)
 
 
 def _peak_memory_gb(device: torch.device) -> float:
