@@ -171,6 +171,7 @@ impl<'a> Tokens<'a> {
     /// space for a separator) and the write position advances past a word byte or the first
     /// separator after a word. The separator is thus written eagerly as a trailing space; the
     /// lazy `pending_separator` form is restored at both ends of the run.
+    #[allow(clippy::needless_bitwise_bool)] // `&` on bools keeps the loop free of branches
     fn ascii_words(&mut self, bytes: &[u8], table: &AsciiTable) {
         if bytes.is_empty() {
             return;
@@ -245,10 +246,11 @@ impl<'a> Tokens<'a> {
     }
 
     fn finish(self) -> String {
-        // Only whole UTF-8 encodings were written, so this cannot fail; the fallback keeps the
-        // function total without an unwrap.
-        String::from_utf8(self.buffer)
-            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+        debug_assert!(std::str::from_utf8(&self.buffer).is_ok());
+        // SAFETY: every write is an ASCII byte (table values, spaces, operators) or a whole
+        // `char::encode_utf8`, and the buffer is only ever truncated after an ASCII byte, so it
+        // is valid UTF-8; re-validating cost 2% of near dedup.
+        unsafe { String::from_utf8_unchecked(self.buffer) }
     }
 }
 
@@ -352,11 +354,7 @@ fn normalize_mixed(text: &str, options: NormalizeOptions, table: &AsciiTable, to
     let bytes = text.as_bytes();
     let mut position = 0;
     while position < bytes.len() {
-        let ascii_end = position
-            + bytes[position..]
-                .iter()
-                .take_while(|b| b.is_ascii())
-                .count();
+        let ascii_end = position + ascii_prefix_len(&bytes[position..]);
         let segment_end = ascii_end
             + bytes[ascii_end..]
                 .iter()
@@ -375,6 +373,22 @@ fn normalize_mixed(text: &str, options: NormalizeOptions, table: &AsciiTable, to
         unicode_segment(&text[split..segment_end], options, table, tokens);
         position = segment_end;
     }
+}
+
+/// Length of the leading ASCII run of `bytes`, 16 bytes at a time (`is_ascii` on a chunk
+/// tests whole machine words) then byte by byte.
+fn ascii_prefix_len(bytes: &[u8]) -> usize {
+    const CHUNK: usize = 16;
+    let whole = bytes
+        .chunks_exact(CHUNK)
+        .take_while(|chunk| chunk.is_ascii())
+        .count()
+        * CHUNK;
+    whole
+        + bytes[whole..]
+            .iter()
+            .take_while(|byte| byte.is_ascii())
+            .count()
 }
 
 /// How a non-ASCII character can skip the full NFKC machinery. Each class is NFKC-stable (or

@@ -48,5 +48,5 @@ pub fn normalize<'py>(
         strip_latex,
     );
     let normalized = run_detached(py, num_threads, || Ok(normalize_packed(&rows, &options)))?;
-    column.same_kind(py, &normalized)
+    column.same_kind(py, normalized)
 }
