@@ -48,6 +48,22 @@ pub fn shingle_hash(word_hashes: &[u64]) -> u64 {
     fmix64(acc ^ word_hashes.len() as u64)
 }
 
+/// [`shingle_hash`] of a window of exactly `WIDTH` word hashes (the caller checks the length),
+/// with the loop unrolled at compile time.
+#[inline]
+#[must_use]
+pub fn shingle_hash_fixed<const WIDTH: usize>(word_hashes: &[u64]) -> u64 {
+    let window: &[u64; WIDTH] = match word_hashes.try_into() {
+        Ok(window) => window,
+        Err(_) => return shingle_hash(word_hashes),
+    };
+    let mut acc: u64 = 0x243F_6A88_85A3_08D3;
+    for &word in window {
+        acc = (acc.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fmix64(acc ^ WIDTH as u64)
+}
+
 /// MurmurHash3's 64-bit finalizer: full avalanche of every input bit.
 #[inline]
 #[must_use]
@@ -91,6 +107,16 @@ mod tests {
         assert_eq!(shingle_hash(&words), shingle_hash(&words));
         assert_ne!(shingle_hash(&words), shingle_hash(&[words[1], words[0]]));
         assert_ne!(shingle_hash(&words[..1]), shingle_hash(&words));
+    }
+
+    #[test]
+    fn fixed_width_shingle_hash_is_the_same_hash() {
+        let words: Vec<u64> = (0..5).map(|i| word_hash(&format!("w{i}"))).collect();
+        assert_eq!(shingle_hash_fixed::<5>(&words), shingle_hash(&words));
+        assert_eq!(
+            shingle_hash_fixed::<5>(&words[..3]),
+            shingle_hash(&words[..3])
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! `n` words yields its `words - n + 1` consecutive n-grams; a text with `1..n` words yields one
 //! whole-text shingle, so short texts never collapse together; an empty text yields none.
 
-use crate::hashing::{shingle_hash, word_hash_bytes};
+use crate::hashing::{shingle_hash, shingle_hash_fixed, word_hash_bytes};
 
 /// Appends the shingle hashes of `normalized` to `shingles` (cleared first), using
 /// `word_hashes` as scratch space. Order follows the text; duplicates are kept.
@@ -26,8 +26,24 @@ pub fn word_shingles_into(
         word_hashes.push(word_hash_bytes(&bytes[start..end]));
         start = end + 1;
     }
+    hash_windows(word_hashes, ngram, shingles);
+}
+
+/// Appends the shingle hash of every window of `ngram` word hashes (one window of all of them
+/// when there are fewer). The default width gets its own copy of the loop with the window
+/// unrolled: the hashes of consecutive windows then overlap in the pipeline.
+fn hash_windows(word_hashes: &[u64], ngram: usize, shingles: &mut Vec<u64>) {
+    const DEFAULT_WIDTH: usize = 5;
     let width = ngram.max(1).min(word_hashes.len());
-    shingles.extend(word_hashes.windows(width).map(shingle_hash));
+    if width == DEFAULT_WIDTH {
+        shingles.extend(
+            word_hashes
+                .windows(DEFAULT_WIDTH)
+                .map(|window| shingle_hash_fixed::<DEFAULT_WIDTH>(window)),
+        );
+    } else {
+        shingles.extend(word_hashes.windows(width).map(shingle_hash));
+    }
 }
 
 /// [`word_shingles_into`] for a text whose word start offsets are already known (from
@@ -52,8 +68,7 @@ pub fn word_shingles_from_starts(
     if word_hashes.is_empty() {
         return;
     }
-    let width = ngram.max(1).min(word_hashes.len());
-    shingles.extend(word_hashes.windows(width).map(shingle_hash));
+    hash_windows(word_hashes, ngram, shingles);
 }
 
 /// Exact Jaccard similarity of two sorted, de-duplicated sets. Two empty sets score 0: a row
