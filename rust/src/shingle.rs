@@ -39,7 +39,7 @@ fn hash_windows(word_hashes: &[u64], ngram: usize, shingles: &mut Vec<u64>) {
         shingles.extend(
             word_hashes
                 .windows(DEFAULT_WIDTH)
-                .map(|window| shingle_hash_fixed::<DEFAULT_WIDTH>(window)),
+                .map(shingle_hash_fixed::<DEFAULT_WIDTH>),
         );
     } else {
         shingles.extend(word_hashes.windows(width).map(shingle_hash));
