@@ -394,3 +394,44 @@ def test_invalid_row_error_message_starts_with_its_row():
         exact_duplicates(["x", "y", None])
     assert error.value.row == 2
     assert str(error.value).startswith("row 2:")
+
+
+# --- the quality, n-gram and embedding entry points share the same input checks ---
+
+CURATION_ENTRY_POINTS: dict[str, Callable[[object], object]] = {
+    "quality_metrics": _core.quality_metrics,
+    "row_ngram_hashes": lambda texts: _core.row_ngram_hashes(texts, 3),
+    "count_frequent_ngrams": lambda texts: _core.count_frequent_ngrams(
+        texts, 3, np.array([], np.uint64)
+    ),
+    "NgramCounter.add": lambda texts: _core.NgramCounter(3).add(texts),
+    "NgramIndex.add": lambda texts: _core.NgramIndex().add(texts),
+    "NgramIndex.query": lambda texts: _core.NgramIndex().query(texts),
+}
+
+
+@pytest.mark.parametrize("call", CURATION_ENTRY_POINTS.values(), ids=CURATION_ENTRY_POINTS.keys())
+def test_curation_entry_points_name_the_bad_row(call):
+    with pytest.raises(TypeError, match=r"^row 1: expected str or None, got int$"):
+        call(["a", 1, "b"])
+    with pytest.raises(InvalidRowError, match=r"^row 1: text is not valid UTF-8"):
+        call(["a", "\ud800"])
+    with pytest.raises(TypeError, match="expected an Arrow string"):
+        call(pa.array([1, 2]))
+    with pytest.raises(TypeError, match="single str"):
+        call("abc")
+
+
+@pytest.mark.parametrize("method", ["hnsw", "exact"])
+@pytest.mark.parametrize(
+    ("rows", "reason"),
+    [
+        ([[0.0, 0.0]], "all zeros"),
+        ([[0.0, 0.0], [0.0, 0.0]], "all zeros"),
+        ([[np.nan, 1.0]], "NaN"),
+    ],
+)
+def test_a_lone_bad_embedding_row_is_an_error_for_both_methods(method, rows, reason):
+    embeddings = np.array(rows, np.float32)
+    with pytest.raises(InvalidRowError, match=rf"^row 0: embedding .*{reason}"):
+        _core.similarity_graph(embeddings, method=method)

@@ -422,7 +422,14 @@ fn usearch_error(error: &impl std::fmt::Display) -> Error {
 fn hnsw_pairs(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> Result<Vec<Edge>> {
     use usearch::ffi::{IndexOptions, MetricKind, ScalarKind};
     let (count, dim) = (ids.len(), matrix.dim());
+    let unit_row =
+        |position: usize, out: &mut [f32]| matrix.unit_row_into(ids[position] as usize, out);
     if count < 2 {
+        // No pair, but a lone zero or NaN row is still an error, as on the exact path.
+        let mut row = vec![0f32; dim];
+        for position in 0..count {
+            unit_row(position, &mut row)?;
+        }
         return Ok(Vec::new());
     }
     let quantization = match options.quantization {
@@ -445,8 +452,6 @@ fn hnsw_pairs(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> Resul
     index
         .reserve_capacity_and_threads(count, rayon::current_num_threads())
         .map_err(|error| usearch_error(&error))?;
-    let unit_row =
-        |position: usize, out: &mut [f32]| matrix.unit_row_into(ids[position] as usize, out);
     // Rows go in one by one, in row order: concurrent inserts make the graph (and so the
     // edges found near the threshold) depend on thread timing. Searches below run in parallel
     // on the finished graph, which is deterministic.
@@ -747,6 +752,30 @@ mod tests {
             assert_eq!(f16_to_f32(bits).to_bits(), value.to_bits());
         }
         assert!((f16_to_f32(0x0001) - 5.960_464_5e-8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_lone_bad_row_is_reported_by_both_methods() {
+        for method in [Method::Hnsw, Method::Exact] {
+            for (data, reason) in [
+                (
+                    vec![0.0, 0.0, 0.0, 0.0],
+                    "embedding is all zeros (no direction)",
+                ),
+                (
+                    vec![f32::NAN, 1.0, f32::INFINITY, 1.0],
+                    "embedding has a NaN or infinite value",
+                ),
+            ] {
+                let matrix = Matrix::new(Vectors::F32(&data), 2).unwrap();
+                let options = GraphOptions {
+                    method,
+                    ..GraphOptions::default()
+                };
+                let error = similarity_graph(&matrix, &options).unwrap_err();
+                assert_eq!(error, Error::row(0, reason), "{method:?}");
+            }
+        }
     }
 
     #[test]
