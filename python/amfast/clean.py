@@ -45,15 +45,14 @@ from amfast.pipeline import (
     run_stage,
     survivors,
 )
-from amfast.sources import Row, RowParser, first_record_check, input_files, iter_chunks
-
-SHARD_SCHEMA = pa.schema(
-    [
-        *[field for field in FRAME_SCHEMA if field.name != "priority"],
-        pa.field("record", pa.large_string()),
-        pa.field("error", pa.string()),
-        pa.field("message", pa.string()),
-    ]
+from amfast.sources import (
+    SHARD_SCHEMA,
+    Chunk,
+    RowParser,
+    first_record_check,
+    input_files,
+    iter_chunks,
+    strip_newline,
 )
 
 
@@ -103,30 +102,6 @@ def _prepare(config: CleanConfig, files: list[Path]) -> str:
     return key
 
 
-def _shard_table(rows: list[Any], first_row: int) -> pa.Table:
-    columns: dict[str, list[Any]] = {field.name: [] for field in SHARD_SCHEMA}
-    for offset, item in enumerate(rows):
-        columns["row"].append(first_row + offset)
-        columns["row_id"].append(item.row_id)
-        columns["source"].append(item.source)
-        columns["record"].append(item.record)
-        if isinstance(item, Row):
-            columns["text"].append(item.text)
-            columns["response"].append(item.response)
-            columns["has_reference"].append(item.has_reference)
-            columns["has_test_case"].append(item.has_test_case)
-            columns["error"].append(None)
-            columns["message"].append(None)
-        else:
-            columns["text"].append(None)
-            columns["response"].append(None)
-            columns["has_reference"].append(False)
-            columns["has_test_case"].append(False)
-            columns["error"].append(item.reason)
-            columns["message"].append(item.message)
-    return pa.table(columns, schema=SHARD_SCHEMA)
-
-
 def ingest(config: CleanConfig, files: list[Path]) -> list[Path]:
     """Parses the input into Arrow shards under the work dir; finished shards are skipped."""
     folder = config.work_path / "ingest"
@@ -141,26 +116,29 @@ def ingest(config: CleanConfig, files: list[Path]) -> list[Path]:
                 shard = folder / f"part-{len(shards):05d}.arrow"
                 shards.append(shard)
                 if not shard.is_file():
-                    rows = parser.parse(chunk)
+                    table = parser.table(chunk, first_row)
                     if not checked:
-                        _check_first(rows, chunk, config)
-                    with AtomicWriter(shard) as temporary, pa.OSFile(str(temporary), "wb") as sink:
-                        table = _shard_table(rows, first_row)
-                        with pa.ipc.new_file(sink, SHARD_SCHEMA) as writer:
-                            writer.write_table(table)
+                        _check_first(table, chunk, config)
+                    with (
+                        AtomicWriter(shard) as temporary,
+                        pa.OSFile(str(temporary), "wb") as sink,
+                        pa.ipc.new_file(sink, SHARD_SCHEMA) as writer,
+                    ):
+                        writer.write_table(table)
                 checked = True
-                first_row += len(chunk.raw)
-                bar.update(len(chunk.raw))
+                first_row += len(chunk)
+                bar.update(len(chunk))
     return shards
 
 
-def _check_first(rows: list[Any], chunk: Any, config: CleanConfig) -> None:  # noqa: ANN401
+def _check_first(table: pa.Table, chunk: Chunk, config: CleanConfig) -> None:
     """A wrong field mapping fails at once, naming the field, instead of dropping every row."""
-    for item, (number, raw) in zip(rows, chunk.raw, strict=True):
-        if isinstance(item, Row):
+    for position, reason in enumerate(table.column("error").to_pylist()):
+        if reason is None:
             return
-        if item.reason in ("missing_field", "wrong_type"):
-            record = raw if isinstance(raw, dict) else json.loads(raw)
+        if reason in ("missing_field", "wrong_type"):
+            record = json.loads(table.column("record")[position].as_py())
+            number = chunk.raw[position][0]
             first_record_check(record, config.fields, f"{chunk.path}:{number}")
             return
 
@@ -248,11 +226,16 @@ def write_outputs(
 
 def _write_kept(kept: pa.Table, temporary: Path, output_format: str) -> None:
     if output_format == "jsonl":
+        # Records end in their newline: the file is their bytes end to end.
+        lines = kept.column("record").combine_chunks()
         with temporary.open("wb") as handle:
-            for record in kept.column("record").to_pylist():
-                handle.write(record.encode("utf-8") + b"\n")
+            if len(lines):
+                offsets = np.frombuffer(lines.buffers()[1], np.int64)
+                first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
+                handle.write(memoryview(lines.buffers()[2])[first:last])
     else:
-        pq.write_table(kept.drop_columns(["row"]), temporary)
+        records = strip_newline(kept.column("record"))
+        pq.write_table(kept.drop_columns(["row"]).set_column(4, "record", records), temporary)
 
 
 def _count_rows(path: Path, output_format: str) -> int:

@@ -13,7 +13,6 @@ import html
 import json
 import math
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ import pyarrow.parquet as pq
 
 from amfast.errors import InputError
 from amfast.io import AtomicWriter, _open_text_output
+from amfast.sources import strip_newline
 
 if TYPE_CHECKING:
     from amfast.clean_config import CleanConfig
@@ -110,31 +110,48 @@ class Funnel:
         )
 
 
-def _funnel(reports: list[StageReport], rows: np.ndarray, sources: np.ndarray) -> Funnel:
+def _reason_counts(reasons: pa.ChunkedArray | pa.Array) -> dict[str, int]:
+    """How often each reason occurs, in order of first occurrence (like `Counter`)."""
+    counts = pc.value_counts(reasons)
+    return dict(
+        zip(
+            counts.field("values").to_pylist(),
+            counts.field("counts").to_pylist(),
+            strict=True,
+        )
+    )
+
+
+def _funnel(
+    reports: list[StageReport], rows: np.ndarray, codes: np.ndarray, names: list[str]
+) -> Funnel:
+    """The funnel from every stage's decisions; `names[codes[i]]` is row i's source."""
     alive = np.ones(len(rows), bool)
     funnel = Funnel(rows=len(rows))
+    order = sorted(range(len(names)), key=names.__getitem__)
     for report in reports:
         positions = np.searchsorted(rows, report.decisions.column("row").to_numpy())
-        before = Counter(sources[alive].tolist())
+        before = np.bincount(codes[alive], minlength=len(names))
         alive[positions] = False
-        lost = Counter(sources[positions].tolist())
+        lost = np.bincount(codes[positions], minlength=len(names))
         funnel.stages.append(
             {
                 "stage": report.name,
-                "in": int(sum(before.values())),
+                "in": int(before.sum()),
                 "dropped": len(positions),
                 "out": int(alive.sum()),
                 "seconds": round(report.seconds, 3),
                 "resumed": report.reused,
                 "params": report.params,
-                "reasons": dict(Counter(report.decisions.column("reason").to_pylist())),
+                "reasons": _reason_counts(report.decisions.column("reason")),
                 "by_source": {
-                    source: {
-                        "in": count,
-                        "dropped": lost.get(source, 0),
-                        "out": count - lost.get(source, 0),
+                    names[code]: {
+                        "in": int(before[code]),
+                        "dropped": int(lost[code]),
+                        "out": int(before[code] - lost[code]),
                     }
-                    for source, count in sorted(before.items())
+                    for code in order
+                    if before[code]
                 },
             }
         )
@@ -152,52 +169,26 @@ def write_reports(
 
     output = Path(config.output)
     index = pa.concat_tables(
-        [_read_shard(path, ["row", "row_id", "source", "record", "message"]) for path in shards]
-    )
+        [_read_shard(path, ["row", "row_id", "source"]) for path in shards]
+    ).combine_chunks()
     rows = index.column("row").to_numpy()
-    sources = np.asarray(index.column("source").to_pylist(), dtype=object)
-    status = np.full(len(rows), "kept", dtype=object)
-    parts = []
-    for report in reports:
-        decisions = report.decisions
-        positions = np.searchsorted(rows, decisions.column("row").to_numpy())
-        status[positions] = report.name
-        kept_rows = decisions.column("kept_row").to_numpy()
-        has_kept = kept_rows >= 0
-        kept_ids = index.column("row_id").take(pa.array(np.searchsorted(rows, kept_rows)))
-        score = decisions.column("score")
-        parts.append(
-            pa.table(
-                {
-                    "row": decisions.column("row"),
-                    "row_id": index.column("row_id").take(pa.array(positions)),
-                    "source": index.column("source").take(pa.array(positions)),
-                    "stage": pa.array([report.name] * len(positions), pa.string()),
-                    "reason": decisions.column("reason"),
-                    "params": pa.array(
-                        [json.dumps(report.params, sort_keys=True)] * len(positions), pa.string()
-                    ),
-                    "kept_row": pa.array(np.where(has_kept, kept_rows, 0), mask=~has_kept),
-                    "kept_row_id": pc.if_else(pa.array(has_kept), kept_ids, None),
-                    "score": pc.if_else(pc.is_nan(score), None, score),
-                    "message": index.column("message").take(pa.array(positions)),
-                    "record": index.column("record").take(pa.array(positions)),
-                }
-            )
-        )
-    ledger = pa.concat_tables(parts).sort_by("row") if parts else None
+    sources = pc.dictionary_encode(index.column("source").combine_chunks())
+    status = np.zeros(len(rows), np.int32)  # 0: kept, else 1 + the index of the dropping stage
+    for number, report in enumerate(reports, start=1):
+        status[np.searchsorted(rows, report.decisions.column("row").to_numpy())] = number
+    ledger = _ledger(shards, reports, index) if reports else None
     _write_table(ledger, config.dropped_path)
     row_index = pa.table(
         {
             "row": index.column("row"),
             "row_id": index.column("row_id"),
             "source": index.column("source"),
-            "status": pa.array(status.tolist(), pa.string()),
+            "status": pa.array(["kept", *(report.name for report in reports)]).take(status),
         }
     )
     with AtomicWriter(output / "row_index.parquet") as temporary:
         pq.write_table(row_index, temporary)
-    funnel = _funnel(reports, rows, sources)
+    funnel = _funnel(reports, rows, sources.indices.to_numpy(), sources.dictionary.to_pylist())
     document = {"rows": funnel.rows, "stages": funnel.stages}
     _write_text(output / "funnel.json", json.dumps(document, indent=1, sort_keys=True))
     _write_text(output / "funnel.html", funnel.html())
@@ -212,6 +203,55 @@ def write_reports(
     }
     _write_text(output / "manifest.json", json.dumps(manifest, indent=1))
     return funnel
+
+
+def _ledger(shards: list[Path], reports: list[StageReport], index: pa.Table) -> pa.Table:
+    """One row per dropped row, in row order (see the module docs for the columns)."""
+    decisions = pa.concat_tables([report.decisions for report in reports])
+    stage = np.repeat(np.arange(len(reports)), [len(report.decisions) for report in reports])
+    dropped = decisions.column("row").to_numpy()
+    order = np.argsort(dropped, kind="stable")
+    decisions, stage, dropped = decisions.take(order), stage[order], dropped[order]
+    rows = index.column("row").to_numpy()
+    positions = np.searchsorted(rows, dropped)
+    kept_rows = decisions.column("kept_row").to_numpy()
+    has_kept = kept_rows >= 0
+    kept_ids = index.column("row_id").take(np.searchsorted(rows, kept_rows))
+    params = [json.dumps(report.params, sort_keys=True) for report in reports]
+    score = decisions.column("score")
+    message, record = _dropped_records(shards, dropped)
+    return pa.table(
+        {
+            "row": decisions.column("row"),
+            "row_id": index.column("row_id").take(positions),
+            "source": index.column("source").take(positions),
+            "stage": pa.array([report.name for report in reports], pa.string()).take(stage),
+            "reason": decisions.column("reason"),
+            "params": pa.array(params, pa.string()).take(stage),
+            "kept_row": pa.array(np.where(has_kept, kept_rows, 0), mask=~has_kept),
+            "kept_row_id": pc.if_else(pa.array(has_kept), kept_ids, None),
+            "score": pc.if_else(pc.is_nan(score), None, score),
+            "message": message,
+            "record": record,
+        }
+    )
+
+
+def _dropped_records(shards: list[Path], dropped: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """`(message, record)` of the dropped rows (sorted), one shard in memory at a time."""
+    from amfast.clean import _read_shard
+
+    messages, records = [pa.array([], pa.string())], [pa.array([], pa.large_string())]
+    for path in shards:
+        shard = _read_shard(path, ["row", "message", "record"])
+        rows = shard.column("row").to_numpy()
+        if not len(rows):
+            continue
+        low, high = np.searchsorted(dropped, [rows[0], rows[-1] + 1])
+        positions = np.searchsorted(rows, dropped[low:high])
+        messages += shard.column("message").take(positions).chunks
+        records += strip_newline(shard.column("record").take(positions)).chunks
+    return pa.concat_arrays(messages), pa.concat_arrays(records)
 
 
 def _write_text(path: Path, text: str) -> None:
