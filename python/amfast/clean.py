@@ -164,7 +164,8 @@ def load_frame(shards: list[Path], config: CleanConfig) -> tuple[pa.Table, pa.Ta
             "score": pa.array(np.full(errors.num_rows, np.nan), pa.float64()),
         }
     )
-    frame = table.filter(pc.invert(bad)).select(names)
+    readable = table.filter(pc.invert(bad)) if errors.num_rows else table  # a copy if needed
+    frame = readable.select(names)
     ranks = priority_ranks(frame, config.priority, config.source_rank)
     frame = frame.add_column(5, "priority", pa.array(ranks, pa.int64())).cast(FRAME_SCHEMA)
     return frame.combine_chunks(), read_decisions

@@ -237,7 +237,9 @@ def _ledger(shards: list[Path], reports: list[StageReport], index: pa.Table) -> 
     )
 
 
-def _dropped_records(shards: list[Path], dropped: np.ndarray) -> tuple[pa.Array, pa.Array]:
+def _dropped_records(
+    shards: list[Path], dropped: np.ndarray
+) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
     """`(message, record)` of the dropped rows (sorted), one shard in memory at a time."""
     from amfast.clean import _read_shard
 
@@ -251,7 +253,7 @@ def _dropped_records(shards: list[Path], dropped: np.ndarray) -> tuple[pa.Array,
         positions = np.searchsorted(rows, dropped[low:high])
         messages += shard.column("message").take(positions).chunks
         records += strip_newline(shard.column("record").take(positions)).chunks
-    return pa.concat_arrays(messages), pa.concat_arrays(records)
+    return pa.chunked_array(messages), pa.chunked_array(records)
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -536,7 +536,11 @@ def _strings(values: pa.Array | None, rows: int) -> pa.Array:
 
 
 def _non_empty(values: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(values, ""), pa.scalar(None, values.type), values)
+    """Empty strings as nulls (the `or` in `RowParser._row`); copies only when there is one."""
+    empty = pc.equal(pc.binary_length(values), 0)
+    if not pc.any(empty).as_py():
+        return values
+    return pc.if_else(empty, pa.scalar(None, values.type), values)
 
 
 def _roles(table: pa.Table) -> tuple[pa.Array | None, pa.Array | None]:
