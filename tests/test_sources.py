@@ -8,6 +8,7 @@ import random
 import pyarrow as pa
 import pytest
 
+from amfast import sources
 from amfast.io import iter_line_blocks, iter_raw_lines
 from amfast.sources import FieldMap, RowParser, _block_table, iter_chunks, rows_table
 
@@ -76,7 +77,7 @@ def both_readers(tmp_path, lines, fields=None):
     fields = fields or FieldMap()
     path = tmp_path / "in.jsonl"
     path.write_bytes(b"".join(line + b"\n" for line in lines))
-    (chunk,) = iter_chunks(path, 100)
+    (chunk,) = iter_chunks(path, 10_000)
     parser = RowParser(fields)
     return chunk, parser.table(chunk, 10), rows_table(parser.parse(chunk), 10)
 
@@ -140,3 +141,21 @@ def test_lines_separated_by_single_newlines_are_shared_not_copied(tmp_path):
     lines = block.as_arrow()
     assert lines.to_pylist() == [b'{"a": 1}\n', b'{"a": 22}\n', b'{"a": 333}\n']
     assert lines.buffers()[2].address == pa.py_buffer(block.data).address
+
+
+def test_a_bad_line_sends_only_a_few_lines_around_it_row_by_row(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "ROW_BY_ROW_LINES", 8)
+    lines = encode({"id": i, "problem": f"question {i}"} for i in range(1_000))
+    lines[500] = b'{"id": 500, "problem": '
+    lines[501] = json.dumps({"id": "five hundred and one", "problem": "q"}).encode()
+    chunk, table, expected = both_readers(tmp_path, lines)
+    parsed = []
+    parse = RowParser.parse
+    monkeypatch.setattr(
+        RowParser, "parse", lambda self, part: parsed.append(len(part)) or parse(self, part)
+    )
+    assert RowParser(FieldMap()).table(chunk, 10).equals(table)
+    assert table.equals(expected)
+    assert 0 < sum(parsed) <= 16
+    (message,) = table.column("message").drop_null().to_pylist()
+    assert message.endswith(":501: invalid JSON: Expecting value at column 24")

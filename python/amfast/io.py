@@ -144,6 +144,16 @@ class LineBlock:
         ):
             yield number, data[start:end]
 
+    def slice(self, begin: int, end: int) -> LineBlock:
+        """Lines `begin` to `end` (exclusive) as a block of their own (a copy of their bytes)."""
+        low, high = int(self.starts[begin]), int(self.ends[end - 1]) + 1  # up to its newline
+        return LineBlock(
+            self.data[low:high],
+            self.starts[begin:end] - low,
+            self.ends[begin:end] - low,
+            self.numbers[begin:end],
+        )
+
     def as_arrow(self) -> pa.LargeBinaryArray:
         r"""The lines, each followed by one `\n`, as one Arrow array.
 

@@ -37,6 +37,10 @@ RESPONSE_FIELDS = ("response", "completion", "output")
 REFERENCE_FIELDS = ("reference_answer", "answer", "solution")
 TEST_CASE_FIELDS = ("test_case", "test_cases", "tests")
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+# A JSONL block that pyarrow cannot read is halved down to this many lines, then read line by line.
+ROW_BY_ROW_LINES = 256
+# Blocks of a few MB parse as fast as pyarrow's default 1 MB and leave fewer chunks to join.
+JSON_READ_OPTIONS = pajson.ReadOptions(block_size=8 << 20)
 # The ingest shards of `amfast clean`: the frame's columns, and each row's `record` as read (the
 # JSONL line, or the row as JSON) followed by `\n`, so kept JSONL rows are written by
 # concatenation; `error` / `message` say why a row could not be read.
@@ -220,15 +224,33 @@ class RowParser:
     def table(self, chunk: Chunk, first_row: int) -> pa.Table:
         """The chunk as a `SHARD_SCHEMA` table, rows numbered from `first_row`.
 
-        JSONL is parsed as a whole block by pyarrow and its fields taken column by column; a
+        JSONL is parsed as a whole block by pyarrow and its fields taken column by column. A
         block that pyarrow refuses, or whose shape the columns cannot tell exactly (a bad line,
-        a field that is sometimes missing...), goes through `parse`, row by row.
+        a field that is sometimes missing...), is cut in halves until the parts that still fail
+        are at most `ROW_BY_ROW_LINES` lines, which go through `parse`, row by row.
         """
-        if chunk.lines is not None:
-            fast = _block_table(chunk, self.fields, first_row)
-            if fast is not None:
-                return fast
-        return rows_table(self.parse(chunk), first_row)
+        if chunk.lines is None:
+            return rows_table(self.parse(chunk), first_row)
+        return pa.concat_tables(self._line_tables(chunk, first_row))
+
+    def _line_tables(self, chunk: Chunk, first_row: int) -> list[pa.Table]:
+        lines = chunk.lines
+        assert lines is not None
+        fast = _block_table(chunk, self.fields, first_row)
+        if fast is not None:
+            return [fast]
+        if len(lines) <= ROW_BY_ROW_LINES:
+            return [rows_table(self.parse(chunk), first_row)]
+        half = len(lines) // 2
+        return [
+            *self._line_tables(
+                Chunk(chunk.path, chunk.first, lines=lines.slice(0, half)), first_row
+            ),
+            *self._line_tables(
+                Chunk(chunk.path, chunk.first + half, lines=lines.slice(half, len(lines))),
+                first_row + half,
+            ),
+        ]
 
     def parse(self, chunk: Chunk) -> list[Row | RowError]:
         """Every raw row of the chunk, in order."""
@@ -418,7 +440,7 @@ def _block_table(chunk: Chunk, fields: FieldMap, first_row: int) -> pa.Table | N
         return None  # a byte-order mark, which `json.loads` refuses, may start a line
     try:
         records = block.as_arrow().cast(pa.large_string())  # checks UTF-8
-        parsed = pajson.read_json(pa.py_buffer(block.data))
+        parsed = pajson.read_json(pa.py_buffer(block.data), read_options=JSON_READ_OPTIONS)
     except pa.ArrowException:
         return None
     if parsed.num_rows != len(block):  # two objects on one line
