@@ -22,7 +22,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,8 @@ class CleanSummary:
     output: Path
     ledger: Path
     resumed_steps: int
+    steps: dict[str, float] = field(default_factory=dict)
+    """Seconds of the steps around the stages: `read`, `frame`, `write`, `ledger`."""
 
     @property
     def rows_per_second(self) -> float:
@@ -265,8 +267,11 @@ def clean(config: CleanConfig) -> CleanSummary:
         )
     key = _prepare(config, files)
     resumed = sum(1 for shard in (config.work_path / "ingest").glob("part-*.arrow"))
-    shards = ingest(config, files)
-    frame, read_decisions = load_frame(shards, config)
+    steps: dict[str, float] = {}
+    with _timed(steps, "read"):
+        shards = ingest(config, files)
+    with _timed(steps, "frame"):
+        frame, read_decisions = load_frame(shards, config)
     reports = [StageReport("read", {"fields": config.fields.__dict__}, read_decisions, 0.0, False)]
     all_dropped = [read_decisions.column("row").to_numpy()]
     final_key = key
@@ -276,8 +281,10 @@ def clean(config: CleanConfig) -> CleanSummary:
         all_dropped.append(decisions.column("row").to_numpy())
         resumed += int(reused)
     dropped_rows = np.sort(np.concatenate(all_dropped))
-    entries = write_outputs(shards, dropped_rows, config, final_key)
-    funnel = write_reports(shards, reports, entries, config)
+    with _timed(steps, "write"):
+        entries = write_outputs(shards, dropped_rows, config, final_key)
+    with _timed(steps, "ledger"):
+        funnel = write_reports(shards, reports, entries, config)
     if config.work_path == output / "_work":
         with contextlib.suppress(OSError):
             shutil.rmtree(config.work_path / "ingest")
@@ -291,4 +298,12 @@ def clean(config: CleanConfig) -> CleanSummary:
         output=output,
         ledger=config.dropped_path,
         resumed_steps=resumed,
+        steps=steps,
     )
+
+
+@contextlib.contextmanager
+def _timed(steps: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    steps[name] = time.perf_counter() - started
