@@ -159,3 +159,22 @@ def test_a_bad_line_sends_only_a_few_lines_around_it_row_by_row(tmp_path, monkey
     assert 0 < sum(parsed) <= 16
     (message,) = table.column("message").drop_null().to_pylist()
     assert message.endswith(":501: invalid JSON: Expecting value at column 24")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"problem": "x\ty"}',  # a raw control character: json.loads refuses it
+        b'{"problem": "a", "score": NaN}',
+        b'{"problem": "a", "score": 1e999}',
+        b'{"problem": "\\u0000 nul"}',
+        b'{"problem": "\xed\xa0\x80"}',  # an encoded surrogate is not UTF-8
+        b'{"problem": "a"} trailing',
+        b'{"problem": "a",}',
+        b'{"problem": "a", "problem": "b"}',
+    ],
+)
+def test_lines_json_loads_and_pyarrow_may_disagree_on_read_the_same(tmp_path, line):
+    lines = [*encode({"problem": f"q{i}", "score": i} for i in range(20)), line]
+    _, table, expected = both_readers(tmp_path, lines)
+    assert table.equals(expected)
