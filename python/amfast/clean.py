@@ -152,7 +152,10 @@ def _read_shard(path: Path, columns: list[str] | None = None) -> pa.Table:
 
 
 def load_frame(shards: list[Path], config: CleanConfig) -> tuple[pa.Table, pa.Table]:
-    """`(frame of readable rows, read errors as decisions)` from the ingest shards."""
+    """`(frame of readable rows, read errors as decisions)` from the ingest shards.
+
+    The frame's columns are one chunk per shard, read from the memory-mapped shards, not copied.
+    """
     names = ["row", "row_id", "source", "text", "response", "has_reference", "has_test_case"]
     tables = [_read_shard(path, [*names, "error"]) for path in shards]
     table = pa.concat_tables(tables) if tables else _read_empty(names)
@@ -170,7 +173,7 @@ def load_frame(shards: list[Path], config: CleanConfig) -> tuple[pa.Table, pa.Ta
     frame = readable.select(names)
     ranks = priority_ranks(frame, config.priority, config.source_rank)
     frame = frame.add_column(5, "priority", pa.array(ranks, pa.int64())).cast(FRAME_SCHEMA)
-    return frame.combine_chunks(), read_decisions
+    return frame, read_decisions
 
 
 def _read_empty(names: list[str]) -> pa.Table:
