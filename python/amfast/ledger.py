@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,23 @@ from amfast.sources import strip_newline
 
 if TYPE_CHECKING:
     from amfast.clean_config import CleanConfig
+
+
+LEDGER_SCHEMA = pa.schema(
+    [
+        pa.field("row", pa.int64()),
+        pa.field("row_id", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("stage", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("params", pa.string()),
+        pa.field("kept_row", pa.int64()),
+        pa.field("kept_row_id", pa.string()),
+        pa.field("score", pa.float64()),
+        pa.field("message", pa.string()),
+        pa.field("record", pa.large_string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -176,8 +193,7 @@ def write_reports(
     status = np.zeros(len(rows), np.int32)  # 0: kept, else 1 + the index of the dropping stage
     for number, report in enumerate(reports, start=1):
         status[np.searchsorted(rows, report.decisions.column("row").to_numpy())] = number
-    ledger = _ledger(shards, reports, index) if reports else None
-    _write_table(ledger, config.dropped_path)
+    dropped = _write_ledger(_ledger_parts(shards, reports, index), config.dropped_path)
     row_index = pa.table(
         {
             "row": index.column("row"),
@@ -196,7 +212,7 @@ def write_reports(
         "input": str(config.input),
         "rows": funnel.rows,
         "kept": int(sum(entry["rows"] for entry in entries)),
-        "dropped": 0 if ledger is None else ledger.num_rows,
+        "dropped": dropped,
         "shards": entries,
         "ledger": str(config.dropped_path),
         "stages": [stage["stage"] for stage in funnel.stages],
@@ -205,76 +221,75 @@ def write_reports(
     return funnel
 
 
-def _ledger(shards: list[Path], reports: list[StageReport], index: pa.Table) -> pa.Table:
-    """One row per dropped row, in row order (see the module docs for the columns)."""
+def _ledger_parts(
+    shards: list[Path], reports: list[StageReport], index: pa.Table
+) -> Iterator[pa.Table]:
+    """The ledger in row order, one part per shard (its dropped rows with their records)."""
+    from amfast.clean import _read_shard
+
+    if not reports:
+        return
     decisions = pa.concat_tables([report.decisions for report in reports])
     stage = np.repeat(np.arange(len(reports)), [len(report.decisions) for report in reports])
     dropped = decisions.column("row").to_numpy()
     order = np.argsort(dropped, kind="stable")
     decisions, stage, dropped = decisions.take(order), stage[order], dropped[order]
-    rows = index.column("row").to_numpy()
-    positions = np.searchsorted(rows, dropped)
     kept_rows = decisions.column("kept_row").to_numpy()
-    has_kept = kept_rows >= 0
-    kept_ids = index.column("row_id").take(np.searchsorted(rows, kept_rows))
-    params = [json.dumps(report.params, sort_keys=True) for report in reports]
-    score = decisions.column("score")
-    message, record = _dropped_records(shards, dropped)
-    return pa.table(
-        {
-            "row": decisions.column("row"),
-            "row_id": index.column("row_id").take(positions),
-            "source": index.column("source").take(positions),
-            "stage": pa.array([report.name for report in reports], pa.string()).take(stage),
-            "reason": decisions.column("reason"),
-            "params": pa.array(params, pa.string()).take(stage),
-            "kept_row": pa.array(np.where(has_kept, kept_rows, 0), mask=~has_kept),
-            "kept_row_id": pc.if_else(pa.array(has_kept), kept_ids, None),
-            "score": pc.if_else(pc.is_nan(score), None, score),
-            "message": message,
-            "record": record,
-        }
-    )
-
-
-def _dropped_records(
-    shards: list[Path], dropped: np.ndarray
-) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
-    """`(message, record)` of the dropped rows (sorted), one shard in memory at a time."""
-    from amfast.clean import _read_shard
-
-    messages, records = [pa.array([], pa.string())], [pa.array([], pa.large_string())]
+    names = pa.array([report.name for report in reports], pa.string())
+    params = pa.array([json.dumps(report.params, sort_keys=True) for report in reports])
+    rows = index.column("row").to_numpy()
     for path in shards:
         shard = _read_shard(path, ["row", "message", "record"])
-        rows = shard.column("row").to_numpy()
-        if not len(rows):
+        shard_rows = shard.column("row").to_numpy()
+        if not len(shard_rows):
             continue
-        low, high = np.searchsorted(dropped, [rows[0], rows[-1] + 1])
+        low, high = np.searchsorted(dropped, [shard_rows[0], shard_rows[-1] + 1])
+        part = decisions.slice(low, high - low)
         positions = np.searchsorted(rows, dropped[low:high])
-        messages += shard.column("message").take(positions).chunks
-        records += strip_newline(shard.column("record").take(positions)).chunks
-    return pa.chunked_array(messages), pa.chunked_array(records)
+        kept = kept_rows[low:high]
+        has_kept = kept >= 0
+        kept_ids = index.column("row_id").take(np.searchsorted(rows, kept))
+        in_shard = np.searchsorted(shard_rows, dropped[low:high])
+        score = part.column("score")
+        yield pa.table(
+            {
+                "row": part.column("row"),
+                "row_id": index.column("row_id").take(positions),
+                "source": index.column("source").take(positions),
+                "stage": names.take(stage[low:high]),
+                "reason": part.column("reason"),
+                "params": params.take(stage[low:high]),
+                "kept_row": pa.array(np.where(has_kept, kept, 0), mask=~has_kept),
+                "kept_row_id": pc.if_else(pa.array(has_kept), kept_ids, None),
+                "score": pc.if_else(pc.is_nan(score), None, score),
+                "message": shard.column("message").take(in_shard),
+                "record": strip_newline(shard.column("record").take(in_shard)),
+            },
+            schema=LEDGER_SCHEMA,
+        )
+
+
+def _write_ledger(parts: Iterator[pa.Table], path: Path) -> int:
+    """Writes the ledger part by part (Parquet or JSONL by name); returns its row count."""
+    count = 0
+    with AtomicWriter(path) as temporary:
+        if path.name.endswith(".parquet"):
+            with pq.ParquetWriter(temporary, LEDGER_SCHEMA) as writer:
+                for part in parts:
+                    writer.write_table(part)
+                    count += part.num_rows
+            return count
+        with _open_text_output(temporary, path) as handle:
+            for part in parts:
+                for record in part.to_pylist():
+                    handle.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+                count += part.num_rows
+    return count
 
 
 def _write_text(path: Path, text: str) -> None:
     with AtomicWriter(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
-
-
-def _write_table(table: pa.Table | None, path: Path) -> None:
-    from amfast.clean_config import CleanConfig  # noqa: F401 - keeps the import graph acyclic
-
-    if table is None:
-        table = pa.table({"row": pa.array([], pa.int64())})
-    with AtomicWriter(path) as temporary:
-        if path.name.endswith(".parquet"):
-            pq.write_table(table, temporary)
-            return
-        with _open_text_output(temporary, path) as handle:
-            for record in table.to_pylist():
-                if isinstance(record.get("score"), float) and math.isnan(record["score"]):
-                    record["score"] = None
-                handle.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
 
 
 def read_ledger(path: str | os.PathLike[str]) -> pa.Table:
