@@ -21,6 +21,7 @@ from pathlib import Path
 
 from amfast.clean import clean
 from amfast.clean_config import CleanConfig
+from amfast.filters import FILTER_NAMES
 from machine import machine_info
 
 CORPUS = Path(__file__).parents[2] / "shared/benchmarks/corpus/math_problems_union.jsonl.gz"
@@ -81,7 +82,19 @@ def main() -> None:
     print(summary.funnel.table(max_sources=0))
     print(f"\nrows {summary.rows:,}  kept {summary.kept:,}  seconds {seconds:.1f}")
     print(f"rows/s {summary.rows / seconds:,.0f}  peak RSS {peak_mb:,.0f} MB")
-    stage_seconds = {stage["stage"]: stage["seconds"] for stage in summary.funnel.stages}
+    stages = {stage["stage"]: stage["seconds"] for stage in summary.funnel.stages}
+    filters = [name for name in stages if name in FILTER_NAMES]
+    stage_seconds = {
+        "read (parse JSONL, ingest shards)": summary.steps["read"],
+        "frame (load, priority ranks)": summary.steps["frame"],
+        **{name: spent for name, spent in stages.items() if name not in ("read", *filters)},
+        f"filters ({len(filters)})": sum(stages[name] for name in filters),
+        "write (kept shards)": summary.steps["write"],
+        "ledger (ledger, row index, funnel)": summary.steps["ledger"],
+    }
+    print("\n| step | seconds | share |\n|---|---|---|")
+    for name, step in stage_seconds.items():
+        print(f"| {name} | {step:.2f} | {step / seconds:.0%} |")
     record = {
         "machine": machine_info(["amfast", "pyarrow", "numpy"]),
         "args": vars(args),

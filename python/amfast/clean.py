@@ -25,7 +25,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +48,14 @@ from amfast.pipeline import (
     run_stage,
     survivors,
 )
-from amfast.sources import Row, RowParser, first_record_check, input_files, iter_chunks
-
-SHARD_SCHEMA = pa.schema(
-    [
-        *[field for field in FRAME_SCHEMA if field.name != "priority"],
-        pa.field("record", pa.large_string()),
-        pa.field("error", pa.string()),
-        pa.field("message", pa.string()),
-    ]
+from amfast.sources import (
+    SHARD_SCHEMA,
+    Chunk,
+    RowParser,
+    first_record_check,
+    input_files,
+    iter_chunks,
+    strip_newline,
 )
 
 
@@ -72,6 +71,8 @@ class CleanSummary:
     output: Path
     ledger: Path
     resumed_steps: int
+    steps: dict[str, float] = field(default_factory=dict)
+    """Seconds of the steps around the stages: `read`, `frame`, `write`, `ledger`."""
 
     @property
     def rows_per_second(self) -> float:
@@ -106,30 +107,6 @@ def _prepare(config: CleanConfig, files: list[Path]) -> str:
     return key
 
 
-def _shard_table(rows: list[Any], first_row: int) -> pa.Table:
-    columns: dict[str, list[Any]] = {field.name: [] for field in SHARD_SCHEMA}
-    for offset, item in enumerate(rows):
-        columns["row"].append(first_row + offset)
-        columns["row_id"].append(item.row_id)
-        columns["source"].append(item.source)
-        columns["record"].append(item.record)
-        if isinstance(item, Row):
-            columns["text"].append(item.text)
-            columns["response"].append(item.response)
-            columns["has_reference"].append(item.has_reference)
-            columns["has_test_case"].append(item.has_test_case)
-            columns["error"].append(None)
-            columns["message"].append(None)
-        else:
-            columns["text"].append(None)
-            columns["response"].append(None)
-            columns["has_reference"].append(False)
-            columns["has_test_case"].append(False)
-            columns["error"].append(item.reason)
-            columns["message"].append(item.message)
-    return pa.table(columns, schema=SHARD_SCHEMA)
-
-
 def ingest(config: CleanConfig, files: list[Path]) -> list[Path]:
     """Parses the input into Arrow shards under the work dir; finished shards are skipped."""
     folder = config.work_path / "ingest"
@@ -144,26 +121,29 @@ def ingest(config: CleanConfig, files: list[Path]) -> list[Path]:
                 shard = folder / f"part-{len(shards):05d}.arrow"
                 shards.append(shard)
                 if not shard.is_file():
-                    rows = parser.parse(chunk)
+                    table = parser.table(chunk, first_row)
                     if not checked:
-                        _check_first(rows, chunk, config)
-                    with AtomicWriter(shard) as temporary, pa.OSFile(str(temporary), "wb") as sink:
-                        table = _shard_table(rows, first_row)
-                        with pa.ipc.new_file(sink, SHARD_SCHEMA) as writer:
-                            writer.write_table(table)
+                        _check_first(table, chunk, config)
+                    with (
+                        AtomicWriter(shard) as temporary,
+                        pa.OSFile(str(temporary), "wb") as sink,
+                        pa.ipc.new_file(sink, SHARD_SCHEMA) as writer,
+                    ):
+                        writer.write_table(table)
                 checked = True
-                first_row += len(chunk.raw)
-                bar.update(len(chunk.raw))
+                first_row += len(chunk)
+                bar.update(len(chunk))
     return shards
 
 
-def _check_first(rows: list[Any], chunk: Any, config: CleanConfig) -> None:  # noqa: ANN401
+def _check_first(table: pa.Table, chunk: Chunk, config: CleanConfig) -> None:
     """A wrong field mapping fails at once, naming the field, instead of dropping every row."""
-    for item, (number, raw) in zip(rows, chunk.raw, strict=True):
-        if isinstance(item, Row):
+    for position, reason in enumerate(table.column("error").to_pylist()):
+        if reason is None:
             return
-        if item.reason in ("missing_field", "wrong_type"):
-            record = raw if isinstance(raw, dict) else json.loads(raw)
+        if reason in ("missing_field", "wrong_type"):
+            record = json.loads(table.column("record")[position].as_py())
+            number = chunk.raw[position][0]
             first_record_check(record, config.fields, f"{chunk.path}:{number}")
             return
 
@@ -175,15 +155,20 @@ def _read_shard(path: Path, columns: list[str] | None = None) -> pa.Table:
 
 
 def load_frame(shards: list[Path], config: CleanConfig) -> tuple[pa.Table, pa.Table]:
-    """`(frame of readable rows, read errors as decisions)` from the ingest shards."""
+    """`(frame of readable rows, read errors as decisions)` from the ingest shards.
+
+    The frame's columns are one chunk per shard, read from the memory-mapped shards, not copied.
+    """
     names = ["row", "row_id", "source", "text", "response", "has_reference", "has_test_case"]
     tables = [_read_shard(path, [*names, "error"]) for path in shards]
     table = pa.concat_tables(tables) if tables else _read_empty(names)
     read_decisions = read_errors(table)
-    frame = table.filter(pc.is_null(table.column("error"))).select(names)
+    # Filtering copies; without read errors the frame stays on the memory-mapped shards.
+    readable = table.filter(pc.is_null(table.column("error"))) if read_decisions.num_rows else table
+    frame = readable.select(names)
     ranks = priority_ranks(frame, config.priority, config.source_rank)
     frame = frame.add_column(5, "priority", pa.array(ranks, pa.int64())).cast(FRAME_SCHEMA)
-    return frame.combine_chunks(), read_decisions
+    return frame, read_decisions
 
 
 def read_errors(table: pa.Table) -> pa.Table:
@@ -255,11 +240,16 @@ def write_outputs(
 
 def _write_kept(kept: pa.Table, temporary: Path, output_format: str) -> None:
     if output_format == "jsonl":
+        # Records end in their newline: the file is their bytes end to end.
+        lines = kept.column("record").combine_chunks()
         with temporary.open("wb") as handle:
-            for record in kept.column("record").to_pylist():
-                handle.write(record.encode("utf-8") + b"\n")
+            if len(lines):
+                offsets = np.frombuffer(lines.buffers()[1], np.int64)
+                first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
+                handle.write(memoryview(lines.buffers()[2])[first:last])
     else:
-        pq.write_table(kept.drop_columns(["row"]), temporary)
+        records = strip_newline(kept.column("record"))
+        pq.write_table(kept.drop_columns(["row"]).set_column(4, "record", records), temporary)
 
 
 def _count_rows(path: Path, output_format: str) -> int:
@@ -287,11 +277,14 @@ def clean(config: CleanConfig) -> CleanSummary:
         require_ray()  # before reading anything
     key = _prepare(config, files)
     resumed = sum(1 for shard in (config.work_path / "ingest").glob("part-*.arrow"))
-    shards = ingest(config, files)
+    steps: dict[str, float] = {}
+    with _timed(steps, "read"):
+        shards = ingest(config, files)
     if config.engine == "ray":
         read_decisions, results = ray_stages(stages, shards, config, key)
     else:
-        frame, read_decisions = load_frame(shards, config)
+        with _timed(steps, "frame"):
+            frame, read_decisions = load_frame(shards, config)
         results = run_stages(stages, frame, config, key)
     reports = [StageReport("read", {"fields": config.fields.__dict__}, read_decisions, 0.0, False)]
     all_dropped = [read_decisions.column("row").to_numpy()]
@@ -302,8 +295,10 @@ def clean(config: CleanConfig) -> CleanSummary:
         all_dropped.append(decisions.column("row").to_numpy())
         resumed += int(reused)
     dropped_rows = np.sort(np.concatenate(all_dropped))
-    entries = write_outputs(shards, dropped_rows, config, final_key)
-    funnel = write_reports(shards, reports, entries, config)
+    with _timed(steps, "write"):
+        entries = write_outputs(shards, dropped_rows, config, final_key)
+    with _timed(steps, "ledger"):
+        funnel = write_reports(shards, reports, entries, config)
     if config.work_path == output / "_work":
         with contextlib.suppress(OSError):
             shutil.rmtree(config.work_path / "ingest")
@@ -317,4 +312,12 @@ def clean(config: CleanConfig) -> CleanSummary:
         output=output,
         ledger=config.dropped_path,
         resumed_steps=resumed,
+        steps=steps,
     )
+
+
+@contextlib.contextmanager
+def _timed(steps: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    steps[name] = time.perf_counter() - started

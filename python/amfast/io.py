@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -108,6 +110,162 @@ def iter_raw_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
                     yield line_number, raw.rstrip(b"\r\n")
         except _broken_file_errors() as error:
             raise InputError(f"{path}: broken or truncated file: {error}") from error
+
+
+# Bytes that `bytes.strip()` removes: a line of only these is blank.
+_WHITESPACE = np.zeros(256, bool)
+_WHITESPACE[list(b" \t\n\r\x0b\x0c")] = True
+READ_BYTES = 1 << 23
+
+
+@dataclass(frozen=True)
+class LineBlock:
+    r"""Consecutive non-blank lines of a file located in one buffer, without a bytes object each.
+
+    Line `i` is `data[starts[i]:ends[i]]` (no `\r\n`), line number `numbers[i]` (1-based, blank
+    lines counted); `data` also holds what lies between the lines (line breaks, blank lines)
+    and ends with a newline.
+    """
+
+    data: bytes
+    starts: npt.NDArray[np.int64]
+    ends: npt.NDArray[np.int64]
+    numbers: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        """Number of lines."""
+        return len(self.starts)
+
+    def lines(self) -> Iterator[tuple[int, bytes]]:
+        """`(line number, bytes)` of every line, like `iter_raw_lines`."""
+        data = self.data
+        for number, start, end in zip(
+            self.numbers.tolist(), self.starts.tolist(), self.ends.tolist(), strict=True
+        ):
+            yield number, data[start:end]
+
+    def slice(self, begin: int, end: int) -> LineBlock:
+        """Lines `begin` to `end` (exclusive) as a block of their own (a copy of their bytes)."""
+        low, high = int(self.starts[begin]), int(self.ends[end - 1]) + 1  # up to its newline
+        return LineBlock(
+            self.data[low:high],
+            self.starts[begin:end] - low,
+            self.ends[begin:end] - low,
+            self.numbers[begin:end],
+        )
+
+    def as_arrow(self) -> pa.LargeBinaryArray:
+        r"""The lines, each followed by one `\n`, as one Arrow array.
+
+        When the lines are separated by single newlines (the usual file), the array shares
+        `data`; otherwise (`\r\n`, blank lines) the bytes are copied once, in numpy.
+        """
+        data = np.frombuffer(self.data, np.uint8)
+        count = len(self)
+        offsets = np.empty(count + 1, np.int64)
+        if count == 0:
+            offsets[0], chars = 0, data[:0]
+        elif np.array_equal(self.starts[1:], self.ends[:-1] + 1) and self.ends[-1] + 1 == len(data):
+            offsets[:-1], offsets[-1] = self.starts, len(data)  # starts[0] is 0
+            chars = data
+        else:
+            inside = np.zeros(len(data) + 1, np.int8)
+            inside[self.starts] += 1
+            inside[self.ends] -= 1
+            keep = np.cumsum(inside[:-1], dtype=np.int8).view(bool)
+            keep[self.ends] = True  # where each line's newline goes
+            chars = data[keep]
+            offsets[0] = 0
+            np.cumsum(self.ends - self.starts + 1, out=offsets[1:])
+            chars[offsets[1:] - 1] = ord("\n")
+        buffers = [None, pa.py_buffer(offsets), pa.py_buffer(chars)]
+        return pa.LargeBinaryArray.from_buffers(pa.large_binary(), count, buffers)
+
+
+def _split_lines(
+    buffer: bytes, first_number: int, final: bool
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+    """`(starts, ends, numbers, consumed)` of the non-blank complete lines in `buffer`.
+
+    A last line without a newline counts only when `final`; `consumed` is where it starts.
+    """
+    data = np.frombuffer(buffer, np.uint8)
+    breaks = np.flatnonzero(data == ord("\n")).astype(np.int64)
+    consumed = int(breaks[-1]) + 1 if len(breaks) else 0
+    starts = np.empty(len(breaks), np.int64)
+    starts[:1] = 0
+    starts[1:] = breaks[:-1] + 1
+    ends = breaks.copy()
+    if final and consumed < len(buffer):
+        starts = np.append(starts, consumed)
+        ends = np.append(ends, len(buffer))
+        consumed = len(buffer)
+    numbers = np.arange(first_number, first_number + len(starts), dtype=np.int64)
+    while True:  # `rstrip(b"\r\n")`: a line may end in several carriage returns
+        carriage = (ends > starts) & (data[np.maximum(ends - 1, 0)] == ord("\r"))
+        if not carriage.any():
+            break
+        ends[carriage] -= 1
+    # A line is blank when it strips to nothing; only one starting with whitespace can be.
+    suspect = np.flatnonzero(
+        (ends == starts) | _WHITESPACE[data[np.minimum(starts, max(len(data) - 1, 0))]]
+    )
+    blank = [i for i in suspect.tolist() if not buffer[starts[i] : ends[i]].strip()]
+    if blank:
+        keep = np.ones(len(starts), bool)
+        keep[blank] = False
+        starts, ends, numbers = starts[keep], ends[keep], numbers[keep]
+    return starts, ends, numbers, consumed
+
+
+def iter_line_blocks(
+    path: str | os.PathLike[str], max_lines: int, read_bytes: int = READ_BYTES
+) -> Iterator[LineBlock]:
+    """The non-blank lines of a (possibly compressed) file in blocks of `max_lines` lines.
+
+    The same lines and numbers as `iter_raw_lines`, found with numpy over large reads instead of
+    one Python object per line.
+
+    Raises:
+        InputError: The file cannot be opened, or is broken or truncated.
+    """
+    path = Path(path)
+    try:
+        handle = _open_binary(path)
+    except OSError as error:
+        raise InputError(f"{path}: cannot open: {error.strerror or error}") from error
+    with handle:
+        pending, first_number, final = b"", 1, False
+        while not final:
+            parts, breaks = [pending], pending.count(b"\n")
+            while not final and (breaks < max_lines or len(parts) == 1):
+                try:
+                    data = handle.read(read_bytes)
+                except _broken_file_errors() as error:
+                    raise InputError(f"{path}: broken or truncated file: {error}") from error
+                final = not data
+                parts.append(data)
+                breaks += data.count(b"\n")
+            buffer = b"".join(parts)
+            starts, ends, numbers, consumed = _split_lines(buffer, first_number, final)
+            full = len(starts) if final else len(starts) - len(starts) % max_lines
+            for begin in range(0, full, max_lines):
+                stop = min(begin + max_lines, full)
+                low, high = int(starts[begin]), int(ends[stop - 1])
+                newline = buffer[high : high + 1] == b"\n"
+                yield LineBlock(
+                    buffer[low : high + 1] if newline else buffer[low:high] + b"\n",
+                    starts[begin:stop] - low,
+                    ends[begin:stop] - low,
+                    numbers[begin:stop],
+                )
+            if full < len(starts):
+                resume = int(starts[full])
+                first_number = int(numbers[full])
+            else:
+                resume = consumed
+                first_number += buffer.count(b"\n", 0, consumed)
+            pending = buffer[resume:]
 
 
 def parse_jsonl_line(path: str | os.PathLike[str], line_number: int, raw: bytes) -> JsonlLine:

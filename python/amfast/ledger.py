@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import os
-from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,9 +24,27 @@ import pyarrow.parquet as pq
 
 from amfast.errors import InputError
 from amfast.io import AtomicWriter, _open_text_output
+from amfast.sources import strip_newline
 
 if TYPE_CHECKING:
     from amfast.clean_config import CleanConfig
+
+
+LEDGER_SCHEMA = pa.schema(
+    [
+        pa.field("row", pa.int64()),
+        pa.field("row_id", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("stage", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("params", pa.string()),
+        pa.field("kept_row", pa.int64()),
+        pa.field("kept_row_id", pa.string()),
+        pa.field("score", pa.float64()),
+        pa.field("message", pa.string()),
+        pa.field("record", pa.large_string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -110,31 +127,48 @@ class Funnel:
         )
 
 
-def _funnel(reports: list[StageReport], rows: np.ndarray, sources: np.ndarray) -> Funnel:
+def _reason_counts(reasons: pa.ChunkedArray | pa.Array) -> dict[str, int]:
+    """How often each reason occurs, in order of first occurrence (like `Counter`)."""
+    counts = pc.value_counts(reasons)
+    return dict(
+        zip(
+            counts.field("values").to_pylist(),
+            counts.field("counts").to_pylist(),
+            strict=True,
+        )
+    )
+
+
+def _funnel(
+    reports: list[StageReport], rows: np.ndarray, codes: np.ndarray, names: list[str]
+) -> Funnel:
+    """The funnel from every stage's decisions; `names[codes[i]]` is row i's source."""
     alive = np.ones(len(rows), bool)
     funnel = Funnel(rows=len(rows))
+    order = sorted(range(len(names)), key=names.__getitem__)
     for report in reports:
         positions = np.searchsorted(rows, report.decisions.column("row").to_numpy())
-        before = Counter(sources[alive].tolist())
+        before = np.bincount(codes[alive], minlength=len(names))
         alive[positions] = False
-        lost = Counter(sources[positions].tolist())
+        lost = np.bincount(codes[positions], minlength=len(names))
         funnel.stages.append(
             {
                 "stage": report.name,
-                "in": int(sum(before.values())),
+                "in": int(before.sum()),
                 "dropped": len(positions),
                 "out": int(alive.sum()),
                 "seconds": round(report.seconds, 3),
                 "resumed": report.reused,
                 "params": report.params,
-                "reasons": dict(Counter(report.decisions.column("reason").to_pylist())),
+                "reasons": _reason_counts(report.decisions.column("reason")),
                 "by_source": {
-                    source: {
-                        "in": count,
-                        "dropped": lost.get(source, 0),
-                        "out": count - lost.get(source, 0),
+                    names[code]: {
+                        "in": int(before[code]),
+                        "dropped": int(lost[code]),
+                        "out": int(before[code] - lost[code]),
                     }
-                    for source, count in sorted(before.items())
+                    for code in order
+                    if before[code]
                 },
             }
         )
@@ -152,52 +186,25 @@ def write_reports(
 
     output = Path(config.output)
     index = pa.concat_tables(
-        [_read_shard(path, ["row", "row_id", "source", "record", "message"]) for path in shards]
-    )
+        [_read_shard(path, ["row", "row_id", "source"]) for path in shards]
+    ).combine_chunks()
     rows = index.column("row").to_numpy()
-    sources = np.asarray(index.column("source").to_pylist(), dtype=object)
-    status = np.full(len(rows), "kept", dtype=object)
-    parts = []
-    for report in reports:
-        decisions = report.decisions
-        positions = np.searchsorted(rows, decisions.column("row").to_numpy())
-        status[positions] = report.name
-        kept_rows = decisions.column("kept_row").to_numpy()
-        has_kept = kept_rows >= 0
-        kept_ids = index.column("row_id").take(pa.array(np.searchsorted(rows, kept_rows)))
-        score = decisions.column("score")
-        parts.append(
-            pa.table(
-                {
-                    "row": decisions.column("row"),
-                    "row_id": index.column("row_id").take(pa.array(positions)),
-                    "source": index.column("source").take(pa.array(positions)),
-                    "stage": pa.array([report.name] * len(positions), pa.string()),
-                    "reason": decisions.column("reason"),
-                    "params": pa.array(
-                        [json.dumps(report.params, sort_keys=True)] * len(positions), pa.string()
-                    ),
-                    "kept_row": pa.array(np.where(has_kept, kept_rows, 0), mask=~has_kept),
-                    "kept_row_id": pc.if_else(pa.array(has_kept), kept_ids, None),
-                    "score": pc.if_else(pc.is_nan(score), None, score),
-                    "message": index.column("message").take(pa.array(positions)),
-                    "record": index.column("record").take(pa.array(positions)),
-                }
-            )
-        )
-    ledger = pa.concat_tables(parts).sort_by("row") if parts else None
-    _write_table(ledger, config.dropped_path)
+    sources = pc.dictionary_encode(index.column("source").combine_chunks())
+    status = np.zeros(len(rows), np.int32)  # 0: kept, else 1 + the index of the dropping stage
+    for number, report in enumerate(reports, start=1):
+        status[np.searchsorted(rows, report.decisions.column("row").to_numpy())] = number
+    dropped = _write_ledger(_ledger_parts(shards, reports, index), config.dropped_path)
     row_index = pa.table(
         {
             "row": index.column("row"),
             "row_id": index.column("row_id"),
             "source": index.column("source"),
-            "status": pa.array(status.tolist(), pa.string()),
+            "status": pa.array(["kept", *(report.name for report in reports)]).take(status),
         }
     )
     with AtomicWriter(output / "row_index.parquet") as temporary:
         pq.write_table(row_index, temporary)
-    funnel = _funnel(reports, rows, sources)
+    funnel = _funnel(reports, rows, sources.indices.to_numpy(), sources.dictionary.to_pylist())
     document = {"rows": funnel.rows, "stages": funnel.stages}
     _write_text(output / "funnel.json", json.dumps(document, indent=1, sort_keys=True))
     _write_text(output / "funnel.html", funnel.html())
@@ -205,7 +212,7 @@ def write_reports(
         "input": str(config.input),
         "rows": funnel.rows,
         "kept": int(sum(entry["rows"] for entry in entries)),
-        "dropped": 0 if ledger is None else ledger.num_rows,
+        "dropped": dropped,
         "shards": entries,
         "ledger": str(config.dropped_path),
         "stages": [stage["stage"] for stage in funnel.stages],
@@ -214,25 +221,75 @@ def write_reports(
     return funnel
 
 
+def _ledger_parts(
+    shards: list[Path], reports: list[StageReport], index: pa.Table
+) -> Iterator[pa.Table]:
+    """The ledger in row order, one part per shard (its dropped rows with their records)."""
+    from amfast.clean import _read_shard
+
+    if not reports:
+        return
+    decisions = pa.concat_tables([report.decisions for report in reports])
+    stage = np.repeat(np.arange(len(reports)), [len(report.decisions) for report in reports])
+    dropped = decisions.column("row").to_numpy()
+    order = np.argsort(dropped, kind="stable")
+    decisions, stage, dropped = decisions.take(order), stage[order], dropped[order]
+    kept_rows = decisions.column("kept_row").to_numpy()
+    names = pa.array([report.name for report in reports], pa.string())
+    params = pa.array([json.dumps(report.params, sort_keys=True) for report in reports])
+    rows = index.column("row").to_numpy()
+    for path in shards:
+        shard = _read_shard(path, ["row", "message", "record"])
+        shard_rows = shard.column("row").to_numpy()
+        if not len(shard_rows):
+            continue
+        low, high = np.searchsorted(dropped, [shard_rows[0], shard_rows[-1] + 1])
+        part = decisions.slice(low, high - low)
+        positions = np.searchsorted(rows, dropped[low:high])
+        kept = kept_rows[low:high]
+        has_kept = kept >= 0
+        kept_ids = index.column("row_id").take(np.searchsorted(rows, kept))
+        in_shard = np.searchsorted(shard_rows, dropped[low:high])
+        score = part.column("score")
+        yield pa.table(
+            {
+                "row": part.column("row"),
+                "row_id": index.column("row_id").take(positions),
+                "source": index.column("source").take(positions),
+                "stage": names.take(stage[low:high]),
+                "reason": part.column("reason"),
+                "params": params.take(stage[low:high]),
+                "kept_row": pa.array(np.where(has_kept, kept, 0), mask=~has_kept),
+                "kept_row_id": pc.if_else(pa.array(has_kept), kept_ids, None),
+                "score": pc.if_else(pc.is_nan(score), None, score),
+                "message": shard.column("message").take(in_shard),
+                "record": strip_newline(shard.column("record").take(in_shard)),
+            },
+            schema=LEDGER_SCHEMA,
+        )
+
+
+def _write_ledger(parts: Iterator[pa.Table], path: Path) -> int:
+    """Writes the ledger part by part (Parquet or JSONL by name); returns its row count."""
+    count = 0
+    with AtomicWriter(path) as temporary:
+        if path.name.endswith(".parquet"):
+            with pq.ParquetWriter(temporary, LEDGER_SCHEMA) as writer:
+                for part in parts:
+                    writer.write_table(part)
+                    count += part.num_rows
+            return count
+        with _open_text_output(temporary, path) as handle:
+            for part in parts:
+                for record in part.to_pylist():
+                    handle.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+                count += part.num_rows
+    return count
+
+
 def _write_text(path: Path, text: str) -> None:
     with AtomicWriter(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
-
-
-def _write_table(table: pa.Table | None, path: Path) -> None:
-    from amfast.clean_config import CleanConfig  # noqa: F401 - keeps the import graph acyclic
-
-    if table is None:
-        table = pa.table({"row": pa.array([], pa.int64())})
-    with AtomicWriter(path) as temporary:
-        if path.name.endswith(".parquet"):
-            pq.write_table(table, temporary)
-            return
-        with _open_text_output(temporary, path) as handle:
-            for record in table.to_pylist():
-                if isinstance(record.get("score"), float) and math.isnan(record["score"]):
-                    record["score"] = None
-                handle.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
 
 
 def read_ledger(path: str | os.PathLike[str]) -> pa.Table:

@@ -92,7 +92,10 @@ class Drops:
         """The drops as a `DECISIONS_SCHEMA` table in global row numbers, sorted by row."""
         positions = np.asarray(self.positions, dtype=np.int64)
         count = len(positions)
-        reasons = [self.reasons] * count if isinstance(self.reasons, str) else list(self.reasons)
+        if isinstance(self.reasons, str):
+            reasons = pa.repeat(pa.scalar(self.reasons, pa.string()), count)
+        else:
+            reasons = pa.array(self.reasons, pa.string())
         if len(reasons) != count:
             raise ValueError(f"{count} dropped positions but {len(reasons)} reasons")
         kept = np.full(count, -1, np.int64) if self.kept is None else np.asarray(self.kept)
@@ -102,7 +105,7 @@ class Drops:
         return pa.table(
             {
                 "row": pa.array(frame_rows[positions][order], pa.int64()),
-                "reason": pa.array([reasons[i] for i in order], pa.string()),
+                "reason": reasons.take(order),
                 "kept_row": pa.array(kept_rows[order], pa.int64()),
                 "score": pa.array(scores[order].astype(np.float64), pa.float64()),
             },
@@ -228,8 +231,10 @@ def priority_keys(frame: pa.Table, order: list[str], source_rank: list[str]) -> 
             keys.append(~frame.column(name).to_numpy(zero_copy_only=False))
         elif name == "source_rank":
             rank_of = {source: rank for rank, source in enumerate(source_rank)}
-            sources = frame.column("source").to_pylist()
-            keys.append(np.array([rank_of.get(s, len(rank_of)) for s in sources], np.int64))
+            sources = pc.dictionary_encode(frame.column("source").combine_chunks())
+            of_name = [rank_of.get(name, len(rank_of)) for name in sources.dictionary.to_pylist()]
+            codes = sources.indices.to_numpy(zero_copy_only=False)
+            keys.append(np.asarray(of_name, np.int64)[codes] if of_name else codes.astype(np.int64))
         elif name in ("longer", "shorter"):
             lengths = pc.utf8_length(frame.column("text")).to_numpy()
             keys.append(-lengths if name == "longer" else lengths)

@@ -21,17 +21,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from amfast.errors import InputError
-from amfast.io import _lookup, iter_raw_lines
+from amfast.io import LineBlock, _lookup, iter_line_blocks
+from amfast.pipeline import FRAME_SCHEMA
 
 TEXT_FIELDS = ("problem", "prompt", "question", "query", "instruction", "text")
 RESPONSE_FIELDS = ("response", "completion", "output")
 REFERENCE_FIELDS = ("reference_answer", "answer", "solution")
 TEST_CASE_FIELDS = ("test_case", "test_cases", "tests")
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+# A JSONL block that pyarrow cannot read is halved down to this many lines, then read line by line.
+ROW_BY_ROW_LINES = 256
+# Blocks of a few MB parse as fast as pyarrow's default 1 MB and leave fewer chunks to join.
+JSON_READ_OPTIONS = pajson.ReadOptions(block_size=8 << 20)
+# The ingest shards of `amfast clean`: the frame's columns, and each row's `record` as read (the
+# JSONL line, or the row as JSON) followed by `\n`, so kept JSONL rows are written by
+# concatenation; `error` / `message` say why a row could not be read.
+SHARD_SCHEMA = pa.schema(
+    [
+        *[field for field in FRAME_SCHEMA if field.name != "priority"],
+        pa.field("record", pa.large_string()),
+        pa.field("error", pa.string()),
+        pa.field("message", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -81,11 +101,28 @@ class RowError:
 
 @dataclass
 class Chunk:
-    """Up to `chunk_rows` consecutive input rows of one file; `parse` turns them into rows."""
+    """Up to `chunk_rows` consecutive input rows of one file; `parse` turns them into rows.
+
+    Attributes:
+        path: The file.
+        first: Position of the first row in the file.
+        records: `(row, dict)` of Parquet / Arrow rows.
+        lines: The JSONL lines, when the file is JSONL.
+    """
 
     path: Path
     first: int
-    raw: list[tuple[int, Any]] = field(default_factory=list)
+    records: list[tuple[int, Any]] = field(default_factory=list)
+    lines: LineBlock | None = None
+
+    def __len__(self) -> int:
+        """Number of rows."""
+        return len(self.lines) if self.lines is not None else len(self.records)
+
+    @property
+    def raw(self) -> list[tuple[int, Any]]:
+        """`(line, bytes)` for JSONL, `(row, dict)` otherwise."""
+        return list(self.lines.lines()) if self.lines is not None else self.records
 
 
 def input_files(path: str | os.PathLike[str]) -> list[Path]:
@@ -153,22 +190,20 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
     kind = _format(path)
     if kind is None:
         raise InputError(f"{path}: unknown format; use .jsonl[.gz|.zst], .parquet or .arrow")
-    chunk = Chunk(path, 0)
     if kind == "jsonl":
-        rows: Iterator[tuple[int, Any]] = iter_raw_lines(path)
-    else:
-        rows = (
-            (position, record)
-            for position, record in enumerate(
-                record for batch in _table_batches(path, kind) for record in batch.to_pylist()
-            )
-        )
+        first = 0
+        for block in iter_line_blocks(path, chunk_rows):
+            yield Chunk(path, first, lines=block)
+            first += len(block)
+        return
+    rows = enumerate(record for batch in _table_batches(path, kind) for record in batch.to_pylist())
+    chunk = Chunk(path, 0)
     for count, item in enumerate(rows, start=1):
-        chunk.raw.append(item)
-        if len(chunk.raw) == chunk_rows:
+        chunk.records.append(item)
+        if len(chunk.records) == chunk_rows:
             yield chunk
             chunk = Chunk(path, count)
-    if chunk.raw:
+    if chunk.records:
         yield chunk
 
 
@@ -185,6 +220,37 @@ class RowParser:
     def __init__(self, fields: FieldMap) -> None:
         """Remembers the mapping; lookups are resolved per row (rows may differ in shape)."""
         self.fields = fields
+
+    def table(self, chunk: Chunk, first_row: int) -> pa.Table:
+        """The chunk as a `SHARD_SCHEMA` table, rows numbered from `first_row`.
+
+        JSONL is parsed as a whole block by pyarrow and its fields taken column by column. A
+        block that pyarrow refuses, or whose shape the columns cannot tell exactly (a bad line,
+        a field that is sometimes missing...), is cut in halves until the parts that still fail
+        are at most `ROW_BY_ROW_LINES` lines, which go through `parse`, row by row.
+        """
+        if chunk.lines is None:
+            return rows_table(self.parse(chunk), first_row)
+        return pa.concat_tables(self._line_tables(chunk, first_row))
+
+    def _line_tables(self, chunk: Chunk, first_row: int) -> list[pa.Table]:
+        lines = chunk.lines
+        assert lines is not None
+        fast = _block_table(chunk, self.fields, first_row)
+        if fast is not None:
+            return [fast]
+        if len(lines) <= ROW_BY_ROW_LINES:
+            return [rows_table(self.parse(chunk), first_row)]
+        half = len(lines) // 2
+        return [
+            *self._line_tables(
+                Chunk(chunk.path, chunk.first, lines=lines.slice(0, half)), first_row
+            ),
+            *self._line_tables(
+                Chunk(chunk.path, chunk.first + half, lines=lines.slice(half, len(lines))),
+                first_row + half,
+            ),
+        ]
 
     def parse(self, chunk: Chunk) -> list[Row | RowError]:
         """Every raw row of the chunk, in order."""
@@ -315,11 +381,252 @@ def _string(record: dict[str, Any], path: str | None) -> str | None:
 def _present(
     record: dict[str, Any], info: dict[str, Any], path: str | None, names: tuple[str, ...]
 ) -> bool:
-    """Whether a reference / test case is there (non-empty), wherever it is."""
+    """Whether a reference / test case is there (non-empty), wherever it is.
+
+    The value is the first of `names` that is not null, in `info` and then in the row (a null
+    is no answer, and a column of parsed JSON cannot tell it from a missing key).
+    """
     if path:
         value = _get(record, path)[1]
     else:
         value = next(
-            (where[name] for where in (info, record) for name in names if name in where), None
+            (
+                where[name]
+                for where in (info, record)
+                for name in names
+                if where.get(name) is not None
+            ),
+            None,
         )
     return value not in (None, "", [], {}, "null")
+
+
+def rows_table(rows: list[Row | RowError], first_row: int) -> pa.Table:
+    """Parsed rows as a `SHARD_SCHEMA` table, numbered from `first_row`."""
+    columns: dict[str, list[Any]] = {name: [] for name in SHARD_SCHEMA.names}
+    for offset, item in enumerate(rows):
+        columns["row"].append(first_row + offset)
+        columns["row_id"].append(item.row_id)
+        columns["source"].append(item.source)
+        columns["record"].append(item.record + "\n")
+        if isinstance(item, Row):
+            columns["text"].append(item.text)
+            columns["response"].append(item.response)
+            columns["has_reference"].append(item.has_reference)
+            columns["has_test_case"].append(item.has_test_case)
+            columns["error"].append(None)
+            columns["message"].append(None)
+        else:
+            columns["text"].append(None)
+            columns["response"].append(None)
+            columns["has_reference"].append(False)
+            columns["has_test_case"].append(False)
+            columns["error"].append(item.reason)
+            columns["message"].append(item.message)
+    return pa.table(columns, schema=SHARD_SCHEMA)
+
+
+# --- JSONL blocks through pyarrow: the same rows as `RowParser._row`, column by column ---
+
+
+class _RowByRow(Exception):
+    """The block has a shape whose columns cannot reproduce `RowParser._row` exactly."""
+
+
+def _block_table(chunk: Chunk, fields: FieldMap, first_row: int) -> pa.Table | None:
+    """The chunk's rows via `pyarrow.json`, or None when it must be read row by row."""
+    block = chunk.lines
+    if block is None or (np.frombuffer(block.data, np.uint8)[block.starts] == 0xEF).any():
+        return None  # a byte-order mark, which `json.loads` refuses, may start a line
+    try:
+        records = block.as_arrow().cast(pa.large_string())  # checks UTF-8
+        parsed = pajson.read_json(pa.py_buffer(block.data), read_options=JSON_READ_OPTIONS)
+    except pa.ArrowException:
+        return None
+    if parsed.num_rows != len(block):  # two objects on one line
+        return None
+    try:
+        columns = _fields(parsed, fields, chunk.path.name, block.numbers)
+    except _RowByRow:
+        return None
+    rows = len(block)
+    nulls = pa.nulls(rows, pa.string())
+    return pa.table(
+        {
+            "row": pa.array(np.arange(first_row, first_row + rows, dtype=np.int64)),
+            **columns,
+            "record": records,
+            "error": nulls,
+            "message": nulls,
+        },
+        schema=SHARD_SCHEMA,
+    )
+
+
+def _fields(
+    table: pa.Table, fields: FieldMap, name: str, numbers: np.ndarray
+) -> dict[str, pa.Array]:
+    """The `FRAME_SCHEMA` fields of every row of a parsed block (see `RowParser._row`)."""
+    rows = table.num_rows
+    user, assistant = _roles(table)
+    info = _struct_field(user, "info")
+    if info is not None and not pa.types.is_struct(info.type):
+        info = None  # an `info` that is not an object counts as empty
+    if fields.text:
+        text = _path(table, fields.text)
+    elif user is not None:
+        if user.null_count:  # rows without a user message look elsewhere for their text
+            raise _RowByRow
+        text = _struct_field(user, "content")
+    else:
+        text = next(
+            (_path(table, name) for name in TEXT_FIELDS if name in table.column_names), None
+        )
+    if text is None or text.null_count or not _is_string(text.type):
+        raise _RowByRow  # missing, null or not a string: the row-by-row reader names it
+    ids = _non_empty(_strings(_path(table, fields.id or "id"), rows))
+    if ids.null_count:
+        numbered = pc.binary_join_element_wise(f"{name}:", pa.array(numbers).cast(pa.string()), "")
+        ids = pc.coalesce(ids, numbered.cast(pa.large_string()))
+    if fields.source:
+        sources = [_path(table, fields.source)]
+    else:
+        sources = [_path(table, "source"), _struct_field(info, "source")]
+    source = pc.coalesce(
+        *[_non_empty(_strings(value, rows)) for value in sources], pa.scalar("", pa.large_string())
+    )
+    if fields.response:
+        response = _strings(_path(table, fields.response), rows)
+    else:
+        flat = [_path(table, name) for name in RESPONSE_FIELDS]
+        strings = [
+            value.cast(pa.large_string())
+            for value in flat
+            if value is not None and _is_string(value)
+        ]
+        response = pc.coalesce(*strings, pa.nulls(rows, pa.large_string()))
+        if assistant is not None:
+            content = _struct_field(assistant, "content")
+            if content is None or not _is_string(content):
+                content = pa.nulls(rows, pa.large_string())
+            response = pc.if_else(assistant.is_valid(), content.cast(pa.large_string()), response)
+    return {
+        "row_id": ids.cast(pa.string()),
+        "source": source.cast(pa.string()),
+        "text": text.cast(pa.large_string()),
+        "response": response,
+        "has_reference": _presence(table, info, fields.reference, REFERENCE_FIELDS),
+        "has_test_case": _presence(table, info, fields.test_case, TEST_CASE_FIELDS),
+    }
+
+
+def _is_string(values: pa.Array | pa.DataType | None) -> bool:
+    kind = values.type if isinstance(values, pa.Array) else values
+    return kind is not None and (pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _struct_field(values: pa.Array | None, name: str) -> pa.Array | None:
+    """`values[name]` per row (null where the row is null); None when no row can have it."""
+    if values is None or not pa.types.is_struct(values.type):
+        return None
+    if values.type.get_field_index(name) < 0:
+        return None
+    return pc.struct_field(values, name)
+
+
+def _path(table: pa.Table, path: str) -> pa.Array | None:
+    """The dotted path through objects; None when no row has it (list indexes: row by row)."""
+    first, *rest = path.split(".")
+    if first not in table.column_names:
+        return None
+    values: pa.Array | None = table.column(first).combine_chunks()
+    for part in rest:
+        if values is None or not pa.types.is_struct(values.type):
+            raise _RowByRow
+        values = _struct_field(values, part)
+    return values
+
+
+def _strings(values: pa.Array | None, rows: int) -> pa.Array:
+    """`_string`: the value as a string (integers written out), null when missing or null."""
+    if values is None:
+        return pa.nulls(rows, pa.large_string())
+    kind = values.type
+    if _is_string(kind) or pa.types.is_integer(kind) or pa.types.is_null(kind):
+        return values.cast(pa.large_string())
+    raise _RowByRow  # str() of floats, booleans and objects differs from an Arrow cast
+
+
+def _non_empty(values: pa.Array) -> pa.Array:
+    """Empty strings as nulls (the `or` in `RowParser._row`); copies only when there is one."""
+    empty = pc.equal(pc.binary_length(values), 0)
+    if not pc.any(empty).as_py():
+        return values
+    return pc.if_else(empty, pa.scalar(None, values.type), values)
+
+
+def _roles(table: pa.Table) -> tuple[pa.Array | None, pa.Array | None]:
+    """The first `user` and the last `assistant` message of each row (null where none)."""
+    messages = _path(table, "messages")
+    if messages is None or pa.types.is_null(messages.type):
+        return None, None
+    if not pa.types.is_list(messages.type) or not pa.types.is_struct(messages.type.value_type):
+        raise _RowByRow
+    flat = pc.list_flatten(messages)
+    parents = pc.list_parent_indices(messages).to_numpy()
+    roles = _struct_field(flat, "role")
+    picked = []
+    for role, last in (("user", False), ("assistant", True)):
+        position = np.full(len(messages), -1, np.int64)
+        if _is_string(roles):
+            is_role = pc.fill_null(pc.equal(roles, role), False)
+            hits = np.flatnonzero(is_role.to_numpy(zero_copy_only=False))
+            hits = hits[::-1] if last else hits
+            owners, first = np.unique(parents[hits], return_index=True)
+            position[owners] = hits[first]
+        picked.append(flat.take(pa.array(position, mask=position < 0)))
+    return picked[0], picked[1]
+
+
+def _presence(
+    table: pa.Table, info: pa.Array | None, path: str | None, names: tuple[str, ...]
+) -> pa.Array:
+    """`_present` per row: the first of `names` in `info`, then in the row, is non-empty."""
+    rows = table.num_rows
+    if path:
+        found = [value for value in [_path(table, path)] if value is not None]
+    else:
+        candidates = [_struct_field(info, name) for name in names]
+        candidates += [_path(table, name) for name in names]
+        found = [value for value in candidates if value is not None]
+    present = np.zeros(rows, bool)
+    taken = np.zeros(rows, bool)  # a candidate before this one was not null
+    for value in found:
+        valid = value.is_valid().to_numpy(zero_copy_only=False)
+        present |= ~taken & _non_empty_value(value)
+        taken |= valid
+    return pa.array(present)
+
+
+def _non_empty_value(values: pa.Array) -> npt.NDArray[np.bool_]:
+    """Whether each value is there and not one of `"", [], {}, "null"`."""
+    kind = values.type
+    valid: npt.NDArray[np.bool_] = values.is_valid().to_numpy(zero_copy_only=False)
+    if _is_string(kind):
+        valid &= ~pc.fill_null(pc.is_in(values, pa.array(["", "null"], kind)), True).to_numpy(
+            zero_copy_only=False
+        )
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        valid &= pc.fill_null(pc.list_value_length(values), 0).to_numpy() > 0
+    elif pa.types.is_struct(kind):
+        children = np.zeros(len(values), bool)
+        for index in range(kind.num_fields):
+            children |= pc.struct_field(values, index).is_valid().to_numpy(zero_copy_only=False)
+        if (valid & ~children).any():
+            raise _RowByRow  # `{}` and `{"x": null}` read the same
+    return valid
+
+
+def strip_newline(records: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Shard `record` values without the newline each one ends with."""
+    return pc.utf8_slice_codeunits(records, 0, -1)

@@ -328,10 +328,10 @@ fn language_of(text: &str) -> (u8, f32, f32) {
     (code, cjk, mixed)
 }
 
-fn count_all(haystack: &[u8], needles: &[&[u8]]) -> u32 {
-    needles
+fn count_all(haystack: &[u8], finders: &[memmem::Finder<'_>]) -> u32 {
+    finders
         .iter()
-        .map(|needle| memmem::find_iter(haystack, needle).count() as u32)
+        .map(|finder| finder.find_iter(haystack).count() as u32)
         .sum()
 }
 
@@ -353,12 +353,39 @@ const IMAGE_MARKERS: [&[u8]; 13] = [
 ];
 const TABLE_MARKERS: [&[u8]; 5] = [b"|---", b"| ---", b"|:--", b"<table", b"\\begin{tabular"];
 
-fn think_form(text: &str) -> ThinkForm {
-    const TAGS: [&str; 4] = ["<think>", "</think>", "<answer>", "</answer>"];
+const THINK_TAGS: [&str; 4] = ["<think>", "</think>", "<answer>", "</answer>"];
+
+/// The substring searchers of every row, built once per call: building a `memmem::Finder`
+/// costs more than running it over a short row.
+struct Markers {
+    urls: Vec<memmem::Finder<'static>>,
+    image_refs: Vec<memmem::Finder<'static>>,
+    tables: Vec<memmem::Finder<'static>>,
+    think_tags: Vec<memmem::Finder<'static>>,
+}
+
+impl Markers {
+    fn new() -> Self {
+        fn finders(needles: &[&'static [u8]]) -> Vec<memmem::Finder<'static>> {
+            needles
+                .iter()
+                .map(|needle| memmem::Finder::new(*needle))
+                .collect()
+        }
+        Self {
+            urls: finders(&URL_MARKERS),
+            image_refs: finders(&IMAGE_MARKERS),
+            tables: finders(&TABLE_MARKERS),
+            think_tags: finders(&THINK_TAGS.map(str::as_bytes)),
+        }
+    }
+}
+
+fn think_form(text: &str, markers: &Markers) -> ThinkForm {
     let bytes = text.as_bytes();
     let mut positions = [0usize; 4];
-    for (slot, tag) in TAGS.iter().enumerate() {
-        let mut found = memmem::find_iter(bytes, tag.as_bytes());
+    for (slot, finder) in markers.think_tags.iter().enumerate() {
+        let mut found = finder.find_iter(bytes);
         match (found.next(), found.next()) {
             (None, _) => return ThinkForm::Missing,
             (Some(_), Some(_)) => return ThinkForm::Repeated,
@@ -369,15 +396,20 @@ fn think_form(text: &str) -> ThinkForm {
     if !(open_think < close_think && close_think < open_answer && open_answer < close_answer) {
         return ThinkForm::Order;
     }
-    let think = &text[open_think + TAGS[0].len()..close_think];
-    let answer = &text[open_answer + TAGS[2].len()..close_answer];
+    let think = &text[open_think + THINK_TAGS[0].len()..close_think];
+    let answer = &text[open_answer + THINK_TAGS[2].len()..close_answer];
     if think.trim().is_empty() || answer.trim().is_empty() {
         return ThinkForm::Empty;
     }
     ThinkForm::Ok
 }
 
-fn row_metrics(text: Option<&str>, options: &QualityOptions, scratch: &mut Scratch) -> RowMetrics {
+fn row_metrics(
+    text: Option<&str>,
+    options: &QualityOptions,
+    markers: &Markers,
+    scratch: &mut Scratch,
+) -> RowMetrics {
     let Some(text) = text else {
         return RowMetrics {
             think_form: ThinkForm::Missing as u8,
@@ -417,10 +449,10 @@ fn row_metrics(text: Option<&str>, options: &QualityOptions, scratch: &mut Scrat
         } else {
             unusual as f32 / non_space as f32
         },
-        urls: count_all(&scratch.lower, &URL_MARKERS),
-        image_refs: count_all(&scratch.lower, &IMAGE_MARKERS),
-        tables: count_all(&scratch.lower, &TABLE_MARKERS),
-        think_form: think_form(text) as u8,
+        urls: count_all(&scratch.lower, &markers.urls),
+        image_refs: count_all(&scratch.lower, &markers.image_refs),
+        tables: count_all(&scratch.lower, &markers.tables),
+        think_form: think_form(text, markers) as u8,
     }
 }
 
@@ -430,11 +462,12 @@ fn row_metrics(text: Option<&str>, options: &QualityOptions, scratch: &mut Scrat
 /// Invalid options.
 pub fn quality_metrics(texts: &[Option<&str>], options: &QualityOptions) -> Result<QualityMetrics> {
     options.validate()?;
+    let markers = Markers::new();
     let rows: Vec<RowMetrics> = texts
         .par_iter()
         .with_min_len(ROWS_PER_TASK)
         .map_init(Scratch::default, |scratch, text| {
-            row_metrics(*text, options, scratch)
+            row_metrics(*text, options, &markers, scratch)
         })
         .collect();
     let mut out = QualityMetrics::default();
