@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod ann;
+pub mod ascii_words;
 pub mod dedup;
 pub mod error;
 pub mod hashing;

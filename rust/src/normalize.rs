@@ -11,6 +11,7 @@
 //! Pure-ASCII input takes a byte-table fast path, which is exact because NFKC is the identity on
 //! ASCII.
 
+use crate::ascii_words;
 use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// Options of [`normalize_into`]; the defaults match Python's `amfast.normalize`.
@@ -167,49 +168,35 @@ impl<'a> Tokens<'a> {
         }
     }
 
-    /// ASCII without operator tokens, branch-free per byte: every byte is stored (mapped, or a
-    /// space for a separator) and the write position advances past a word byte or the first
-    /// separator after a word. The separator is thus written eagerly as a trailing space; the
-    /// lazy `pending_separator` form is restored at both ends of the run.
-    #[allow(clippy::needless_bitwise_bool)] // `&` on bools keeps the loop free of branches
+    /// ASCII without operator tokens (see [`crate::ascii_words`]): separators are written
+    /// eagerly there, so the lazy `pending_separator` form is restored at both ends of the run.
     fn ascii_words(&mut self, bytes: &[u8], table: &AsciiTable) {
         if bytes.is_empty() {
             return;
         }
-        let mut after_word = !self.buffer.is_empty() && !self.pending_separator;
+        let after_word = !self.buffer.is_empty() && !self.pending_separator;
         if self.pending_separator && !self.buffer.is_empty() {
             self.buffer.push(b' ');
         }
-        let mut written = self.buffer.len();
-        self.buffer.resize(written + bytes.len(), 0);
-        let out = self.buffer.as_mut_slice();
+        let written = self.buffer.len();
+        self.buffer
+            .resize(written + bytes.len() + ascii_words::SLACK, 0);
+        let mut cursor = ascii_words::Cursor {
+            written,
+            after_word,
+            starts: 0,
+        };
         if let Some(starts) = self.word_starts.as_deref_mut() {
+            cursor.starts = starts.len();
             // A run of n bytes starts at most n / 2 + 1 words; one more slot takes the store
             // that follows the last start.
-            let mut count = starts.len();
-            starts.resize(count + bytes.len() / 2 + 2, 0);
-            // A plain slice keeps its length in a register across the byte stores.
-            let start_slots = starts.as_mut_slice();
-            for &byte in bytes {
-                let mapped = table[usize::from(byte & 0x7F)];
-                let is_word = mapped != 0;
-                out[written] = if is_word { mapped } else { b' ' };
-                start_slots[count] = written as u32;
-                count += usize::from(is_word & !after_word);
-                written += usize::from(is_word | after_word);
-                after_word = is_word;
-            }
-            starts.truncate(count);
+            starts.resize(cursor.starts + bytes.len() / 2 + 2, 0);
+            cursor = ascii_words::run(bytes, table, &mut self.buffer, Some(starts), cursor);
+            starts.truncate(cursor.starts);
         } else {
-            for &byte in bytes {
-                let mapped = table[usize::from(byte & 0x7F)];
-                let is_word = mapped != 0;
-                out[written] = if is_word { mapped } else { b' ' };
-                written += usize::from(is_word | after_word);
-                after_word = is_word;
-            }
+            cursor = ascii_words::run(bytes, table, &mut self.buffer, None, cursor);
         }
-        self.buffer.truncate(written);
+        self.buffer.truncate(cursor.written);
         self.pending_separator = self.buffer.last() == Some(&b' ');
         if self.pending_separator {
             self.buffer.pop();
@@ -308,7 +295,7 @@ pub fn normalize(text: &str, options: &NormalizeOptions) -> String {
 
 /// Per-byte action of the ASCII fast path: 0 = separator, `b` = emit `b` as part of a word,
 /// `b | 0x80` = emit `b` as a one-character operator token.
-type AsciiTable = [u8; 128];
+type AsciiTable = ascii_words::AsciiTable;
 
 const fn ascii_table(lower: bool, keep_digits: bool, math_operators: bool) -> AsciiTable {
     let mut table = [0u8; 128];

@@ -1,0 +1,286 @@
+//! The ASCII word path of [`crate::normalize`] (no operator tokens): bytes map to lower-case
+//! word bytes or separators, runs of separators become one space, and word starts are recorded.
+//!
+//! Written eagerly: every byte is stored (mapped, or a space for a separator) and the write
+//! position advances past a word byte or the first separator after a word, so a separator run
+//! leaves one trailing space that the caller turns back into its lazy `pending_separator`.
+//! [`run`] does 16 bytes at a time with SSSE3 where the CPU has it (classify and lowercase in
+//! vector registers, then gather the kept bytes of each 8-byte half with one `pshufb`), and the
+//! rest byte by byte; both produce the same bytes (property-tested).
+
+/// Per-byte action: 0 = separator, else the byte to emit (already lower-cased if asked).
+pub type AsciiTable = [u8; 128];
+
+/// Where the output stands: next write position, whether the last kept byte was a word byte,
+/// and how many word starts are recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Cursor {
+    pub written: usize,
+    pub after_word: bool,
+    pub starts: usize,
+}
+
+/// Bytes of slack `out` needs past `written + bytes.len()`: the vector path stores whole
+/// 8-byte groups.
+pub const SLACK: usize = 8;
+
+/// Maps `bytes` into `out` from `cursor.written`; with `starts`, records each word's output
+/// offset at `starts[cursor.starts..]`. `out` must hold `written + bytes.len() + SLACK` bytes
+/// and `starts` `cursor.starts + bytes.len() / 2 + 2` slots.
+pub fn run(
+    bytes: &[u8],
+    table: &AsciiTable,
+    out: &mut [u8],
+    starts: Option<&mut [u32]>,
+    cursor: Cursor,
+) -> Cursor {
+    run_with(bytes, table, out, starts, cursor, true)
+}
+
+fn run_with(
+    bytes: &[u8],
+    table: &AsciiTable,
+    out: &mut [u8],
+    mut starts: Option<&mut [u32]>,
+    mut cursor: Cursor,
+    allow_vector: bool,
+) -> Cursor {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if allow_vector
+        && std::arch::is_x86_feature_detected!("ssse3")
+        && std::arch::is_x86_feature_detected!("popcnt")
+    {
+        let options = VectorOptions::of(table);
+        // SAFETY: the CPU has SSSE3 and POPCNT, checked just above.
+        done = unsafe { vector::run(bytes, options, out, starts.as_deref_mut(), &mut cursor) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = allow_vector;
+    scalar(&bytes[done..], table, out, starts, &mut cursor);
+    cursor
+}
+
+#[allow(clippy::needless_bitwise_bool)] // `&` on bools keeps the loop free of branches
+fn scalar(
+    bytes: &[u8],
+    table: &AsciiTable,
+    out: &mut [u8],
+    starts: Option<&mut [u32]>,
+    cursor: &mut Cursor,
+) {
+    let Cursor {
+        mut written,
+        mut after_word,
+        starts: mut count,
+    } = *cursor;
+    if let Some(start_slots) = starts {
+        for &byte in bytes {
+            let mapped = table[usize::from(byte & 0x7F)];
+            let is_word = mapped != 0;
+            out[written] = if is_word { mapped } else { b' ' };
+            start_slots[count] = written as u32;
+            count += usize::from(is_word & !after_word);
+            written += usize::from(is_word | after_word);
+            after_word = is_word;
+        }
+    } else {
+        for &byte in bytes {
+            let mapped = table[usize::from(byte & 0x7F)];
+            let is_word = mapped != 0;
+            out[written] = if is_word { mapped } else { b' ' };
+            written += usize::from(is_word | after_word);
+            after_word = is_word;
+        }
+    }
+    *cursor = Cursor {
+        written,
+        after_word,
+        starts: count,
+    };
+}
+
+/// The two switches a table without operators can encode, read back from the table.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct VectorOptions {
+    lowercase: bool,
+    keep_digits: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl VectorOptions {
+    fn of(table: &AsciiTable) -> Self {
+        Self {
+            lowercase: table[usize::from(b'A')] == b'a',
+            keep_digits: table[usize::from(b'0')] != 0,
+        }
+    }
+}
+
+// The intrinsics take signed lanes and words; only the bit patterns matter here.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+mod vector {
+    use super::{Cursor, VectorOptions};
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_andnot_si128, _mm_cmpgt_epi8, _mm_cvtsi128_si64,
+        _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
+        _mm_shuffle_epi8, _mm_srli_si128,
+    };
+
+    /// `pshufb` control per 8-bit keep mask: the kept lanes' indices first, in order.
+    const GATHER: [u64; 256] = {
+        let mut table = [0u64; 256];
+        let mut mask = 0;
+        while mask < 256 {
+            let (mut control, mut slot, mut lane) = (0u64, 0, 0);
+            while lane < 8 {
+                if mask & (1 << lane) != 0 {
+                    control |= (lane as u64) << (8 * slot);
+                    slot += 1;
+                }
+                lane += 1;
+            }
+            table[mask] = control;
+            mask += 1;
+        }
+        table
+    };
+
+    /// Lanes whose signed byte lies in `low..=high` (ASCII input, so signed compares suffice).
+    #[inline]
+    #[target_feature(enable = "ssse3")]
+    fn in_range(bytes: __m128i, low: u8, high: u8) -> __m128i {
+        _mm_and_si128(
+            _mm_cmpgt_epi8(bytes, _mm_set1_epi8((low - 1) as i8)),
+            _mm_cmpgt_epi8(_mm_set1_epi8((high + 1) as i8), bytes),
+        )
+    }
+
+    /// Stores the kept lanes of the low 8 bytes of `mapped` at `out[written..]`; returns how
+    /// many were kept.
+    #[inline]
+    #[target_feature(enable = "ssse3,popcnt")]
+    fn store_kept(mapped: __m128i, keep: u32, out: &mut [u8], written: usize) -> usize {
+        let control = _mm_set_epi64x(0, GATHER[keep as usize] as i64);
+        let gathered = _mm_cvtsi128_si64(_mm_shuffle_epi8(mapped, control)) as u64;
+        out[written..written + 8].copy_from_slice(&gathered.to_le_bytes());
+        keep.count_ones() as usize
+    }
+
+    /// Whole 16-byte chunks of `bytes`; returns how many bytes were consumed.
+    #[target_feature(enable = "ssse3,popcnt")]
+    pub(super) fn run(
+        bytes: &[u8],
+        options: VectorOptions,
+        out: &mut [u8],
+        mut starts: Option<&mut [u32]>,
+        cursor: &mut Cursor,
+    ) -> usize {
+        let space = _mm_set1_epi8(b' ' as i8);
+        let case_bit = _mm_set1_epi8(0x20);
+        let mut previous_word = u32::from(cursor.after_word);
+        let mut chunks = bytes.chunks_exact(16);
+        for chunk in &mut chunks {
+            // SAFETY: `chunk` is exactly 16 readable bytes; `loadu` has no alignment need.
+            let raw = unsafe { _mm_loadu_si128(chunk.as_ptr().cast()) };
+            let upper = in_range(raw, b'A', b'Z');
+            let letter = _mm_or_si128(upper, in_range(raw, b'a', b'z'));
+            let word = if options.keep_digits {
+                _mm_or_si128(letter, in_range(raw, b'0', b'9'))
+            } else {
+                letter
+            };
+            let value = if options.lowercase {
+                _mm_or_si128(raw, _mm_and_si128(upper, case_bit))
+            } else {
+                raw
+            };
+            let mapped = _mm_or_si128(_mm_and_si128(word, value), _mm_andnot_si128(word, space));
+            let word_bits = _mm_movemask_epi8(word) as u32;
+            let follows_word = (word_bits << 1 | previous_word) & 0xFFFF;
+            let keep = word_bits | follows_word;
+            let base = cursor.written;
+            if let Some(start_slots) = starts.as_deref_mut() {
+                let mut word_starts = word_bits & !follows_word;
+                while word_starts != 0 {
+                    let lane = word_starts.trailing_zeros();
+                    let before = keep & ((1 << lane) - 1);
+                    start_slots[cursor.starts] = (base + before.count_ones() as usize) as u32;
+                    cursor.starts += 1;
+                    word_starts &= word_starts - 1;
+                }
+            }
+            let low = store_kept(mapped, keep & 0xFF, out, base);
+            let high = store_kept(_mm_srli_si128::<8>(mapped), keep >> 8, out, base + low);
+            cursor.written = base + low + high;
+            previous_word = word_bits >> 15;
+        }
+        cursor.after_word = previous_word != 0;
+        bytes.len() - chunks.remainder().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn table(lowercase: bool, keep_digits: bool) -> AsciiTable {
+        let mut table = [0u8; 128];
+        for byte in 0..128u8 {
+            table[usize::from(byte)] = match byte {
+                b'A'..=b'Z' if lowercase => byte.to_ascii_lowercase(),
+                b'a'..=b'z' | b'A'..=b'Z' => byte,
+                b'0'..=b'9' if keep_digits => byte,
+                _ => 0,
+            };
+        }
+        table
+    }
+
+    fn map(text: &[u8], table: &AsciiTable, after_word: bool, vector: bool) -> (Vec<u8>, Vec<u32>) {
+        let mut out = vec![0u8; text.len() + SLACK + 3];
+        let mut starts = vec![0u32; text.len() / 2 + 2];
+        let cursor = Cursor {
+            written: 3,
+            after_word,
+            starts: 0,
+        };
+        let end = run_with(text, table, &mut out, Some(&mut starts), cursor, vector);
+        out.truncate(end.written);
+        starts.truncate(end.starts);
+        (out[3..].to_vec(), starts)
+    }
+
+    #[test]
+    fn collapses_separators_and_records_starts() {
+        let text = b"  Hello,   World 42! x_y and more words past sixteen bytes  ";
+        let (out, starts) = map(text, &table(true, true), false, true);
+        assert_eq!(
+            out,
+            b"hello world 42 x y and more words past sixteen bytes "
+        );
+        assert_eq!(starts[..3], [3, 9, 15]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn vector_path_matches_the_byte_loop(
+            text in "[ -~]{0,80}|([a-zA-Z0-9]{0,7}[ ,.!_]{0,3}){0,12}",
+            lowercase in any::<bool>(),
+            keep_digits in any::<bool>(),
+            after_word in any::<bool>(),
+        ) {
+            let table = table(lowercase, keep_digits);
+            let bytes = text.as_bytes();
+            prop_assert_eq!(
+                map(bytes, &table, after_word, true),
+                map(bytes, &table, after_word, false)
+            );
+        }
+    }
+}
