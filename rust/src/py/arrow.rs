@@ -175,6 +175,7 @@ fn packed_array(
     let nulls = valid
         .contains(&false)
         .then(|| NullBuffer::from(valid.to_vec()));
+    let all_values = values;
     let base = packed.offsets[rows.start];
     let values = values.slice_with_length(base, packed.offsets[rows.end] - base);
     let relative = packed.offsets[rows.start..=rows.end]
@@ -205,7 +206,14 @@ fn packed_array(
             // SAFETY: as for `Utf8` above.
             Arc::new(unsafe { LargeStringArray::new_unchecked(offsets, values, nulls) })
         }
-        _ => Arc::new(rows.map(|row| packed.row(row)).collect::<StringViewArray>()),
+        // Views point into their own buffers: built row by row from the adopted values.
+        _ => Arc::new(
+            rows.map(|row| {
+                let bytes = &all_values[packed.offsets[row]..packed.offsets[row + 1]];
+                packed.valid[row].then(|| std::str::from_utf8(bytes).unwrap_or_default())
+            })
+            .collect::<StringViewArray>(),
+        ),
     })
 }
 
