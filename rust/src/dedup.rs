@@ -14,6 +14,7 @@
 //!
 //! Results depend only on the input and options, never on the thread count.
 
+use crate::bucket_sort::BucketSorter;
 use crate::error::{Error, Result};
 use crate::hashing::content_hash;
 use crate::lsh::{band_candidate_pairs, band_keys_into, check_bands};
@@ -403,18 +404,21 @@ impl NearIndex {
         let options = &self.options;
         let sets: Vec<(Vec<u64>, u64)> = rows[low..high]
             .par_iter()
-            .map_init(Scratch::default, |scratch, &row| {
-                let text = require_text(texts[row as usize - start], row as usize)?;
-                let mut set = scratch.shingle(text, options).to_vec();
-                set.sort_unstable();
-                set.dedup();
-                let numbers = if options.number_guard {
-                    number_key(text)
-                } else {
-                    0
-                };
-                Ok((set, numbers))
-            })
+            .map_init(
+                || (Scratch::default(), BucketSorter::default()),
+                |(scratch, sorter), &row| {
+                    let text = require_text(texts[row as usize - start], row as usize)?;
+                    let mut set = scratch.shingle(text, options).to_vec();
+                    sorter.sort(&mut set, |&hash| hash);
+                    set.dedup();
+                    let numbers = if options.number_guard {
+                        number_key(text)
+                    } else {
+                        0
+                    };
+                    Ok((set, numbers))
+                },
+            )
             .collect::<Result<_>>()?;
         for (set, numbers) in sets {
             self.verified.shingles.extend_from_slice(&set);

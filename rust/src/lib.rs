@@ -9,6 +9,7 @@
 
 pub mod ann;
 pub mod ascii_words;
+pub mod bucket_sort;
 pub mod dedup;
 pub mod error;
 pub mod hashing;
