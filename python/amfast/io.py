@@ -92,6 +92,14 @@ class JsonlLine:
     record: dict[str, Any]
 
 
+def _open_input(path: Path) -> IO[bytes]:
+    """`_open_binary`, with an unreadable file reported as an InputError naming it."""
+    try:
+        return _open_binary(path)
+    except OSError as error:
+        raise InputError(f"{path}: cannot open: {error.strerror or error}") from error
+
+
 def iter_raw_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
     """The non-blank lines of a (possibly compressed) text file with their 1-based numbers.
 
@@ -99,10 +107,7 @@ def iter_raw_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
         InputError: The file cannot be opened, or is broken or truncated.
     """
     path = Path(path)
-    try:
-        handle = _open_binary(path)
-    except OSError as error:
-        raise InputError(f"{path}: cannot open: {error.strerror or error}") from error
+    handle = _open_input(path)
     with handle:
         try:
             for line_number, raw in enumerate(handle, start=1):
@@ -230,10 +235,7 @@ def iter_line_blocks(
         InputError: The file cannot be opened, or is broken or truncated.
     """
     path = Path(path)
-    try:
-        handle = _open_binary(path)
-    except OSError as error:
-        raise InputError(f"{path}: cannot open: {error.strerror or error}") from error
+    handle = _open_input(path)
     with handle:
         pending, first_number, final = b"", 1, False
         while not final:
