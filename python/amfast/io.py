@@ -66,7 +66,7 @@ def _broken_file_errors() -> tuple[type[Exception], ...]:
     return (*errors, zstandard.ZstdError) if zstandard is not None else errors
 
 
-def _lookup(record: Any, field: str) -> Any:  # noqa: ANN401 - JSON values are untyped
+def field_at(record: Any, field: str) -> Any:  # noqa: ANN401 - JSON values are untyped
     """Follows a dotted path; raises KeyError naming the first missing part."""
     value = record
     for part in field.split("."):
@@ -305,7 +305,7 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[JsonlLine]:
 def text_of(line: JsonlLine, field: str, path: str | os.PathLike[str]) -> str:
     """The string at `field` of a JSONL record, or an InputError naming file, line and field."""
     try:
-        value = _lookup(line.record, field)
+        value = field_at(line.record, field)
     except KeyError:
         raise InputError(f"{path}:{line.line_number}: field {field!r} is missing") from None
     if not isinstance(value, str):
@@ -527,7 +527,7 @@ def read_fields(path: str | os.PathLike[str], fields: list[str]) -> dict[str, li
     for line in iter_jsonl(path):
         for field in fields:
             try:
-                values[field].append(_lookup(line.record, field))
+                values[field].append(field_at(line.record, field))
             except KeyError:
                 values[field].append(None)
     return values

@@ -29,7 +29,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from amfast.errors import InputError
-from amfast.io import LineBlock, _lookup, iter_line_blocks
+from amfast.io import LineBlock, field_at, iter_line_blocks
 from amfast.pipeline import FRAME_SCHEMA
 
 TEXT_FIELDS = ("problem", "prompt", "question", "query", "instruction", "text")
@@ -364,7 +364,7 @@ def _info(message: dict[str, Any] | None) -> dict[str, Any]:
 
 def _get(record: dict[str, Any], path: str) -> tuple[bool, Any]:
     try:
-        return True, _lookup(record, path)
+        return True, field_at(record, path)
     except KeyError:
         return False, None
 

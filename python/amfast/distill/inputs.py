@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from amfast.distill.prompting import PromptSpec
 from amfast.errors import InputError
-from amfast.io import _lookup, file_format, iter_raw_lines
+from amfast.io import field_at, file_format, iter_raw_lines
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def _spec_of(record: dict[str, Any], prompt_field: str, location: str) -> Prompt
         )
     else:
         try:
-            prompt = _lookup(record, prompt_field)
+            prompt = field_at(record, prompt_field)
         except KeyError:
             raise ValueError(f"prompt field {prompt_field!r} is missing") from None
         what = f"prompt field {prompt_field!r}"

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from amfast.io import _lookup as field_at
+from amfast.io import field_at
 from amfast.verify.choice import verify_choice
 from amfast.verify.judge import LLMJudge
 from amfast.verify.reward import RewardModel
@@ -82,7 +82,7 @@ class VerifyOptions:
     progress: bool = False
 
 
-def _lookup(record: Any, path: str) -> Any:  # noqa: ANN401 - JSON values are untyped
+def _value_or_none(record: Any, path: str) -> Any:  # noqa: ANN401 - JSON values are untyped
     """The value at a dotted path (list indices allowed), or None where a part is missing."""
     try:
         return field_at(record, path)
@@ -171,13 +171,13 @@ def task_of(
         finish = assistant_info.get("finish_reason") or record.get("finish_reason")
         explicit = user_info.get("verifier") or record.get(fields.verifier)
     else:
-        prompt = _text(_lookup(record, fields.prompt), f"field {fields.prompt!r}") or ""
-        response = _text(_lookup(record, fields.response), f"field {fields.response!r}")
-        reference = _text(_lookup(record, fields.reference), f"field {fields.reference!r}")
-        tests = _lookup(record, fields.tests)
-        source = _lookup(record, fields.source)
-        finish = _lookup(record, fields.finish_reason)
-        explicit = _lookup(record, fields.verifier)
+        prompt = _text(_value_or_none(record, fields.prompt), f"field {fields.prompt!r}") or ""
+        response = _text(_value_or_none(record, fields.response), f"field {fields.response!r}")
+        reference = _text(_value_or_none(record, fields.reference), f"field {fields.reference!r}")
+        tests = _value_or_none(record, fields.tests)
+        source = _value_or_none(record, fields.source)
+        finish = _value_or_none(record, fields.finish_reason)
+        explicit = _value_or_none(record, fields.verifier)
     if response is None:
         raise BadRow("the response is missing or empty")
     verifier = _choose_verifier(
