@@ -41,11 +41,7 @@ pub fn word_hash_bytes(word: &[u8]) -> u64 {
 #[inline]
 #[must_use]
 pub fn shingle_hash(word_hashes: &[u64]) -> u64 {
-    let mut acc: u64 = 0x243F_6A88_85A3_08D3;
-    for &word in word_hashes {
-        acc = (acc.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    fmix64(acc ^ word_hashes.len() as u64)
+    fold_shingle(word_hashes)
 }
 
 /// [`shingle_hash`] of a window of exactly `WIDTH` word hashes (the caller checks the length),
@@ -53,15 +49,22 @@ pub fn shingle_hash(word_hashes: &[u64]) -> u64 {
 #[inline]
 #[must_use]
 pub fn shingle_hash_fixed<const WIDTH: usize>(word_hashes: &[u64]) -> u64 {
-    let window: &[u64; WIDTH] = match word_hashes.try_into() {
-        Ok(window) => window,
-        Err(_) => return shingle_hash(word_hashes),
-    };
+    match <&[u64; WIDTH]>::try_from(word_hashes) {
+        Ok(window) => fold_shingle(window),
+        Err(_) => shingle_hash(word_hashes),
+    }
+}
+
+/// The shingle hash spec itself. Always inlined, so a window whose length is a constant at the
+/// call site (`shingle_hash_fixed`) gets the loop unrolled.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn fold_shingle(word_hashes: &[u64]) -> u64 {
     let mut acc: u64 = 0x243F_6A88_85A3_08D3;
-    for &word in window {
+    for &word in word_hashes {
         acc = (acc.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
-    fmix64(acc ^ WIDTH as u64)
+    fmix64(acc ^ word_hashes.len() as u64)
 }
 
 /// MurmurHash3's 64-bit finalizer: full avalanche of every input bit.
