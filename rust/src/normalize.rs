@@ -489,7 +489,14 @@ impl PackedTexts {
     /// Row `row`, or `None` for a null input row.
     #[must_use]
     pub fn row(&self, row: usize) -> Option<&str> {
-        let bytes = &self.values[self.offsets[row]..self.offsets[row + 1]];
+        self.row_in(&self.values, row)
+    }
+
+    /// [`Self::row`] read from `values`, these rows' packed bytes after they were moved out of
+    /// `self` (into an Arrow buffer).
+    #[must_use]
+    pub fn row_in<'a>(&self, values: &'a [u8], row: usize) -> Option<&'a str> {
+        let bytes = &values[self.offsets[row]..self.offsets[row + 1]];
         // Every row was written from a `String`, so it is valid UTF-8 on its own.
         self.valid[row].then(|| std::str::from_utf8(bytes).unwrap_or_default())
     }

@@ -208,11 +208,8 @@ fn packed_array(
         }
         // Views point into their own buffers: built row by row from the adopted values.
         _ => Arc::new(
-            rows.map(|row| {
-                let bytes = &all_values[packed.offsets[row]..packed.offsets[row + 1]];
-                packed.valid[row].then(|| std::str::from_utf8(bytes).unwrap_or_default())
-            })
-            .collect::<StringViewArray>(),
+            rows.map(|row| packed.row_in(all_values, row))
+                .collect::<StringViewArray>(),
         ),
     })
 }
