@@ -22,16 +22,9 @@ def as_priority(priority: npt.ArrayLike | None, rows: int) -> npt.NDArray[np.int
     return values
 
 
-@dataclass(frozen=True)
-class ExactDuplicates:
-    """Exact-dedup result.
+class RepresentativeMap:
+    """What every dedup result shares: `representative[i]` is the row kept in row i's place."""
 
-    Attributes:
-        hashes: `(rows, 2)` uint64, the high and low halves of each row's 128-bit hash.
-        representative: Per row, the row kept in its place (itself when kept).
-    """
-
-    hashes: npt.NDArray[np.uint64]
     representative: npt.NDArray[np.int64]
 
     @property
@@ -41,8 +34,21 @@ class ExactDuplicates:
 
     @property
     def duplicate_count(self) -> int:
-        """Number of rows dropped as exact duplicates."""
+        """Number of rows dropped as duplicates."""
         return int(len(self.representative) - np.count_nonzero(self.keep))
+
+
+@dataclass(frozen=True)
+class ExactDuplicates(RepresentativeMap):
+    """Exact-dedup result.
+
+    Attributes:
+        hashes: `(rows, 2)` uint64, the high and low halves of each row's 128-bit hash.
+        representative: Per row, the row kept in its place (itself when kept).
+    """
+
+    hashes: npt.NDArray[np.uint64]
+    representative: npt.NDArray[np.int64]
 
 
 def exact_duplicates(

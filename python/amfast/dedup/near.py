@@ -19,14 +19,14 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from amfast import _core
-from amfast.dedup.exact import _as_batches, as_priority
+from amfast.dedup.exact import RepresentativeMap, _as_batches, as_priority
 from amfast.normalize import NormalizeOptions, TextColumn
 
 DEFAULT_TARGET_RECALL = 0.95
 
 
 @dataclass(frozen=True)
-class NearDuplicates:
+class NearDuplicates(RepresentativeMap):
     """Near-dedup result, one entry per row plus the verified pairs.
 
     Attributes:
@@ -52,16 +52,6 @@ class NearDuplicates:
     candidates: int
     bands: int
     rows: int
-
-    @property
-    def keep(self) -> npt.NDArray[np.bool_]:
-        """True for the rows to keep."""
-        return np.asarray(self.representative == np.arange(len(self.representative)))
-
-    @property
-    def duplicate_count(self) -> int:
-        """Number of rows dropped as near duplicates."""
-        return int(len(self.representative) - np.count_nonzero(self.keep))
 
 
 class NearDuplicateIndex:

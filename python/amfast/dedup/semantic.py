@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from amfast import _core
-from amfast.dedup.exact import as_priority
+from amfast.dedup.exact import RepresentativeMap, as_priority
 from amfast.errors import InputError
 
 Method = Literal["hnsw", "exact"]
@@ -47,7 +47,7 @@ class SimilarityGraph:
 
 
 @dataclass(frozen=True)
-class SemanticDuplicates:
+class SemanticDuplicates(RepresentativeMap):
     """Semantic-dedup result, one entry per row plus the graph.
 
     Attributes:
@@ -61,16 +61,6 @@ class SemanticDuplicates:
     representative: npt.NDArray[np.int64]
     similarity: npt.NDArray[np.float32]
     graph: SimilarityGraph
-
-    @property
-    def keep(self) -> npt.NDArray[np.bool_]:
-        """True for the rows to keep."""
-        return np.asarray(self.representative == np.arange(len(self.representative)))
-
-    @property
-    def duplicate_count(self) -> int:
-        """Number of rows dropped."""
-        return int(len(self.representative) - np.count_nonzero(self.keep))
 
 
 def _as_embeddings(embeddings: npt.ArrayLike) -> npt.NDArray[Any]:
