@@ -24,9 +24,13 @@ pub struct Cursor {
 /// 8-byte groups.
 pub const SLACK: usize = 8;
 
+/// Slots of slack `starts` needs: the vector path stores four word starts per 16-byte chunk
+/// whether or not the chunk has that many.
+pub const START_SLACK: usize = 4;
+
 /// Maps `bytes` into `out` from `cursor.written`; with `starts`, records each word's output
 /// offset at `starts[cursor.starts..]`. `out` must hold `written + bytes.len() + SLACK` bytes
-/// and `starts` `cursor.starts + bytes.len() / 2 + 2` slots.
+/// and `starts` `cursor.starts + bytes.len() / 2 + 2 + START_SLACK` slots.
 pub fn run(
     bytes: &[u8],
     table: &AsciiTable,
@@ -122,7 +126,7 @@ impl VectorOptions {
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
 mod vector {
-    use super::{Cursor, VectorOptions};
+    use super::{Cursor, VectorOptions, START_SLACK};
     use std::arch::x86_64::{
         __m128i, _mm_and_si128, _mm_andnot_si128, _mm_cmpgt_epi8, _mm_cvtsi128_si64,
         _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
@@ -203,14 +207,27 @@ mod vector {
             let keep = word_bits | follows_word;
             let base = cursor.written;
             if let Some(start_slots) = starts.as_deref_mut() {
-                let mut word_starts = word_bits & !follows_word;
-                while word_starts != 0 {
-                    let lane = word_starts.trailing_zeros();
-                    let before = keep & ((1 << lane) - 1);
-                    start_slots[cursor.starts] = (base + before.count_ones() as usize) as u32;
-                    cursor.starts += 1;
-                    word_starts &= word_starts - 1;
+                // A start's output offset is `base` + the kept bytes before its lane. The first
+                // four are stored unconditionally (a loop whose trip count follows the text
+                // mispredicts its exit on most chunks); only the count says which are real.
+                let word_starts = u64::from(word_bits & !follows_word);
+                let offset = |lane: u32| {
+                    (base + (u64::from(keep) & ((1 << lane) - 1)).count_ones() as usize) as u32
+                };
+                let first = cursor.starts;
+                let mut rest = word_starts;
+                for slot in &mut start_slots[first..first + START_SLACK] {
+                    // Bit 16 stands in for "no start left": its offset is harmless.
+                    *slot = offset((rest | 1 << 16).trailing_zeros());
+                    rest &= rest.wrapping_sub(1);
                 }
+                let mut index = first + START_SLACK;
+                while rest != 0 {
+                    start_slots[index] = offset(rest.trailing_zeros());
+                    index += 1;
+                    rest &= rest - 1;
+                }
+                cursor.starts += word_starts.count_ones() as usize;
             }
             let low = store_kept(mapped, keep & 0xFF, out, base);
             let high = store_kept(_mm_srli_si128::<8>(mapped), keep >> 8, out, base + low);
@@ -242,7 +259,7 @@ mod tests {
 
     fn map(text: &[u8], table: &AsciiTable, after_word: bool, vector: bool) -> (Vec<u8>, Vec<u32>) {
         let mut out = vec![0u8; text.len() + SLACK + 3];
-        let mut starts = vec![0u32; text.len() / 2 + 2];
+        let mut starts = vec![0u32; text.len() / 2 + 2 + START_SLACK];
         let cursor = Cursor {
             written: 3,
             after_word,

@@ -52,6 +52,20 @@ impl Scratch {
         );
         &self.shingles
     }
+
+    /// The sorted, de-duplicated shingle set of `text` (what exact Jaccard compares).
+    fn shingle_set(
+        &mut self,
+        text: &str,
+        options: &NearOptions,
+        sorter: &mut BucketSorter<u64>,
+    ) -> &[u64] {
+        self.shingle(text, options);
+        // `sort` swaps buffers with the sorter, so both stay allocated across rows.
+        sorter.sort(&mut self.shingles, |&hash| hash);
+        self.shingles.dedup();
+        &self.shingles
+    }
 }
 
 /// Rows processed per parallel work item: large enough to amortize scheduling.
@@ -212,13 +226,22 @@ pub struct NearDuplicates {
     pub candidates: usize,
 }
 
-/// Shingle sets (CSR) and number keys of the rows that appear in candidate pairs.
+/// Shingle sets (CSR) and number keys of consecutive rows of [`VerifiedRows::rows`], as one
+/// parallel task produced them: kept as they are, so no set is copied twice.
 #[derive(Debug, Default)]
-struct VerifiedRows {
-    rows: Vec<u32>,
+struct SetSegment {
+    /// Position in `VerifiedRows::rows` of this segment's first row.
+    first_slot: usize,
     offsets: Vec<usize>,
     shingles: Vec<u64>,
     number_keys: Vec<u64>,
+}
+
+/// Shingle sets and number keys of the rows that appear in candidate pairs.
+#[derive(Debug, Default)]
+struct VerifiedRows {
+    rows: Vec<u32>,
+    segments: Vec<SetSegment>,
     /// Rows of the input consumed so far by `verify`.
     cursor: usize,
 }
@@ -226,8 +249,13 @@ struct VerifiedRows {
 impl VerifiedRows {
     fn set(&self, row: u32) -> Option<(&[u64], u64)> {
         let slot = self.rows.binary_search(&row).ok()?;
-        let range = self.offsets[slot]..self.offsets[slot + 1];
-        Some((&self.shingles[range], self.number_keys[slot]))
+        let segment = &self.segments[self
+            .segments
+            .partition_point(|segment| segment.first_slot <= slot)
+            .checked_sub(1)?];
+        let index = slot - segment.first_slot;
+        let range = segment.offsets[index]..segment.offsets[index + 1];
+        Some((&segment.shingles[range], segment.number_keys[index]))
     }
 }
 
@@ -370,7 +398,6 @@ impl NearIndex {
             rows.dedup();
             self.verified = VerifiedRows {
                 rows,
-                offsets: vec![0],
                 ..VerifiedRows::default()
             };
             // The keys are no longer needed: free them before the verification pass.
@@ -402,29 +429,35 @@ impl NearIndex {
         let low = rows.partition_point(|&row| (row as usize) < start);
         let high = rows.partition_point(|&row| (row as usize) < end);
         let options = &self.options;
-        let sets: Vec<(Vec<u64>, u64)> = rows[low..high]
-            .par_iter()
+        let segments: Vec<SetSegment> = rows[low..high]
+            .par_chunks(ROWS_PER_TASK)
+            .enumerate()
             .map_init(
                 || (Scratch::default(), BucketSorter::default()),
-                |(scratch, sorter), &row| {
-                    let text = require_text(texts[row as usize - start], row as usize)?;
-                    let mut set = scratch.shingle(text, options).to_vec();
-                    sorter.sort(&mut set, |&hash| hash);
-                    set.dedup();
-                    let numbers = if options.number_guard {
-                        number_key(text)
-                    } else {
-                        0
+                |(scratch, sorter), (task, task_rows)| {
+                    let mut segment = SetSegment {
+                        first_slot: low + task * ROWS_PER_TASK,
+                        offsets: Vec::with_capacity(task_rows.len() + 1),
+                        number_keys: Vec::with_capacity(task_rows.len()),
+                        shingles: Vec::new(),
                     };
-                    Ok((set, numbers))
+                    segment.offsets.push(0);
+                    for &row in task_rows {
+                        let text = require_text(texts[row as usize - start], row as usize)?;
+                        let set = scratch.shingle_set(text, options, sorter);
+                        segment.shingles.extend_from_slice(set);
+                        segment.offsets.push(segment.shingles.len());
+                        segment.number_keys.push(if options.number_guard {
+                            number_key(text)
+                        } else {
+                            0
+                        });
+                    }
+                    Ok(segment)
                 },
             )
             .collect::<Result<_>>()?;
-        for (set, numbers) in sets {
-            self.verified.shingles.extend_from_slice(&set);
-            self.verified.offsets.push(self.verified.shingles.len());
-            self.verified.number_keys.push(numbers);
-        }
+        self.verified.segments.extend(segments);
         self.verified.cursor = end;
         Ok(())
     }

@@ -37,6 +37,174 @@ pub fn word_hash_bytes(word: &[u8]) -> u64 {
     xxh3_64(word)
 }
 
+/// Bytes 0..24 of XXH3's default secret (the xxHash specification): what its 1..=8-byte paths
+/// read, folded into the two constants below.
+const XXH3_SECRET_HEAD: [u8; 24] = [
+    0xb8, 0xfe, 0x6c, 0x39, 0x23, 0xa4, 0x4b, 0xbe, 0x7c, 0x01, 0x81, 0x2c, 0xf7, 0x21, 0xad, 0x1c,
+    0xde, 0xd4, 0x6d, 0xe9, 0x83, 0x90, 0x97, 0xdb,
+];
+
+const fn secret_u64(offset: usize) -> u64 {
+    let mut value = 0u64;
+    let mut index = 8;
+    while index > 0 {
+        index -= 1;
+        value = (value << 8) | XXH3_SECRET_HEAD[offset + index] as u64;
+    }
+    value
+}
+
+const FLIP_1_TO_3: u64 = (secret_u64(0) as u32 ^ (secret_u64(4) as u32)) as u64;
+const FLIP_4_TO_8: u64 = secret_u64(8) ^ secret_u64(16);
+
+/// Appends [`word_hash_bytes`] of every word of `text` to `out`, where word `i` starts at
+/// `starts[i]` and ends one byte (the separating space) before `starts[i + 1]`; the last word
+/// ends with the text. XXH3 has a code path per length class, and the words of real text (half
+/// of them 1..=3 bytes, 40% 4..=8) mispredict that branch about every other word. On CPUs with
+/// AVX-512DQ eight words are hashed at once instead: both short paths computed on every lane,
+/// the right one selected per lane, longer words hashed one by one.
+pub fn word_hashes_from_starts(text: &[u8], starts: &[u32], out: &mut Vec<u64>) {
+    let first = out.len();
+    out.resize(first + starts.len(), 0);
+    let hashes = &mut out[first..];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512dq") {
+            // SAFETY: the CPU supports AVX-512F and AVX-512DQ, checked just above.
+            unsafe { word_hashes_avx512(text, starts, hashes) };
+            return;
+        }
+    }
+    scalar_word_hashes(text, starts, 0, hashes);
+}
+
+/// Word `index`'s byte range under the layout of [`word_hashes_from_starts`].
+#[inline]
+fn word_range(text: &[u8], starts: &[u32], index: usize) -> (usize, usize) {
+    let end = starts
+        .get(index + 1)
+        .map_or(text.len(), |&next| next as usize - 1);
+    (starts[index] as usize, end)
+}
+
+/// `xxh3_64` of words `from..` one by one, into `hashes[from..]`.
+#[inline]
+fn scalar_word_hashes(text: &[u8], starts: &[u32], from: usize, hashes: &mut [u64]) {
+    for (index, hash) in hashes.iter_mut().enumerate().skip(from) {
+        let (start, end) = word_range(text, starts, index);
+        *hash = xxh3_64(&text[start..end]);
+    }
+}
+
+/// [`word_hashes_from_starts`] eight words at a time. Each block gathers, per word, the 4 bytes
+/// at its start, middle and end (what XXH3's 1..=8-byte paths read), runs both paths on all
+/// lanes and keeps the one for each word's length. Words that are empty or longer than 8 bytes,
+/// blocks within 4 bytes of either end of `text`, and the words after the last full block are
+/// hashed one by one.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512dq")]
+// Intrinsics take signed lanes and untyped pointers; `loadu` and gathers need no alignment.
+#[allow(clippy::cast_possible_wrap, clippy::cast_ptr_alignment)]
+unsafe fn word_hashes_avx512(text: &[u8], starts: &[u32], hashes: &mut [u64]) {
+    use std::arch::x86_64::{
+        __m256i, __m512i, _mm256_add_epi32, _mm256_and_si256, _mm256_i32gather_epi32,
+        _mm256_loadu_si256, _mm256_or_si256, _mm256_set1_epi32, _mm256_slli_epi32,
+        _mm256_srli_epi32, _mm256_sub_epi32, _mm512_add_epi64, _mm512_cmpgt_epu64_mask,
+        _mm512_cmple_epu64_mask, _mm512_cvtepu32_epi64, _mm512_mask_blend_epi64,
+        _mm512_mullo_epi64, _mm512_rol_epi64, _mm512_set1_epi64, _mm512_slli_epi64,
+        _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64, _mm512_xor_si512,
+    };
+    const LANES: usize = 8;
+    let blocks = starts.len().saturating_sub(1) / LANES;
+    // Gather offsets are i32; a longer text goes one word at a time.
+    let gatherable = i32::try_from(text.len()).is_ok();
+    let base = text.as_ptr().cast::<i32>();
+    let splat = |value: u64| _mm512_set1_epi64(value as i64);
+    for block in 0..blocks {
+        let first = block * LANES;
+        let bounds = &starts[first..=first + LANES];
+        if !gatherable || bounds[0] < 4 || bounds[LANES] as usize + 3 > text.len() {
+            scalar_word_hashes(
+                text,
+                &starts[..=first + LANES],
+                first,
+                &mut hashes[..first + LANES],
+            );
+            continue;
+        }
+        // SAFETY: `bounds` holds 9 values, so both 8-value loads stay inside it.
+        let (start, next) = unsafe {
+            (
+                _mm256_loadu_si256(bounds.as_ptr().cast::<__m256i>()),
+                _mm256_loadu_si256(bounds.as_ptr().add(1).cast::<__m256i>()),
+            )
+        };
+        let end = _mm256_sub_epi32(next, _mm256_set1_epi32(1));
+        let len = _mm256_sub_epi32(end, start);
+        // SAFETY: every gathered 4-byte read lies in `text`: starts are >= 4 and the last
+        // word ends at least 4 bytes before the text does (checked above); a word's middle and
+        // `end - 4` lie between its start - 4 and its end.
+        let (head, middle, tail) = unsafe {
+            (
+                _mm256_i32gather_epi32::<1>(base, start),
+                _mm256_i32gather_epi32::<1>(
+                    base,
+                    _mm256_add_epi32(start, _mm256_srli_epi32::<1>(len)),
+                ),
+                _mm256_i32gather_epi32::<1>(base, _mm256_sub_epi32(end, _mm256_set1_epi32(4))),
+            )
+        };
+        // 1..=3 bytes: first, middle and last byte with the length, then XXH64's avalanche.
+        let low_byte = _mm256_set1_epi32(0xFF);
+        let combined = _mm256_or_si256(
+            _mm256_or_si256(
+                _mm256_slli_epi32::<16>(_mm256_and_si256(head, low_byte)),
+                _mm256_slli_epi32::<24>(middle),
+            ),
+            _mm256_or_si256(_mm256_srli_epi32::<24>(tail), _mm256_slli_epi32::<8>(len)),
+        );
+        let mut tiny = _mm512_xor_si512(_mm512_cvtepu32_epi64(combined), splat(FLIP_1_TO_3));
+        tiny = _mm512_xor_si512(tiny, _mm512_srli_epi64::<33>(tiny));
+        tiny = _mm512_mullo_epi64(tiny, splat(XXH64_PRIME_2));
+        tiny = _mm512_xor_si512(tiny, _mm512_srli_epi64::<29>(tiny));
+        tiny = _mm512_mullo_epi64(tiny, splat(XXH64_PRIME_3));
+        tiny = _mm512_xor_si512(tiny, _mm512_srli_epi64::<32>(tiny));
+        // 4..=8 bytes: last 4 bytes + (first 4 << 32), then rrmxmx.
+        let len = _mm512_cvtepu32_epi64(len);
+        let mut small = _mm512_add_epi64(
+            _mm512_cvtepu32_epi64(tail),
+            _mm512_slli_epi64::<32>(_mm512_cvtepu32_epi64(head)),
+        );
+        small = _mm512_xor_si512(small, splat(FLIP_4_TO_8));
+        small = _mm512_xor_si512(
+            small,
+            _mm512_xor_si512(_mm512_rol_epi64::<49>(small), _mm512_rol_epi64::<24>(small)),
+        );
+        small = _mm512_mullo_epi64(small, splat(RRMXMX_MULTIPLIER));
+        small = _mm512_xor_si512(small, _mm512_add_epi64(_mm512_srli_epi64::<35>(small), len));
+        small = _mm512_mullo_epi64(small, splat(RRMXMX_MULTIPLIER));
+        small = _mm512_xor_si512(small, _mm512_srli_epi64::<28>(small));
+        let is_tiny = _mm512_cmple_epu64_mask(len, splat(3));
+        let blended: __m512i = _mm512_mask_blend_epi64(is_tiny, small, tiny);
+        let out = &mut hashes[first..first + LANES];
+        // SAFETY: `out` holds exactly 8 u64.
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast::<__m512i>(), blended) };
+        // Empty or longer than 8 bytes: `len - 1 > 7` as unsigned.
+        let mut others = _mm512_cmpgt_epu64_mask(_mm512_sub_epi64(len, splat(1)), splat(7));
+        while others != 0 {
+            let lane = others.trailing_zeros() as usize;
+            others &= others - 1;
+            let (start, end) = word_range(text, starts, first + lane);
+            out[lane] = xxh3_64(&text[start..end]);
+        }
+    }
+    scalar_word_hashes(text, starts, blocks * LANES, hashes);
+}
+
+const XXH64_PRIME_2: u64 = 0xC2B2_AE3D_27D4_EB4F;
+const XXH64_PRIME_3: u64 = 0x1656_67B1_9E37_79F9;
+const RRMXMX_MULTIPLIER: u64 = 0x9FB2_1C65_1E98_DF25;
+
 /// 64-bit hash of consecutive word hashes (one shingle).
 #[inline]
 #[must_use]
@@ -55,15 +223,78 @@ pub fn shingle_hash_fixed<const WIDTH: usize>(word_hashes: &[u64]) -> u64 {
     }
 }
 
+/// Appends [`shingle_hash`] of every window of `WIDTH` consecutive word hashes (none when there
+/// are fewer words). On CPUs with AVX-512DQ eight windows are hashed per instruction
+/// (`vpmullq`); elsewhere the unrolled scalar loop overlaps consecutive windows.
+pub fn shingle_hashes_fixed<const WIDTH: usize>(word_hashes: &[u64], out: &mut Vec<u64>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512dq") {
+            // SAFETY: the CPU supports AVX-512F and AVX-512DQ, checked just above.
+            unsafe { shingle_lanes_avx512::<WIDTH>(word_hashes, out) };
+            return;
+        }
+    }
+    shingle_lanes::<WIDTH>(word_hashes, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn shingle_lanes_avx512<const WIDTH: usize>(word_hashes: &[u64], out: &mut Vec<u64>) {
+    shingle_lanes::<WIDTH>(word_hashes, out);
+}
+
+/// [`shingle_hashes_fixed`] in blocks of eight independent windows, written so the compiler
+/// keeps each block in one vector register.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn shingle_lanes<const WIDTH: usize>(word_hashes: &[u64], out: &mut Vec<u64>) {
+    const LANES: usize = 8;
+    let Some(windows) = (word_hashes.len() + 1).checked_sub(WIDTH) else {
+        return;
+    };
+    let first = out.len();
+    out.resize(first + windows, 0);
+    let hashes = &mut out[first..];
+    let mut blocks = hashes.chunks_exact_mut(LANES);
+    for (block_index, block) in (&mut blocks).enumerate() {
+        let start = block_index * LANES;
+        let mut acc = [SHINGLE_SEED; LANES];
+        for offset in 0..WIDTH {
+            let words: &[u64; LANES] = word_hashes[start + offset..start + offset + LANES]
+                .try_into()
+                .unwrap_or(&[0; LANES]);
+            for lane in 0..LANES {
+                acc[lane] = shingle_step(acc[lane], words[lane]);
+            }
+        }
+        for lane in 0..LANES {
+            block[lane] = fmix64(acc[lane] ^ WIDTH as u64);
+        }
+    }
+    let done = windows - blocks.into_remainder().len();
+    for (start, hash) in (done..windows).zip(&mut out[first + done..]) {
+        *hash = shingle_hash_fixed::<WIDTH>(&word_hashes[start..start + WIDTH]);
+    }
+}
+
+const SHINGLE_SEED: u64 = 0x243F_6A88_85A3_08D3;
+
+/// One word of the shingle hash spec: `acc = (rotl(acc, 23) ^ word) * 0x9E37_79B9_7F4A_7C15`.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn shingle_step(acc: u64, word: u64) -> u64 {
+    (acc.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// The shingle hash spec itself. Always inlined, so a window whose length is a constant at the
 /// call site (`shingle_hash_fixed`) gets the loop unrolled.
 #[allow(clippy::inline_always)]
 #[inline(always)]
 fn fold_shingle(word_hashes: &[u64]) -> u64 {
-    let mut acc: u64 = 0x243F_6A88_85A3_08D3;
-    for &word in word_hashes {
-        acc = (acc.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
+    let acc = word_hashes
+        .iter()
+        .fold(SHINGLE_SEED, |acc, &word| shingle_step(acc, word));
     fmix64(acc ^ word_hashes.len() as u64)
 }
 
@@ -120,6 +351,60 @@ mod tests {
             shingle_hash_fixed::<5>(&words[..3]),
             shingle_hash(&words[..3])
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn word_hashes_of_any_split_are_xxh3(text in "([a-z]{0,3} ){0,20}[a-z]{0,20}( [a-z0-9é]{0,12}){0,20}") {
+            let bytes = text.as_bytes();
+            let starts: Vec<u32> = std::iter::once(0)
+                .chain(memchr::memchr_iter(b' ', bytes).map(|space| space as u32 + 1))
+                .collect();
+            let mut hashes = vec![7];
+            word_hashes_from_starts(bytes, &starts, &mut hashes);
+            let expected: Vec<u64> = std::iter::once(7).chain(text.split(' ').map(word_hash)).collect();
+            proptest::prop_assert_eq!(&hashes, &expected);
+            let mut portable = vec![7; expected.len()];
+            scalar_word_hashes(bytes, &starts, 1, &mut portable[1..]);
+            proptest::prop_assert_eq!(&portable[2..], &expected[2..]);
+        }
+    }
+
+    #[test]
+    fn vector_word_hashes_match_xxh3_on_long_texts() {
+        let mut state = 3u64;
+        let words: Vec<String> = (0..2_000)
+            .map(|_| {
+                let len = (splitmix64(&mut state) % 14) as usize;
+                (0..len)
+                    .map(|_| char::from(b'a' + (splitmix64(&mut state) % 26) as u8))
+                    .collect()
+            })
+            .collect();
+        let text = words.join(" ");
+        let starts: Vec<u32> = std::iter::once(0)
+            .chain(memchr::memchr_iter(b' ', text.as_bytes()).map(|space| space as u32 + 1))
+            .collect();
+        let mut hashes = Vec::new();
+        word_hashes_from_starts(text.as_bytes(), &starts, &mut hashes);
+        let expected: Vec<u64> = words.iter().map(|word| word_hash(word)).collect();
+        assert_eq!(hashes, expected);
+    }
+
+    #[test]
+    fn vector_shingle_windows_match_the_spec() {
+        let words: Vec<u64> = (0..40).map(|i| word_hash(&format!("w{i}"))).collect();
+        for count in 0..words.len() {
+            let mut hashes = vec![7];
+            shingle_hashes_fixed::<5>(&words[..count], &mut hashes);
+            let expected: Vec<u64> = std::iter::once(7)
+                .chain(words[..count].windows(5).map(shingle_hash))
+                .collect();
+            assert_eq!(hashes, expected, "{count} words");
+            let mut portable = vec![7];
+            shingle_lanes::<5>(&words[..count], &mut portable);
+            assert_eq!(portable, expected, "{count} words, portable");
+        }
     }
 
     #[test]

@@ -188,9 +188,12 @@ impl<'a> Tokens<'a> {
         };
         if let Some(starts) = self.word_starts.as_deref_mut() {
             cursor.starts = starts.len();
-            // A run of n bytes starts at most n / 2 + 1 words; one more slot takes the store
-            // that follows the last start.
-            starts.resize(cursor.starts + bytes.len() / 2 + 2, 0);
+            // A run of n bytes starts at most n / 2 + 1 words; the rest is room for the stores
+            // `run` makes past the last start.
+            starts.resize(
+                cursor.starts + bytes.len() / 2 + 2 + ascii_words::START_SLACK,
+                0,
+            );
             cursor = ascii_words::run(bytes, table, &mut self.buffer, Some(starts), cursor);
             starts.truncate(cursor.starts);
         } else {

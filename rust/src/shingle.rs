@@ -4,7 +4,9 @@
 //! `n` words yields its `words - n + 1` consecutive n-grams; a text with `1..n` words yields one
 //! whole-text shingle, so short texts never collapse together; an empty text yields none.
 
-use crate::hashing::{shingle_hash, shingle_hash_fixed, word_hash_bytes};
+use crate::hashing::{
+    shingle_hash, shingle_hashes_fixed, word_hash_bytes, word_hashes_from_starts,
+};
 
 /// Appends the shingle hashes of `normalized` to `shingles` (cleared first), using
 /// `word_hashes` as scratch space. Order follows the text; duplicates are kept.
@@ -31,16 +33,12 @@ pub fn word_shingles_into(
 
 /// Appends the shingle hash of every window of `ngram` word hashes (one window of all of them
 /// when there are fewer). The default width gets its own copy of the loop with the window
-/// unrolled: the hashes of consecutive windows then overlap in the pipeline.
+/// unrolled and vectorized.
 fn hash_windows(word_hashes: &[u64], ngram: usize, shingles: &mut Vec<u64>) {
     const DEFAULT_WIDTH: usize = 5;
     let width = ngram.max(1).min(word_hashes.len());
     if width == DEFAULT_WIDTH {
-        shingles.extend(
-            word_hashes
-                .windows(DEFAULT_WIDTH)
-                .map(shingle_hash_fixed::<DEFAULT_WIDTH>),
-        );
+        shingle_hashes_fixed::<DEFAULT_WIDTH>(word_hashes, shingles);
     } else {
         shingles.extend(word_hashes.windows(width).map(shingle_hash));
     }
@@ -57,14 +55,7 @@ pub fn word_shingles_from_starts(
 ) {
     word_hashes.clear();
     shingles.clear();
-    let bytes = normalized.as_bytes();
-    let ends = word_starts.iter().skip(1).map(|&next| next as usize - 1);
-    for (&start, end) in word_starts
-        .iter()
-        .zip(ends.chain(std::iter::once(bytes.len())))
-    {
-        word_hashes.push(word_hash_bytes(&bytes[start as usize..end]));
-    }
+    word_hashes_from_starts(normalized.as_bytes(), word_starts, word_hashes);
     if word_hashes.is_empty() {
         return;
     }
@@ -78,17 +69,14 @@ pub fn jaccard(left: &[u64], right: &[u64]) -> f64 {
     if left.is_empty() || right.is_empty() {
         return 0.0;
     }
+    // Branch-free merge: which side advances is data-dependent and unpredictable, so both
+    // indices step by comparison results instead of by a three-way branch.
     let (mut i, mut j, mut common) = (0, 0, 0usize);
     while i < left.len() && j < right.len() {
-        match left[i].cmp(&right[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                common += 1;
-                i += 1;
-                j += 1;
-            }
-        }
+        let (a, b) = (left[i], right[j]);
+        common += usize::from(a == b);
+        i += usize::from(a <= b);
+        j += usize::from(b <= a);
     }
     common as f64 / (left.len() + right.len() - common) as f64
 }
