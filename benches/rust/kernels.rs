@@ -84,33 +84,7 @@ fn main() {
         word_hashes_from_starts(doc.as_bytes(), starts, &mut words);
         black_box(&words);
     });
-    time("iterate", &split, bytes, |(doc, starts)| {
-        words.clear();
-        let ends = starts.iter().skip(1).map(|&next| next as usize - 1);
-        let ranges = starts.iter().map(|&start| start as usize);
-        for (start, end) in ranges.zip(ends.chain(std::iter::once(doc.len()))) {
-            words.push((end - start) as u64);
-        }
-        black_box(&words);
-    });
-    if std::env::var_os("ONLY").is_some() {
-        for _ in 0..20 {
-            for (doc, starts) in &split {
-                words.clear();
-                if std::env::var_os("ONLY") == Some("x".into()) {
-                    let ends = starts.iter().skip(1).map(|&next| next as usize - 1);
-                    let ranges = starts.iter().map(|&start| start as usize);
-                    for (start, end) in ranges.zip(ends.chain(std::iter::once(doc.len()))) {
-                        words.push(xxhash_rust::xxh3::xxh3_64(&doc.as_bytes()[start..end]));
-                    }
-                } else {
-                    word_hashes_from_starts(doc.as_bytes(), starts, &mut words);
-                }
-                black_box(&words);
-            }
-        }
-        return;
-    }
+    // The same words through plain xxh3_64, one by one: the baseline of "word hash".
     time("xxh3 word", &split, bytes, |(doc, starts)| {
         words.clear();
         let ends = starts.iter().skip(1).map(|&next| next as usize - 1);

@@ -1,8 +1,9 @@
 //! Sorting values keyed by a uniform 64-bit hash (shingle hashes, LSH band keys): one counting
 //! pass on the hash's top bits puts every value in its final bucket (about one value each), then
-//! one insertion pass over the whole slice finishes the sort. For hashes this beats a comparison sort of the whole slice
-//! (verify sorts one 225-value shingle set per candidate row; `candidate_pairs` 200k band keys
-//! per band).
+//! one insertion pass over the whole slice finishes the sort. Large inputs take a first pass on
+//! the top byte so each bucket pass runs in cache. For hashes this beats a comparison sort of
+//! the whole slice (verify sorts one 225-value shingle set per candidate row;
+//! `candidate_pairs` 200k band keys per band).
 
 /// Reusable buffers of [`BucketSorter::sort`].
 #[derive(Debug, Default)]
@@ -14,6 +15,11 @@ pub struct BucketSorter<T> {
 /// Below this many values a plain comparison sort is as fast.
 const SMALL: usize = 32;
 
+/// Above this many values the scatter's random writes leave the cache, so a first pass splits
+/// the values into 256 partitions on the hash's top byte (256 sequential write streams), and
+/// each partition is then sorted in cache.
+const ONE_PASS_MAX: usize = 1 << 15;
+
 impl<T: Copy + Ord + Default> BucketSorter<T> {
     /// Sorts `values` by `Ord`. `hash(value)` must be the leading part of that order (values
     /// with a smaller hash sort first) and close to uniform over `u64`; the result is correct
@@ -24,35 +30,77 @@ impl<T: Copy + Ord + Default> BucketSorter<T> {
             values.sort_unstable();
             return;
         }
-        // About one value per bucket: after the scatter every value sits within its bucket's
-        // few slots of its place, so one insertion pass finishes the sort in near-linear time
-        // (sorting each bucket on its own paid a call and mispredicted branches per bucket).
-        let bits = (usize::BITS - len.leading_zeros()).clamp(1, 16);
-        let shift = 64 - bits;
-        let bucket = |value: &T| (hash(value) >> shift) as usize;
-        self.bounds.clear();
-        self.bounds.resize((1 << bits) + 1, 0);
-        for value in values.iter() {
-            self.bounds[bucket(value) + 1] += 1;
-        }
-        for index in 1..self.bounds.len() {
-            self.bounds[index] += self.bounds[index - 1];
-        }
         self.scratch.clear();
         self.scratch.resize(len, T::default());
-        // `bounds[b]` walks from bucket b's start to its end as values are placed.
-        for &value in values.iter() {
-            let slot = &mut self.bounds[bucket(&value)];
-            self.scratch[*slot] = value;
-            *slot += 1;
+        if len <= ONE_PASS_MAX {
+            scatter(
+                values,
+                &mut self.scratch,
+                &mut self.bounds,
+                0,
+                bucket_bits(len),
+                &hash,
+            );
+            insertion_sort(&mut self.scratch);
+            std::mem::swap(values, &mut self.scratch);
+            return;
         }
-        insertion_sort(&mut self.scratch);
-        std::mem::swap(values, &mut self.scratch);
+        scatter(values, &mut self.scratch, &mut self.bounds, 0, 8, &hash);
+        let mut partition_ends = [0usize; 256];
+        partition_ends.copy_from_slice(&self.bounds[..256]);
+        let mut start = 0;
+        for end in partition_ends {
+            let (source, target) = (&self.scratch[start..end], &mut values[start..end]);
+            scatter(
+                source,
+                target,
+                &mut self.bounds,
+                8,
+                bucket_bits(end - start),
+                &hash,
+            );
+            insertion_sort(target);
+            start = end;
+        }
     }
 }
 
-/// Insertion sort: linear when every value is already close to its place.
+/// Bucket bits for `len` values: about one value per bucket, at most 2^16 buckets.
+fn bucket_bits(len: usize) -> u32 {
+    (usize::BITS - len.leading_zeros()).clamp(1, 16)
+}
+
+/// Places `source` into `target` by the `bits` hash bits that follow the top `skip` bits
+/// (ascending bucket order, stable within a bucket). Leaves `bounds[b]` at bucket b's end.
+fn scatter<T: Copy>(
+    source: &[T],
+    target: &mut [T],
+    bounds: &mut Vec<usize>,
+    skip: u32,
+    bits: u32,
+    hash: &impl Fn(&T) -> u64,
+) {
+    let bucket = |value: &T| ((hash(value) << skip) >> (64 - bits)) as usize;
+    bounds.clear();
+    bounds.resize((1 << bits) + 1, 0);
+    for value in source {
+        bounds[bucket(value) + 1] += 1;
+    }
+    for index in 1..bounds.len() {
+        bounds[index] += bounds[index - 1];
+    }
+    // `bounds[b]` walks from bucket b's start to its end as values are placed.
+    for &value in source {
+        let slot = &mut bounds[bucket(&value)];
+        target[*slot] = value;
+        *slot += 1;
+    }
+}
+
+/// Insertion sort: linear when every value is already close to its place. A skewed hash can
+/// leave values far from it; past a budget of moves the slice goes to a comparison sort.
 fn insertion_sort<T: Copy + Ord>(values: &mut [T]) {
+    let mut budget = values.len().saturating_mul(8);
     for index in 1..values.len() {
         let value = values[index];
         let mut slot = index;
@@ -61,6 +109,11 @@ fn insertion_sort<T: Copy + Ord>(values: &mut [T]) {
             slot -= 1;
         }
         values[slot] = value;
+        budget = budget.saturating_sub(index - slot);
+        if budget == 0 {
+            values.sort_unstable();
+            return;
+        }
     }
 }
 
@@ -74,7 +127,7 @@ mod tests {
     fn sorts_hashes_and_pairs_keyed_by_hash() {
         let mut state = 5u64;
         let mut sorter = BucketSorter::default();
-        for len in [0, 1, 31, 32, 225, 5_000] {
+        for len in [0, 1, 31, 32, 225, 5_000, ONE_PASS_MAX + 1, 200_000] {
             let mut values: Vec<u64> = (0..len).map(|_| splitmix64(&mut state)).collect();
             values.extend_from_within(..len / 3);
             let mut expected = values.clone();

@@ -380,16 +380,26 @@ impl NearIndex {
     pub fn candidate_pairs(&mut self) -> &[(u32, u32)] {
         if self.pairs.is_none() {
             let bands = self.options.bands;
-            let (keys, empty) = (&self.band_keys, &self.empty);
-            let mut pairs: Vec<(u32, u32)> = (0..bands)
+            // One sequential pass turns the row-major keys into band columns (reading a column
+            // straight from row-major keys strides over all of them once per band).
+            let keys = std::mem::take(&mut self.band_keys);
+            let filled = self.empty.iter().filter(|&&empty| !empty).count();
+            let mut columns: Vec<Vec<(u64, u32)>> =
+                (0..bands).map(|_| Vec::with_capacity(filled)).collect();
+            for ((row, row_keys), _) in keys
+                .chunks_exact(bands)
+                .enumerate()
+                .zip(&self.empty)
+                .filter(|(_, &empty)| !empty)
+            {
+                for (column, &key) in columns.iter_mut().zip(row_keys) {
+                    column.push((key, row as u32));
+                }
+            }
+            drop(keys);
+            let mut pairs: Vec<(u32, u32)> = columns
                 .into_par_iter()
-                .flat_map_iter(|band| {
-                    let entries: Vec<(u64, u32)> = (0..empty.len())
-                        .filter(|&row| !empty[row])
-                        .map(|row| (keys[row * bands + band], row as u32))
-                        .collect();
-                    band_candidate_pairs(entries)
-                })
+                .flat_map_iter(band_candidate_pairs)
                 .collect();
             pairs.par_sort_unstable();
             pairs.dedup();
@@ -400,8 +410,6 @@ impl NearIndex {
                 rows,
                 ..VerifiedRows::default()
             };
-            // The keys are no longer needed: free them before the verification pass.
-            self.band_keys = Vec::new();
             self.pairs = Some(pairs);
         }
         self.pairs.as_deref().unwrap_or_default()
