@@ -55,6 +55,7 @@ from amfast.sources import (
     first_record_check,
     input_files,
     iter_chunks,
+    read_shard,
     strip_newline,
 )
 
@@ -148,19 +149,13 @@ def _check_first(table: pa.Table, chunk: Chunk, config: CleanConfig) -> None:
             return
 
 
-def _read_shard(path: Path, columns: list[str] | None = None) -> pa.Table:
-    with pa.memory_map(str(path)) as source:
-        table = pa.ipc.open_file(source).read_all()
-    return table.select(columns) if columns else table
-
-
 def load_frame(shards: list[Path], config: CleanConfig) -> tuple[pa.Table, pa.Table]:
     """`(frame of readable rows, read errors as decisions)` from the ingest shards.
 
     The frame's columns are one chunk per shard, read from the memory-mapped shards, not copied.
     """
     names = ["row", "row_id", "source", "text", "response", "has_reference", "has_test_case"]
-    tables = [_read_shard(path, [*names, "error"]) for path in shards]
+    tables = [read_shard(path, [*names, "error"]) for path in shards]
     table = pa.concat_tables(tables) if tables else _read_empty(names)
     read_decisions = read_errors(table)
     # Filtering copies; without read errors the frame stays on the memory-mapped shards.
@@ -223,9 +218,7 @@ def write_outputs(
             path = output / f"part-{index:05d}{suffix}"
             rows = 0
             if not path.is_file():
-                table = _read_shard(
-                    shard, ["row", "row_id", "source", "text", "response", "record"]
-                )
+                table = read_shard(shard, ["row", "row_id", "source", "text", "response", "record"])
                 keep = ~np.isin(table.column("row").to_numpy(), dropped_rows)
                 kept = table.filter(pa.array(keep))
                 rows = kept.num_rows

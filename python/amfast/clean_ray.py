@@ -63,7 +63,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from amfast import _core
-from amfast.clean import _read_shard, read_errors
+from amfast.clean import read_errors
 from amfast.clean_config import CleanConfig
 from amfast.decontam import BENCHMARKS_CACHE_KEY
 from amfast.dedup.exact import content_hashes
@@ -84,6 +84,7 @@ from amfast.pipeline import (
     survivors,
     write_marker,
 )
+from amfast.sources import read_shard
 
 FRAME_COLUMNS = [field.name for field in FRAME_SCHEMA if field.name != "priority"]
 KEY = "_priority_key_"
@@ -134,7 +135,7 @@ def ray_stages(
     require_ray()
     for stage in stages:
         _kind(stage)
-    errors = [_read_shard(path, ["row", "error"]) for path in shards]
+    errors = [read_shard(path, ["row", "error"]) for path in shards]
     read_decisions = read_errors(
         pa.concat_tables(errors) if errors else pa.table({"row": [], "error": []})
     ).cast(DECISIONS_SCHEMA)
@@ -410,7 +411,7 @@ def _read_block(batch: pa.Table, job: _Job, dropped: list[Any]) -> pa.Table:
 
     gone = ray.get(dropped[0])
     paths = batch.column("shard").to_pylist()
-    table = pa.concat_tables([_read_shard(Path(path), [*FRAME_COLUMNS, "error"]) for path in paths])
+    table = pa.concat_tables([read_shard(Path(path), [*FRAME_COLUMNS, "error"]) for path in paths])
     table = table.filter(pc.is_null(table.column("error"))).select(FRAME_COLUMNS)
     table = table.filter(pa.array(~_member(table.column("row").to_numpy(), gone)))
     for index, key in enumerate(priority_keys(table, list(job.priority), list(job.source_rank))):

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from amfast.errors import InputError
 from amfast.io import AtomicWriter, _open_text_output
-from amfast.sources import strip_newline
+from amfast.sources import read_shard, strip_newline
 
 if TYPE_CHECKING:
     from amfast.clean_config import CleanConfig
@@ -182,11 +182,9 @@ def write_reports(
     config: CleanConfig,
 ) -> Funnel:
     """Writes the ledger, row index, funnel JSON/HTML and manifest; returns the funnel."""
-    from amfast.clean import _read_shard
-
     output = Path(config.output)
     index = pa.concat_tables(
-        [_read_shard(path, ["row", "row_id", "source"]) for path in shards]
+        [read_shard(path, ["row", "row_id", "source"]) for path in shards]
     ).combine_chunks()
     rows = index.column("row").to_numpy()
     sources = pc.dictionary_encode(index.column("source").combine_chunks())
@@ -225,8 +223,6 @@ def _ledger_parts(
     shards: list[Path], reports: list[StageReport], index: pa.Table
 ) -> Iterator[pa.Table]:
     """The ledger in row order, one part per shard (its dropped rows with their records)."""
-    from amfast.clean import _read_shard
-
     if not reports:
         return
     decisions = pa.concat_tables([report.decisions for report in reports])
@@ -239,7 +235,7 @@ def _ledger_parts(
     params = pa.array([json.dumps(report.params, sort_keys=True) for report in reports])
     rows = index.column("row").to_numpy()
     for path in shards:
-        shard = _read_shard(path, ["row", "message", "record"])
+        shard = read_shard(path, ["row", "message", "record"])
         shard_rows = shard.column("row").to_numpy()
         if not len(shard_rows):
             continue

@@ -54,6 +54,13 @@ SHARD_SCHEMA = pa.schema(
 )
 
 
+def read_shard(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """An ingest shard (`SHARD_SCHEMA`, Arrow IPC file), memory-mapped: columns are not copied."""
+    with pa.memory_map(str(path)) as source:
+        table = pa.ipc.open_file(source).read_all()
+    return table.select(columns) if columns else table
+
+
 @dataclass(frozen=True)
 class FieldMap:
     """Where each part of a row lives; `None` means "find it" (AM schema, then common names).
