@@ -9,7 +9,7 @@ from typing import Literal
 
 import pytest
 
-from amfast.config import add_config_flags, load_config, resolve_config
+from amfast.config import add_config_flags, load_config, options_from, resolve_config
 from amfast.errors import InputError
 
 
@@ -96,3 +96,18 @@ def test_missing_required_settings_name_their_flags() -> None:
 def test_missing_config_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read config"):
         load_config(tmp_path / "absent.toml", StageConfig)
+
+
+def test_options_are_built_from_same_named_attributes() -> None:
+    from amfast.normalize import NormalizeOptions
+
+    flags = argparse.Namespace(
+        lowercase=False, case_fold=True, keep_digits=True, math_operators=False, strip_latex=True
+    )
+    options = options_from(NormalizeOptions, flags, keep_digits=False)
+    assert options == NormalizeOptions(
+        lowercase=False, case_fold=True, keep_digits=False, math_operators=False, strip_latex=True
+    )
+    # Attributes the source lacks keep their defaults; extra attributes are ignored.
+    partial = argparse.Namespace(case_fold=True, unrelated=3)
+    assert options_from(NormalizeOptions, partial) == NormalizeOptions(case_fold=True)

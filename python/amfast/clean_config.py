@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from amfast.config import check_values
+from amfast.config import check_values, options_from, read_toml
 from amfast.dedup.stages import ExactDedupStage, NearDedupStage, NormalizeStage
 from amfast.errors import InputError
 from amfast.filters import FILTER_NAMES, FilterOptions, FilterStage
@@ -129,13 +128,7 @@ class CleanConfig:
     @property
     def normalize_options(self) -> NormalizeOptions:
         """The normalization settings."""
-        return NormalizeOptions(
-            lowercase=self.lowercase,
-            case_fold=self.case_fold,
-            keep_digits=self.keep_digits,
-            math_operators=self.math_operators,
-            strip_latex=self.strip_latex,
-        )
+        return options_from(NormalizeOptions, self)
 
     @property
     def filter_options(self) -> FilterOptions:
@@ -209,12 +202,7 @@ def read_clean_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
         InputError: Unreadable TOML, an unknown key or a value of the wrong type.
     """
     path = Path(path)
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InputError(f"{path}: cannot read config: {error.strerror or error}") from error
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: invalid TOML: {error}") from error
+    document = read_toml(path)
     plugins = {name: document.pop(name) for name in list(document) if name in PLUGINS}
     for name, table in plugins.items():
         if not isinstance(table, Mapping):

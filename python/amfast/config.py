@@ -152,16 +152,38 @@ def load_config(
             the wrong type; the message names the file and the key.
     """
     path = Path(path)
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InputError(f"{path}: cannot read config: {error.strerror or error}") from error
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: invalid TOML: {error}") from error
+    document = read_toml(path)
     table = document.get(section, document) if section else document
     if not isinstance(table, Mapping):
         raise InputError(f"{path}: [{section}] must be a table")
     return check_values(config_class, table, str(path))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The parsed TOML document at `path`.
+
+    Raises:
+        InputError: The file cannot be read or is not valid TOML; the message names the file.
+    """
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InputError(f"{path}: cannot read config: {error.strerror or error}") from error
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: invalid TOML: {error}") from error
+
+
+def options_from(options_class: type[C], source: object, **overrides: Any) -> C:  # noqa: ANN401
+    """An `options_class` dataclass from `source`'s attributes of the same names.
+
+    `source` is parsed CLI flags or a larger config holding these settings; `overrides` win.
+    """
+    values = {
+        field.name: getattr(source, field.name)
+        for field in dataclasses.fields(options_class)  # type: ignore[arg-type]
+        if field.init and hasattr(source, field.name)
+    }
+    return options_class(**(values | overrides))
 
 
 def check_values(config_class: type[Any], table: Mapping[str, Any], where: str) -> dict[str, Any]:

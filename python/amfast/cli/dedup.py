@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from amfast.config import options_from
 from amfast.dedup.files import DedupSummary, SemanticOptions, dedup_file
 from amfast.normalize import NormalizeOptions
 
@@ -26,13 +27,7 @@ def add_normalize_flags(parser: argparse.ArgumentParser) -> None:
 
 def normalize_options(args: argparse.Namespace) -> NormalizeOptions:
     """The normalization flags as options."""
-    return NormalizeOptions(
-        lowercase=args.lowercase,
-        case_fold=args.case_fold,
-        keep_digits=args.keep_digits,
-        math_operators=args.math_operators,
-        strip_latex=args.strip_latex,
-    )
+    return options_from(NormalizeOptions, args)
 
 
 def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers type is private
@@ -93,20 +88,11 @@ def add_semantic_flags(parser: argparse.ArgumentParser) -> None:
 
 def semantic_options(args: argparse.Namespace) -> SemanticOptions:
     """The semantic flags as options."""
-    return SemanticOptions(
-        model=args.model,
-        embeddings=args.embeddings,
-        embeddings_column=args.embeddings_column,
-        cache_dir=args.cache_dir,
+    return options_from(
+        SemanticOptions,
+        args,
         threshold=0.95 if args.threshold is None else args.threshold,
-        graph_method=args.graph_method,
-        k=args.k,
-        quantization=args.quantization,
-        keep=args.keep,
-        priority=args.priority,
         source_order=tuple(s for s in args.source_order.split(",") if s),
-        device=args.device,
-        embed_batch_size=args.embed_batch_size,
     )
 
 
