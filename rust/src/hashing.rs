@@ -123,7 +123,10 @@ unsafe fn word_hashes_avx512(text: &[u8], starts: &[u32], hashes: &mut [u64]) {
     for block in 0..blocks {
         let first = block * LANES;
         let bounds = &starts[first..=first + LANES];
-        if !gatherable || bounds[0] < 4 || bounds[LANES] as usize + 3 > text.len() {
+        // Increasing starts plus the two end checks keep every gathered read inside `text`;
+        // anything else (only a caller's malformed starts) goes the checked way.
+        let increasing = bounds.windows(2).all(|pair| pair[0] < pair[1]);
+        if !gatherable || !increasing || bounds[0] < 4 || bounds[LANES] as usize + 3 > text.len() {
             scalar_word_hashes(
                 text,
                 &starts[..=first + LANES],
@@ -141,9 +144,9 @@ unsafe fn word_hashes_avx512(text: &[u8], starts: &[u32], hashes: &mut [u64]) {
         };
         let end = _mm256_sub_epi32(next, _mm256_set1_epi32(1));
         let len = _mm256_sub_epi32(end, start);
-        // SAFETY: every gathered 4-byte read lies in `text`: starts are >= 4 and the last
-        // word ends at least 4 bytes before the text does (checked above); a word's middle and
-        // `end - 4` lie between its start - 4 and its end.
+        // SAFETY: every gathered 4-byte read lies in `text`: starts increase from >= 4 and the
+        // last word ends at least 4 bytes before the text does (checked above); a word's middle
+        // and `end - 4` lie between its start - 4 and its end.
         let (head, middle, tail) = unsafe {
             (
                 _mm256_i32gather_epi32::<1>(base, start),
@@ -389,6 +392,17 @@ mod tests {
         word_hashes_from_starts(text.as_bytes(), &starts, &mut hashes);
         let expected: Vec<u64> = words.iter().map(|word| word_hash(word)).collect();
         assert_eq!(hashes, expected);
+    }
+
+    #[test]
+    fn malformed_starts_panic_instead_of_reading_out_of_bounds() {
+        let text = "word ".repeat(20);
+        let mut starts: Vec<u32> = (0..20).map(|word| word * 5).collect();
+        starts[3] = 90; // a start past its successor: no block may gather from it
+        let result = std::panic::catch_unwind(|| {
+            word_hashes_from_starts(text.as_bytes(), &starts, &mut Vec::new());
+        });
+        assert!(result.is_err());
     }
 
     #[test]
