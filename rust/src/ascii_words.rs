@@ -253,7 +253,8 @@ mod vector {
 
 /// 64 bytes a step with AVX-512: classification into mask registers, `vpcompressb` packs the
 /// kept bytes, `pext` maps word starts to output positions, and `vpcompressd` writes those
-/// positions sixteen at a time.
+/// positions sixteen at a time. The tail goes through a masked load, so short ASCII runs of
+/// mixed-script rows never reach the byte loop.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::cast_possible_wrap, clippy::cast_ptr_alignment)]
 mod wide {
@@ -261,8 +262,8 @@ mod wide {
     use std::arch::x86_64::{
         __m512i, _mm512_add_epi32, _mm512_cmpge_epu8_mask, _mm512_cmple_epu8_mask,
         _mm512_loadu_si512, _mm512_mask_blend_epi8, _mm512_maskz_compress_epi32,
-        _mm512_maskz_compress_epi8, _mm512_or_si512, _mm512_set1_epi32, _mm512_set1_epi8,
-        _mm512_setr_epi32, _mm512_storeu_si512, _pext_u64,
+        _mm512_maskz_compress_epi8, _mm512_maskz_loadu_epi8, _mm512_or_si512, _mm512_set1_epi32,
+        _mm512_set1_epi8, _mm512_setr_epi32, _mm512_storeu_si512, _pext_u64,
     };
 
     /// Bytes in `low..=high`, as a mask.
@@ -273,7 +274,8 @@ mod wide {
             & _mm512_cmple_epu8_mask(bytes, _mm512_set1_epi8(high as i8))
     }
 
-    /// Whole 64-byte chunks of `bytes`; returns how many bytes were consumed.
+    /// All of `bytes`, 64 at a time; the last partial chunk through a masked load (masked-out
+    /// lanes never fault). Returns how many bytes were consumed (all of them).
     #[target_feature(enable = "avx512bw,avx512vbmi2,bmi2,popcnt")]
     pub(super) fn run(
         bytes: &[u8],
@@ -282,57 +284,76 @@ mod wide {
         mut starts: Option<&mut [u32]>,
         cursor: &mut Cursor,
     ) -> usize {
-        let space = _mm512_set1_epi8(b' ' as i8);
-        let case_bit = _mm512_set1_epi8(0x20);
-        let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        let mut previous_word = u64::from(cursor.after_word);
         let mut chunks = bytes.chunks_exact(64);
         for chunk in &mut chunks {
             // SAFETY: `chunk` is exactly 64 readable bytes; `loadu` has no alignment need.
             let raw = unsafe { _mm512_loadu_si512(chunk.as_ptr().cast()) };
-            let upper = in_range(raw, b'A', b'Z');
-            let letter = upper | in_range(raw, b'a', b'z');
-            let word = if options.keep_digits {
+            step(raw, u64::MAX, options, out, starts.as_deref_mut(), cursor);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let valid = (1u64 << rest.len()) - 1;
+            // SAFETY: only the first `rest.len()` bytes are read; the other lanes are masked.
+            let raw = unsafe { _mm512_maskz_loadu_epi8(valid, rest.as_ptr().cast()) };
+            step(raw, valid, options, out, starts, cursor);
+        }
+        bytes.len()
+    }
+
+    /// One chunk: the lanes in `valid` (a low run of bits) are input bytes.
+    #[inline]
+    #[target_feature(enable = "avx512bw,avx512vbmi2,bmi2,popcnt")]
+    fn step(
+        raw: __m512i,
+        valid: u64,
+        options: VectorOptions,
+        out: &mut [u8],
+        starts: Option<&mut [u32]>,
+        cursor: &mut Cursor,
+    ) {
+        let upper = in_range(raw, b'A', b'Z');
+        let letter = upper | in_range(raw, b'a', b'z');
+        let word = valid
+            & if options.keep_digits {
                 letter | in_range(raw, b'0', b'9')
             } else {
                 letter
             };
-            let value = if options.lowercase {
-                _mm512_mask_blend_epi8(upper, raw, _mm512_or_si512(raw, case_bit))
-            } else {
-                raw
-            };
-            let mapped = _mm512_mask_blend_epi8(word, space, value);
-            let follows_word = word << 1 | previous_word;
-            let keep = word | follows_word;
-            let base = cursor.written;
-            let packed = _mm512_maskz_compress_epi8(keep, mapped);
-            let target = &mut out[base..base + 64];
-            // SAFETY: `target` is exactly 64 writable bytes.
-            unsafe { _mm512_storeu_si512(target.as_mut_ptr().cast(), packed) };
-            if let Some(start_slots) = starts.as_deref_mut() {
-                // Bit j: the j-th kept byte starts a word, i.e. output offset base + j.
-                let mut output_starts = _pext_u64(word & !follows_word, keep);
-                let mut offset = base as u32;
-                for _ in 0..4 {
-                    let group = output_starts as u16;
-                    let positions = _mm512_maskz_compress_epi32(
-                        group,
-                        _mm512_add_epi32(lanes, _mm512_set1_epi32(offset as i32)),
-                    );
-                    let slots = &mut start_slots[cursor.starts..cursor.starts + 16];
-                    // SAFETY: `slots` is exactly 16 writable u32.
-                    unsafe { _mm512_storeu_si512(slots.as_mut_ptr().cast(), positions) };
-                    cursor.starts += group.count_ones() as usize;
-                    output_starts >>= 16;
-                    offset += 16;
-                }
+        let value = if options.lowercase {
+            _mm512_mask_blend_epi8(upper, raw, _mm512_or_si512(raw, _mm512_set1_epi8(0x20)))
+        } else {
+            raw
+        };
+        let mapped = _mm512_mask_blend_epi8(word, _mm512_set1_epi8(b' ' as i8), value);
+        let follows_word = (word << 1 | u64::from(cursor.after_word)) & valid;
+        let keep = word | follows_word;
+        let base = cursor.written;
+        let packed = _mm512_maskz_compress_epi8(keep, mapped);
+        let target = &mut out[base..base + 64];
+        // SAFETY: `target` is exactly 64 writable bytes.
+        unsafe { _mm512_storeu_si512(target.as_mut_ptr().cast(), packed) };
+        if let Some(start_slots) = starts {
+            // Bit j: the j-th kept byte starts a word, i.e. output offset base + j.
+            let mut output_starts = _pext_u64(word & !follows_word, keep);
+            let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            let mut offset = base as u32;
+            for _ in 0..4 {
+                let group = output_starts as u16;
+                let positions = _mm512_maskz_compress_epi32(
+                    group,
+                    _mm512_add_epi32(lanes, _mm512_set1_epi32(offset as i32)),
+                );
+                let slots = &mut start_slots[cursor.starts..cursor.starts + 16];
+                // SAFETY: `slots` is exactly 16 writable u32.
+                unsafe { _mm512_storeu_si512(slots.as_mut_ptr().cast(), positions) };
+                cursor.starts += group.count_ones() as usize;
+                output_starts >>= 16;
+                offset += 16;
             }
-            cursor.written = base + keep.count_ones() as usize;
-            previous_word = word >> 63;
         }
-        cursor.after_word = previous_word != 0;
-        bytes.len() - chunks.remainder().len()
+        cursor.written = base + keep.count_ones() as usize;
+        // The last valid lane decides whether the next chunk continues a word.
+        cursor.after_word = word >> valid.ilog2() & 1 != 0;
     }
 }
 

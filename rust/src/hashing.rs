@@ -241,17 +241,17 @@ pub fn shingle_hashes_fixed<const WIDTH: usize>(word_hashes: &[u64], out: &mut V
     shingle_lanes::<WIDTH>(word_hashes, out);
 }
 
+/// [`shingle_hashes_fixed`] eight windows per step: window `i + lane` of a block reads word
+/// hashes `i + lane .. i + lane + WIDTH`, so offset `k` of all eight lanes is one unaligned load.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
+// Intrinsics take signed lanes and untyped pointers; `loadu`/`storeu` need no alignment.
+#[allow(clippy::cast_possible_wrap, clippy::cast_ptr_alignment)]
 unsafe fn shingle_lanes_avx512<const WIDTH: usize>(word_hashes: &[u64], out: &mut Vec<u64>) {
-    shingle_lanes::<WIDTH>(word_hashes, out);
-}
-
-/// [`shingle_hashes_fixed`] in blocks of eight independent windows, written so the compiler
-/// keeps each block in one vector register.
-#[allow(clippy::inline_always)]
-#[inline(always)]
-fn shingle_lanes<const WIDTH: usize>(word_hashes: &[u64], out: &mut Vec<u64>) {
+    use std::arch::x86_64::{
+        __m512i, _mm512_loadu_si512, _mm512_mullo_epi64, _mm512_rol_epi64, _mm512_set1_epi64,
+        _mm512_srli_epi64, _mm512_storeu_si512, _mm512_xor_si512,
+    };
     const LANES: usize = 8;
     let Some(windows) = (word_hashes.len() + 1).checked_sub(WIDTH) else {
         return;
@@ -259,35 +259,54 @@ fn shingle_lanes<const WIDTH: usize>(word_hashes: &[u64], out: &mut Vec<u64>) {
     let first = out.len();
     out.resize(first + windows, 0);
     let hashes = &mut out[first..];
-    let mut blocks = hashes.chunks_exact_mut(LANES);
-    for (block_index, block) in (&mut blocks).enumerate() {
-        let start = block_index * LANES;
-        let mut acc = [SHINGLE_SEED; LANES];
+    let splat = |value: u64| _mm512_set1_epi64(value as i64);
+    let blocks = windows / LANES;
+    for block in 0..blocks {
+        let start = block * LANES;
+        let mut acc = splat(SHINGLE_SEED);
         for offset in 0..WIDTH {
-            let words: &[u64; LANES] = word_hashes[start + offset..start + offset + LANES]
-                .try_into()
-                .unwrap_or(&[0; LANES]);
-            for lane in 0..LANES {
-                acc[lane] = shingle_step(acc[lane], words[lane]);
-            }
+            let words = &word_hashes[start + offset..start + offset + LANES];
+            // SAFETY: `words` is exactly 8 readable u64.
+            let words = unsafe { _mm512_loadu_si512(words.as_ptr().cast::<__m512i>()) };
+            acc = _mm512_xor_si512(_mm512_rol_epi64::<SHINGLE_ROTATION>(acc), words);
+            acc = _mm512_mullo_epi64(acc, splat(SHINGLE_MULTIPLIER));
         }
-        for lane in 0..LANES {
-            block[lane] = fmix64(acc[lane] ^ WIDTH as u64);
-        }
+        // fmix64(acc ^ WIDTH)
+        acc = _mm512_xor_si512(acc, splat(WIDTH as u64));
+        acc = _mm512_xor_si512(acc, _mm512_srli_epi64::<33>(acc));
+        acc = _mm512_mullo_epi64(acc, splat(FMIX_1));
+        acc = _mm512_xor_si512(acc, _mm512_srli_epi64::<33>(acc));
+        acc = _mm512_mullo_epi64(acc, splat(FMIX_2));
+        acc = _mm512_xor_si512(acc, _mm512_srli_epi64::<33>(acc));
+        let target = &mut hashes[start..start + LANES];
+        // SAFETY: `target` is exactly 8 writable u64.
+        unsafe { _mm512_storeu_si512(target.as_mut_ptr().cast::<__m512i>(), acc) };
     }
-    let done = windows - blocks.into_remainder().len();
-    for (start, hash) in (done..windows).zip(&mut out[first + done..]) {
+    for (start, hash) in hashes.iter_mut().enumerate().skip(blocks * LANES) {
         *hash = shingle_hash_fixed::<WIDTH>(&word_hashes[start..start + WIDTH]);
     }
 }
 
+/// [`shingle_hashes_fixed`] one window at a time, the window unrolled (consecutive windows
+/// overlap in the pipeline).
+fn shingle_lanes<const WIDTH: usize>(word_hashes: &[u64], out: &mut Vec<u64>) {
+    if word_hashes.len() >= WIDTH {
+        out.extend(word_hashes.windows(WIDTH).map(shingle_hash_fixed::<WIDTH>));
+    }
+}
+
 const SHINGLE_SEED: u64 = 0x243F_6A88_85A3_08D3;
+const SHINGLE_MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
+// i32: the rotate intrinsic takes its count as an i32 const parameter.
+const SHINGLE_ROTATION: i32 = 23;
+const FMIX_1: u64 = 0xFF51_AFD7_ED55_8CCD;
+const FMIX_2: u64 = 0xC4CE_B9FE_1A85_EC53;
 
 /// One word of the shingle hash spec: `acc = (rotl(acc, 23) ^ word) * 0x9E37_79B9_7F4A_7C15`.
 #[allow(clippy::inline_always)]
 #[inline(always)]
 fn shingle_step(acc: u64, word: u64) -> u64 {
-    (acc.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    (acc.rotate_left(SHINGLE_ROTATION.unsigned_abs()) ^ word).wrapping_mul(SHINGLE_MULTIPLIER)
 }
 
 /// The shingle hash spec itself. Always inlined, so a window whose length is a constant at the
@@ -306,9 +325,9 @@ fn fold_shingle(word_hashes: &[u64]) -> u64 {
 #[must_use]
 pub fn fmix64(mut value: u64) -> u64 {
     value ^= value >> 33;
-    value = value.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    value = value.wrapping_mul(FMIX_1);
     value ^= value >> 33;
-    value = value.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    value = value.wrapping_mul(FMIX_2);
     value ^ (value >> 33)
 }
 
