@@ -52,13 +52,14 @@ fn run_with(
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if allow_vector
+        && std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512bw")
         && std::arch::is_x86_feature_detected!("avx512vbmi2")
         && std::arch::is_x86_feature_detected!("bmi2")
         && std::arch::is_x86_feature_detected!("popcnt")
     {
         let options = VectorOptions::of(table);
-        // SAFETY: the CPU has AVX-512BW, AVX-512VBMI2, BMI2 and POPCNT, checked just above.
+        // SAFETY: the CPU has AVX-512F/BW/VBMI2, BMI2 and POPCNT, checked just above.
         done = unsafe { wide::run(bytes, options, out, starts.as_deref_mut(), &mut cursor) };
     }
     #[cfg(target_arch = "x86_64")]

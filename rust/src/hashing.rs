@@ -69,13 +69,20 @@ pub fn word_hashes_from_starts(text: &[u8], starts: &[u32], out: &mut Vec<u64>) 
     let hashes = &mut out[first..];
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512dq") {
-            // SAFETY: the CPU supports AVX-512F and AVX-512DQ, checked just above.
+        if has_avx512dq() && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, AVX-512F and AVX-512DQ, checked just above.
             unsafe { word_hashes_avx512(text, starts, hashes) };
             return;
         }
     }
     scalar_word_hashes(text, starts, 0, hashes);
+}
+
+/// AVX-512F and DQ (64-bit lane multiplies), each checked: a VM may report one without the other.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512dq() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512dq")
 }
 
 /// Word `index`'s byte range under the layout of [`word_hashes_from_starts`].
@@ -232,7 +239,7 @@ pub fn shingle_hash_fixed<const WIDTH: usize>(word_hashes: &[u64]) -> u64 {
 pub fn shingle_hashes_fixed<const WIDTH: usize>(word_hashes: &[u64], out: &mut Vec<u64>) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512dq") {
+        if has_avx512dq() {
             // SAFETY: the CPU supports AVX-512F and AVX-512DQ, checked just above.
             unsafe { shingle_lanes_avx512::<WIDTH>(word_hashes, out) };
             return;
