@@ -245,7 +245,7 @@ pub fn shingle_hashes_fixed<const WIDTH: usize>(word_hashes: &[u64], out: &mut V
             return;
         }
     }
-    shingle_lanes::<WIDTH>(word_hashes, out);
+    shingle_windows_scalar::<WIDTH>(word_hashes, out);
 }
 
 /// [`shingle_hashes_fixed`] eight windows per step: window `i + lane` of a block reads word
@@ -296,7 +296,7 @@ unsafe fn shingle_lanes_avx512<const WIDTH: usize>(word_hashes: &[u64], out: &mu
 
 /// [`shingle_hashes_fixed`] one window at a time, the window unrolled (consecutive windows
 /// overlap in the pipeline).
-fn shingle_lanes<const WIDTH: usize>(word_hashes: &[u64], out: &mut Vec<u64>) {
+fn shingle_windows_scalar<const WIDTH: usize>(word_hashes: &[u64], out: &mut Vec<u64>) {
     if word_hashes.len() >= WIDTH {
         out.extend(word_hashes.windows(WIDTH).map(shingle_hash_fixed::<WIDTH>));
     }
@@ -442,7 +442,7 @@ mod tests {
                 .collect();
             assert_eq!(hashes, expected, "{count} words");
             let mut portable = vec![7];
-            shingle_lanes::<5>(&words[..count], &mut portable);
+            shingle_windows_scalar::<5>(&words[..count], &mut portable);
             assert_eq!(portable, expected, "{count} words, portable");
         }
     }
