@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from amfast.clean import clean
-from amfast.clean_config import CleanConfig
+from amfast.clean.config import CleanConfig
 from amfast.filters import FILTER_NAMES
 from machine import machine_info
 

@@ -67,8 +67,8 @@ def free_port() -> int:
 
 
 async def run_amfast(base_url: str, requests: int, in_flight: int) -> tuple[float, int]:
-    from amfast.distill.backend import GenerationRequest, Message
-    from amfast.distill.openai_http import OpenAIBackend, OpenAIOptions
+    from amfast.generate.backend import GenerationRequest, Message
+    from amfast.generate.openai_http import OpenAIBackend, OpenAIOptions
 
     backend = OpenAIBackend("bench", OpenAIOptions([base_url], max_in_flight=in_flight))
     batch = [

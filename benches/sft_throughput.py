@@ -134,8 +134,9 @@ def run_seq_len(
     """Runs the recipe at one sequence length and sums up its measured steps."""
     import torch
 
+    from amfast.train.config import SftConfig
     from amfast.train.data import plan_sequences, tokenize_dataset
-    from amfast.train.sft import SftConfig, attention_implementation, train
+    from amfast.train.sft import attention_implementation, train
 
     steps = args.warmup + args.steps
     data = args.work / f"data-{args.shape}-{seq_len}.jsonl"
@@ -193,7 +194,7 @@ def run_seq_len(
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
-    from amfast.train.sft import device_peak_tflops
+    from amfast.train.flops import device_peak_tflops
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cuda = torch.cuda.is_available()

@@ -117,7 +117,8 @@ def prepare(directory: Path, rows: int, hidden: int, layers: int) -> None:
 def run_amfast(directory: Path, seq_len: int, batch_tokens: int, lr: float) -> dict[str, Any]:
     import shutil
 
-    from amfast.train.sft import SftConfig, train
+    from amfast.train.config import SftConfig
+    from amfast.train.sft import train
 
     output = directory / "out-amfast"
     shutil.rmtree(output, ignore_errors=True)

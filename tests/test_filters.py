@@ -5,7 +5,7 @@ import pytest
 
 from amfast import _core
 from amfast.filters import FilterOptions, FilterStage, frequent_ngram_counts, quality_metrics
-from amfast.pipeline import FRAME_SCHEMA, StageContext
+from amfast.stage import FRAME_SCHEMA, StageContext
 
 
 def frame(texts, responses=None):

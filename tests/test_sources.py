@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 
 from amfast import sources
+from amfast.clean.ingest import FieldMap, RowParser, _block_table, iter_chunks, rows_table
 from amfast.io import iter_line_blocks, iter_raw_lines
-from amfast.sources import FieldMap, RowParser, _block_table, iter_chunks, rows_table
 
 
 def am_row(row_id, question, info=None, response=None, **extra):

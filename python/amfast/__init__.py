@@ -4,6 +4,7 @@ The Rust core (`amfast._core`) does the row loops; this package adds types, defa
 orchestration and the `amfast` command line.
 """
 
+import amfast.deprecated  # noqa: F401 - keeps moved module paths importable
 from amfast._core import __version__
 from amfast.normalize import NormalizeOptions, normalize
 

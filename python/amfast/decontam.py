@@ -330,7 +330,7 @@ class _DecontamStage:
         return [load_benchmark(path) for path in self.benchmark_paths]
 
     def run(self, frame: Any, context: Any) -> Any:  # noqa: ANN401 - pipeline types, lazily
-        from amfast.pipeline import Drops
+        from amfast.stage import Drops
 
         benchmarks = context.cache.get(BENCHMARKS_CACHE_KEY) or self.benchmarks()
         texts = frame.column("text").to_pylist()

@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from amfast import _core
 from amfast.normalize import TextColumn
-from amfast.pipeline import Drops, StageContext
+from amfast.stage import Drops, StageContext
 
 FILTER_NAMES = (
     "length",

@@ -7,11 +7,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from amfast.clean import clean
-from amfast.clean_config import CleanConfig
+from amfast.clean.config import CleanConfig
+from amfast.clean.ledger import explain, read_ledger
 from amfast.cli.main import main
 from amfast.errors import InputError
-from amfast.ledger import explain, read_ledger
-from amfast.pipeline import PLUGINS
+from amfast.stage import PLUGINS
 
 
 def am_row(row_id, question, answer=None, source="s", test_case=None, response=None):

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from amfast.clean import clean
-from amfast.clean_config import CleanConfig
-from amfast.ledger import explain
+from amfast.clean.config import CleanConfig
+from amfast.clean.ledger import explain
 
 pytestmark = pytest.mark.slow
 PYTHON_PATH = str(Path(__file__).parents[2] / "python")

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from amfast.clean import clean
-from amfast.clean_config import CleanConfig
+from amfast.clean.config import CleanConfig
+from amfast.clean.ledger import read_ledger
 from amfast.errors import InputError
-from amfast.ledger import read_ledger
 
 
 def _rows(benchmarks_dir: Path) -> list[dict[str, str]]:

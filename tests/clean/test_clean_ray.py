@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from amfast.clean import clean
-from amfast.clean_config import CleanConfig
+from amfast.clean.config import CleanConfig
+from amfast.clean.ledger import read_ledger
 from amfast.cli.main import main
 from amfast.errors import InputError
-from amfast.ledger import read_ledger
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 pytestmark = pytest.mark.slow

@@ -8,18 +8,21 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from amfast.distill.backend import GenerationResult, Message
 from amfast.distill.inputs import read_prompts
 from amfast.distill.prompting import (
-    R1_COMPLETION_TEMPLATE,
     R1_MATH_DIRECTIVE,
     PromptOptions,
     PromptSpec,
     SampleFacts,
     am_sample,
-    completion_prompt,
     messages_for,
     split_reply,
+)
+from amfast.generate.backend import (
+    R1_COMPLETION_TEMPLATE,
+    GenerationResult,
+    Message,
+    completion_prompt,
 )
 
 

@@ -12,9 +12,9 @@ import pytest
 from distill_servers import shard_rows, write_jsonl
 
 from amfast.distill import DistillConfig, GenerationRequest, Message, run_distill
-from amfast.distill.local_transformers import TransformersBackend, TransformersOptions
-from amfast.distill.settings import create_backend
 from amfast.errors import InputError
+from amfast.generate import create_backend
+from amfast.generate.local_transformers import TransformersBackend, TransformersOptions
 
 PROMPTS = [{"id": f"q{i}", "prompt": f"what is the sum of two and {i}"} for i in range(4)]
 

@@ -13,10 +13,10 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from amfast.cli.main import main
-from amfast.distill.backend import GenerationRequest, GenerationResult
 from amfast.errors import InputError
 from amfast.eval.runner import run_eval
 from amfast.eval.sampling import EvalConfig
+from amfast.generate.backend import GenerationRequest, GenerationResult
 from tiny_models import build_tiny_teacher
 
 ALL_TASKS = "aime24,aime25,amc23,math500,gsm8k,minerva,olympiadbench,livecodebench,gpqa_diamond"

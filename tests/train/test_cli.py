@@ -10,7 +10,7 @@ from sft_fixtures import THINK_STRIPPING_TEMPLATE, am_rows, write_jsonl
 
 from amfast.cli.main import main
 from amfast.config import resolve_config
-from amfast.train.sft import SftConfig
+from amfast.train.config import SftConfig
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "train.toml"
 

@@ -7,9 +7,9 @@ import dataclasses
 from typing import Any
 
 from amfast.clean import CleanSummary, clean
-from amfast.clean_config import CleanConfig, read_clean_toml
+from amfast.clean.config import CleanConfig, read_clean_toml
+from amfast.clean.ledger import explain
 from amfast.config import add_config_flags, resolve_config
-from amfast.ledger import explain
 
 
 def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers type is private

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 
 from amfast.clean import clean
-from amfast.clean_config import CleanConfig
+from amfast.clean.config import CleanConfig
+from amfast.clean.ledger import read_ledger
 from amfast.cli.clean import print_summary
 from amfast.corpus import generate_corpus, score_clusters
 from amfast.io import write_jsonl
-from amfast.ledger import read_ledger
 
 
 def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers type is private

@@ -21,7 +21,7 @@ from typing import Any
 
 from amfast.config import add_config_flags, resolve_config
 from amfast.errors import InputError
-from amfast.train.sft import SftConfig
+from amfast.train.config import SftConfig
 
 
 def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers type is private

@@ -259,7 +259,7 @@ class _SemanticStage:
         self, vectors: npt.NDArray[Any], priority: npt.NDArray[np.int64], num_threads: int | None
     ) -> Any:  # noqa: ANN401 - pipeline types, lazily
         """The drops among rows with these embeddings and priorities."""
-        from amfast.pipeline import Drops
+        from amfast.stage import Drops
 
         result = semantic_duplicates(
             vectors, threshold=self.threshold, priority=priority, num_threads=num_threads

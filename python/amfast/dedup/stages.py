@@ -1,4 +1,4 @@
-"""Normalization and dedup as `amfast clean` stages (see `amfast.pipeline` for the contract).
+"""Normalization and dedup as `amfast clean` stages (see `amfast.stage` for the contract).
 
 - `normalize`: drops rows whose text is empty once normalized (nothing left to compare).
 - `exact_dedup`: equal normalized texts; the representative is the smallest `priority`.
@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from amfast.dedup.exact import exact_duplicates
 from amfast.dedup.near import NearDuplicateIndex
 from amfast.normalize import NormalizeOptions, normalize
-from amfast.pipeline import Drops, StageContext
+from amfast.stage import Drops, StageContext
 
 
 def _batches(frame: pa.Table, context: StageContext) -> Iterator[pa.ChunkedArray]:

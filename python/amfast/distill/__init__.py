@@ -5,11 +5,11 @@ implement `Backend`: `openai` (any OpenAI-compatible server), `vllm` (offline en
 `transformers` (a small local model).
 """
 
-from amfast.distill.backend import Backend, GenerationRequest, GenerationResult, Message
 from amfast.distill.prompting import PromptOptions, PromptSpec
 from amfast.distill.runner import distill_async, run_distill
 from amfast.distill.settings import DistillConfig
 from amfast.distill.summary import DistillSummary
+from amfast.generate.backend import Backend, GenerationRequest, GenerationResult, Message
 
 __all__ = [
     "Backend",

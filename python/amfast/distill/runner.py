@@ -31,13 +31,14 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from amfast.distill.backend import Backend, GenerationRequest, GenerationResult
 from amfast.distill.inputs import read_prompts
 from amfast.distill.prompting import PromptSpec, SampleFacts, am_sample, messages_for
-from amfast.distill.settings import DistillConfig, create_backend
+from amfast.distill.settings import DistillConfig
 from amfast.distill.store import SampleStore, sample_key, shard_tag
 from amfast.distill.summary import DistillSummary, check_integrity
 from amfast.errors import InputError
+from amfast.generate import create_backend
+from amfast.generate.backend import Backend, GenerationRequest, GenerationResult
 from amfast.io import AtomicWriter
 
 _VERIFY_BATCH = 64

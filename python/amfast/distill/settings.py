@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from amfast.distill.backend import Backend, BackendName
-from amfast.distill.prompting import R1_COMPLETION_TEMPLATE, R1_MATH_DIRECTIVE, PromptOptions
+from amfast.distill.prompting import R1_MATH_DIRECTIVE, PromptOptions
 from amfast.distill.store import OutputFormat
+from amfast.generate.backend import R1_COMPLETION_TEMPLATE, BackendName
 
 TruncationPolicy = Literal["keep", "drop", "resample", "extend"]
 
@@ -206,47 +206,3 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not match or not 0 <= int(match[1]) < int(match[2]):
         raise ValueError(f"shard must be i/N with 0 <= i < N, got {text!r}")
     return int(match[1]), int(match[2])
-
-
-async def create_backend(config: DistillConfig) -> Backend:
-    """The backend `config` asks for (built inside the running event loop).
-
-    Raises:
-        InputError: A missing optional dependency (naming the extra), or bad backend settings.
-    """
-    if config.backend == "openai":
-        from amfast.distill.openai_http import OpenAIBackend, OpenAIOptions
-
-        return OpenAIBackend(
-            config.model,
-            OpenAIOptions(
-                base_urls=config.base_url,
-                endpoint=config.endpoint,
-                api_key_env=config.api_key_env,
-                max_in_flight=config.max_in_flight,
-                request_timeout=config.request_timeout,
-                max_retries=config.max_retries,
-                backoff=config.retry_backoff,
-                chat_prefill=config.chat_prefill,
-                completion_template=config.completion_template,
-            ),
-        )
-    if config.backend == "vllm":
-        from amfast.distill.vllm_offline import VllmBackend, VllmOptions
-
-        return VllmBackend(
-            config.model,
-            VllmOptions(
-                tensor_parallel_size=config.tensor_parallel_size,
-                seed=config.seed,
-                batch_size=config.batch_size or 1024,
-            ),
-        )
-    from amfast.distill.local_transformers import TransformersBackend, TransformersOptions
-
-    return TransformersBackend(
-        config.model,
-        TransformersOptions(
-            device=config.device, dtype=config.dtype, batch_size=config.batch_size or 8
-        ),
-    )

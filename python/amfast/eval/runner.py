@@ -20,13 +20,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from amfast.distill.backend import Backend
-from amfast.distill.settings import create_backend
 from amfast.errors import InputError
 from amfast.eval.report import DISPLAY_NAMES, Run, plot_results, results_table
 from amfast.eval.sampling import EvalConfig, distill_config_for, generate_samples, read_samples
 from amfast.eval.scoring import Sample, TaskScore, grade_samples, score_task
 from amfast.eval.tasks import Task, load_task
+from amfast.generate import create_backend
+from amfast.generate.backend import Backend
 from amfast.io import AtomicWriter
 from amfast.verify.dispatch import VerifyOptions
 from amfast.verify.verdict import Verdict

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from amfast.distill.backend import Backend, BackendName
 from amfast.distill.runner import distill_async
 from amfast.distill.settings import DistillConfig
 from amfast.distill.store import read_sample_rows
 from amfast.errors import InputError
 from amfast.eval.scoring import Sample
 from amfast.eval.tasks import LCB_WINDOW, Task
+from amfast.generate.backend import Backend, BackendName
 from amfast.io import AtomicWriter
 
 PAPER_SYSTEM_PROMPT = (

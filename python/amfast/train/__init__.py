@@ -6,6 +6,7 @@
   imported when it runs; install `amfast[train]`).
 """
 
+from amfast.train.config import SftConfig, TrainResult
 from amfast.train.data import (
     AM_SYSTEM_PROMPT,
     Encoded,
@@ -21,7 +22,7 @@ from amfast.train.data import (
     read_conversations,
     tokenize_dataset,
 )
-from amfast.train.sft import SftConfig, TrainResult, lr_at, train
+from amfast.train.sft import lr_at, train
 
 __all__ = [
     "AM_SYSTEM_PROMPT",

@@ -25,201 +25,26 @@ import resource
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from amfast.errors import AmfastError, InputError
+from amfast.train.config import AttnImplementation, SftConfig, TrainResult
 from amfast.train.data import (
-    AM_SYSTEM_PROMPT,
     IGNORE_INDEX,
-    TokenizeOptions,
-    TrainOn,
     assemble_pack,
     load_tokenizer,
     plan_sequences,
     tokenize_dataset,
 )
+from amfast.train.flops import device_peak_tflops, training_flops
 from amfast.train.loss import chunked_cross_entropy
 
 if TYPE_CHECKING:
     import torch
-
-Dtype = Literal["auto", "bfloat16", "float32"]
-AttnImplementation = Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention"]
-# Dense bf16 peak of the accelerators whose MFU we estimate without being told (TFLOP/s); the
-# first key found in the device name wins, so the PCIe and NVL H100s come before the SXM one.
-_PEAK_TFLOPS = {
-    "H100 PCIe": 756.0,
-    "H100 NVL": 835.0,
-    "H100": 989.0,
-    "H200": 989.0,
-    "H800": 989.0,
-    "A100": 312.0,
-    "A800": 312.0,
-}
-
-
-@dataclass
-class SftConfig:
-    """Settings of `amfast train` / `train()`; field = TOML key = CLI flag."""
-
-    model: str = field(metadata={"help": "Hugging Face model directory to fine-tune"})
-    data: str = field(
-        metadata={"help": "AM-schema JSONL/Parquet file, or a directory of them / HF dataset"}
-    )
-    output_dir: str = field(metadata={"help": "checkpoints, metrics and the final model"})
-    tokenizer: str | None = field(
-        default=None, metadata={"help": "tokenizer directory (default: --model)"}
-    )
-    chat_template: str | None = field(
-        default=None, metadata={"help": "Jinja chat template file replacing the model's"}
-    )
-    system_prompt: str = field(
-        default=AM_SYSTEM_PROMPT, metadata={"help": 'system prompt added to rows ("" for none)'}
-    )
-    train_on: TrainOn = field(
-        default="last", metadata={"help": "assistant turns with loss: the last one, or all"}
-    )
-    end_token: str | None = field(
-        default=None, metadata={"help": "end-of-turn token (default: from the template)"}
-    )
-    messages_field: str = field(
-        default="messages", metadata={"help": "column with the AM message list"}
-    )
-    prompt_field: str | None = field(
-        default=None, metadata={"help": "flat rows: the prompt column"}
-    )
-    response_field: str | None = field(
-        default=None, metadata={"help": "flat rows: the response column"}
-    )
-    max_seq_len: int = field(
-        default=32768, metadata={"help": "packed sequence length; longer samples are dropped"}
-    )
-    packing: bool = field(
-        default=True, metadata={"help": "pack samples (best-fit decreasing) into max_seq_len"}
-    )
-    num_proc: int = field(default=8, metadata={"help": "tokenizer processes"})
-    cache_dir: str | None = field(
-        default=None, metadata={"help": "tokenized-data cache (default: OUTPUT_DIR/tokenized)"}
-    )
-    epochs: int = field(default=2, metadata={"help": "passes over the data"})
-    max_steps: int | None = field(
-        default=None, metadata={"help": "optimizer steps (overrides --epochs)"}
-    )
-    global_batch_size: int = field(
-        default=64, metadata={"help": "sequences per optimizer step, all ranks together"}
-    )
-    global_batch_tokens: int | None = field(
-        default=None,
-        metadata={
-            "help": "tokens per optimizer step instead (rounded to whole max_seq_len sequences)"
-        },
-    )
-    lr: float = field(default=8e-5, metadata={"help": "peak learning rate"})
-    warmup_ratio: float = field(
-        default=0.05, metadata={"help": "fraction of steps of linear warmup"}
-    )
-    min_lr_ratio: float = field(
-        default=0.0, metadata={"help": "cosine decays to lr * min_lr_ratio"}
-    )
-    weight_decay: float = field(
-        default=0.0, metadata={"help": "AdamW weight decay (matrices only)"}
-    )
-    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1"})
-    adam_beta2: float = field(default=0.95, metadata={"help": "AdamW beta2"})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping (0: off)"})
-    seed: int = field(default=42, metadata={"help": "seed of data order and RNGs"})
-    device: Literal["auto", "cpu", "cuda"] = field(
-        default="auto", metadata={"help": "where to train"}
-    )
-    param_dtype: Dtype = field(
-        default="auto", metadata={"help": "compute dtype (auto: bfloat16 on cuda, else float32)"}
-    )
-    reduce_dtype: Literal["float32", "bfloat16"] = field(
-        default="float32", metadata={"help": "gradient reduce dtype"}
-    )
-    attn_implementation: AttnImplementation = field(
-        default="auto",
-        metadata={
-            "help": "attention kernel (auto: flash_attention_2 if installed on cuda, else sdpa)"
-        },
-    )
-    activation_checkpointing: bool = field(
-        default=True, metadata={"help": "recompute decoder layers in backward"}
-    )
-    loss_chunk_tokens: int = field(
-        default=4096,
-        metadata={
-            "help": "positions per chunk of output layer + loss, so no full-vocabulary logits "
-            "exist for a whole sequence (0: all at once)"
-        },
-    )
-    cpu_offload: bool = field(
-        default=False, metadata={"help": "keep sharded params, grads, optimizer state on CPU"}
-    )
-    save_every: int = field(
-        default=500, metadata={"help": "checkpoint every N steps (0: only at the end)"}
-    )
-    keep_last: int = field(default=2, metadata={"help": "checkpoints kept"})
-    resume: bool = field(
-        default=True, metadata={"help": "continue from the newest checkpoint in output_dir"}
-    )
-    export: bool = field(
-        default=True, metadata={"help": "write a Hugging Face model to OUTPUT_DIR/final at the end"}
-    )
-    log_every: int = field(default=1, metadata={"help": "steps between metric lines"})
-    tensorboard: bool = field(
-        default=False, metadata={"help": "also log to TensorBoard (OUTPUT_DIR/tensorboard)"}
-    )
-    peak_tflops: float | None = field(
-        default=None, metadata={"help": "accelerator peak TFLOP/s for MFU (auto on H100)"}
-    )
-    check_template: bool = field(
-        default=False, metadata={"help": "render a few samples, show the loss mask and exit"}
-    )
-    nproc_per_node: int = field(
-        default=1, metadata={"help": "processes per node (amfast runs torchrun for you)"}
-    )
-    nnodes: int = field(
-        default=1, metadata={"help": "nodes (run amfast train on each, with its --node-rank)"}
-    )
-    node_rank: int = field(default=0, metadata={"help": "this node's rank"})
-    master_addr: str = field(default="127.0.0.1", metadata={"help": "address of node 0"})
-    master_port: int = field(default=29500, metadata={"help": "port on node 0"})
-
-    def __post_init__(self) -> None:
-        if self.global_batch_size < 1 or self.max_seq_len < 2 or self.epochs < 1:
-            raise ValueError("global_batch_size, epochs must be >= 1 and max_seq_len >= 2")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.loss_chunk_tokens < 0:
-            raise ValueError(f"loss_chunk_tokens must be >= 0, got {self.loss_chunk_tokens}")
-
-    def tokenize_options(self) -> TokenizeOptions:
-        """The data settings, as `amfast.train.data` takes them."""
-        return TokenizeOptions(
-            system_prompt=self.system_prompt,
-            train_on=self.train_on,
-            end_token=self.end_token,
-            max_seq_len=self.max_seq_len,
-            messages_field=self.messages_field,
-            prompt_field=self.prompt_field,
-            response_field=self.response_field,
-        )
-
-
-@dataclass
-class TrainResult:
-    """What a finished `train()` returns (on every rank)."""
-
-    steps: int
-    losses: list[float]
-    metrics_path: Path
-    export_dir: Path | None
-    drops: dict[str, int]
 
 
 def lr_at(step: int, total: int, config: SftConfig) -> float:
@@ -236,49 +61,6 @@ def lr_at(step: int, total: int, config: SftConfig) -> float:
     progress = (step - warmup) / max(1, total - 1 - warmup)
     floor = config.lr * config.min_lr_ratio
     return floor + (config.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-def training_flops(
-    model_config: Any,  # noqa: ANN401 - a transformers PretrainedConfig
-    non_embedding_params: int,
-    tokens: int,
-    squared_lengths: float,
-) -> float:
-    """FLOPs of a forward and backward pass over packed samples: the numerator of MFU.
-
-    Per token, 6 x the non-embedding parameters (each weight: a multiply-add forward, two
-    backward) and 6 x hidden x vocab for the output layer; per sample of `s` tokens, causal
-    attention `6 x layers x heads x head_dim x s^2` (QK^T and AV: 4 s^2 d forward over the full
-    square, halved for the causal mask, x3 for forward + backward). Recomputation (activation
-    checkpointing, the chunked loss) is not counted: that would be hardware, not model, FLOPs.
-
-    Args:
-        model_config: the model's config (hidden_size, vocab_size, layers, heads).
-        non_embedding_params: parameters besides the input embeddings and the output layer.
-        tokens: tokens in the batch.
-        squared_lengths: the sum over its samples of their length squared.
-
-    Example:
-        >>> from transformers import Qwen2Config
-        >>> shape = Qwen2Config(hidden_size=896, num_hidden_layers=24, num_attention_heads=14)
-        >>> round(training_flops(shape, 357_898_112, 32768, 4 * 8192**2) / 1e12, 1)
-        131.8
-    """
-    heads = model_config.num_attention_heads
-    head_dim = getattr(model_config, "head_dim", None) or model_config.hidden_size // heads
-    per_token = 6 * (non_embedding_params + model_config.hidden_size * model_config.vocab_size)
-    attention = 6 * model_config.num_hidden_layers * heads * head_dim * squared_lengths
-    return float(per_token * tokens + attention)
-
-
-def device_peak_tflops(device_name: str) -> float | None:
-    """Dense bf16 peak TFLOP/s of a known accelerator, from its name (None when unknown).
-
-    Example:
-        >>> device_peak_tflops("NVIDIA H100 80GB HBM3"), device_peak_tflops("NVIDIA H100 PCIe")
-        (989.0, 756.0)
-    """
-    return next((peak for key, peak in _PEAK_TFLOPS.items() if key in device_name), None)
 
 
 def attention_implementation(requested: AttnImplementation, device_type: str) -> str:

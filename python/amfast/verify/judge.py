@@ -17,8 +17,8 @@ from amfast.errors import InputError
 from amfast.verify.answer import split_response
 
 if TYPE_CHECKING:
-    from amfast.distill.backend import Backend, GenerationResult
     from amfast.distill.settings import DistillConfig
+    from amfast.generate.backend import Backend, GenerationResult
 
 Generate = Callable[[list[str]], list[str]]
 
@@ -121,8 +121,8 @@ def backend_generate(config: DistillConfig) -> Generate:
     """
 
     async def judge_all(prompts: list[str]) -> list[str]:
-        from amfast.distill.backend import GenerationRequest, Message
-        from amfast.distill.settings import create_backend
+        from amfast.generate import create_backend
+        from amfast.generate.backend import GenerationRequest, Message
 
         backend: Backend = await create_backend(config)
         try:

@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from amfast.distill.backend import GenerationRequest, GenerationResult
-from amfast.distill.prompting import with_prefix
 from amfast.errors import InputError
+from amfast.generate.backend import GenerationRequest, GenerationResult, with_prefix
 
 
 @dataclass

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,8 +30,11 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from amfast.errors import InputError
-from amfast.io import LineBlock, field_at, iter_line_blocks
-from amfast.pipeline import FRAME_SCHEMA
+from amfast.io import AtomicWriter, LineBlock, field_at, iter_line_blocks
+from amfast.stage import FRAME_SCHEMA, fingerprint
+
+if TYPE_CHECKING:
+    from amfast.clean.config import CleanConfig
 
 TEXT_FIELDS = ("problem", "prompt", "question", "query", "instruction", "text")
 RESPONSE_FIELDS = ("response", "completion", "output")
@@ -637,3 +641,77 @@ def _non_empty_value(values: pa.Array) -> npt.NDArray[np.bool_]:
 def strip_newline(records: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Shard `record` values without the newline each one ends with."""
     return pc.utf8_slice_codeunits(records, 0, -1)
+
+
+def prepare(config: CleanConfig, files: list[Path]) -> str:
+    """The ingest fingerprint; clears state from another config (or all with `restart`)."""
+    work = config.work_path
+    if config.restart and work.exists():
+        shutil.rmtree(work)
+    stats = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in files]
+    key = fingerprint(stats, config.fields.__dict__, config.shard_rows)
+    state = work / "state.json"
+    if state.is_file() and json.loads(state.read_text()).get("ingest") != key:
+        shutil.rmtree(work / "ingest", ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"ingest": key}))
+    return key
+
+
+def ingest(config: CleanConfig, files: list[Path]) -> list[Path]:
+    """Parses the input into Arrow shards under the work dir; finished shards are skipped."""
+    folder = config.work_path / "ingest"
+    folder.mkdir(parents=True, exist_ok=True)
+    parser = RowParser(config.fields)
+    shards: list[Path] = []
+    first_row = 0
+    checked = False
+    with config.progress_bar("read") as bar:
+        for path in files:
+            for chunk in iter_chunks(path, config.shard_rows):
+                shard = folder / f"part-{len(shards):05d}.arrow"
+                shards.append(shard)
+                if not shard.is_file():
+                    table = parser.table(chunk, first_row)
+                    if not checked:
+                        _check_first(table, chunk, config)
+                    with (
+                        AtomicWriter(shard) as temporary,
+                        pa.OSFile(str(temporary), "wb") as sink,
+                        pa.ipc.new_file(sink, SHARD_SCHEMA) as writer,
+                    ):
+                        writer.write_table(table)
+                checked = True
+                first_row += len(chunk)
+                bar.update(len(chunk))
+    return shards
+
+
+def _check_first(table: pa.Table, chunk: Chunk, config: CleanConfig) -> None:
+    """A wrong field mapping fails at once, naming the field, instead of dropping every row."""
+    for position, reason in enumerate(table.column("error").to_pylist()):
+        if reason is None:
+            return
+        if reason in ("missing_field", "wrong_type"):
+            record = json.loads(table.column("record")[position].as_py())
+            number = chunk.raw[position][0]
+            first_record_check(record, config.fields, f"{chunk.path}:{number}")
+            return
+
+
+def read_errors(table: pa.Table) -> pa.Table:
+    """The rows of ingest shards (`row`, `error` columns) that could not be read, as decisions."""
+    errors = table.filter(pc.is_valid(table.column("error")))
+    return pa.table(
+        {
+            "row": errors.column("row"),
+            "reason": errors.column("error"),
+            "kept_row": pa.array(np.full(errors.num_rows, -1), pa.int64()),
+            "score": pa.array(np.full(errors.num_rows, np.nan), pa.float64()),
+        }
+    )
+
+
+def read_shard_empty(names: list[str]) -> pa.Table:
+    """An ingest shard with no rows, holding `names` and `error`."""
+    return SHARD_SCHEMA.empty_table().select([*names, "error"])

@@ -19,13 +19,17 @@ import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from amfast.distill.backend import GenerationRequest, GenerationResult
-from amfast.distill.prompting import R1_COMPLETION_TEMPLATE, completion_prompt
 from amfast.errors import InputError
+from amfast.generate.backend import (
+    R1_COMPLETION_TEMPLATE,
+    Endpoint,
+    GenerationRequest,
+    GenerationResult,
+    completion_prompt,
+)
 
-Endpoint = Literal["chat", "completions"]
 _RETRY_STATUSES = frozenset({408, 409, 429})
 _ERROR_CHARS = 300
 

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from tqdm import tqdm
+
+from amfast.clean.ingest import FieldMap
 from amfast.config import check_values, options_from, read_toml
 from amfast.dedup.stages import ExactDedupStage, NearDedupStage, NormalizeStage
 from amfast.errors import InputError
 from amfast.filters import FILTER_NAMES, FilterOptions, FilterStage
 from amfast.normalize import NormalizeOptions
-from amfast.pipeline import PLUGINS, Stage, plugin_stage
-from amfast.sources import FieldMap
+from amfast.stage import PLUGINS, Stage, plugin_stage
 
 STAGE_NAMES = ("normalize", "exact_dedup", "near_dedup", "semantic_dedup", "decontam", "filters")
 DEFAULT_STAGES = ["normalize", "exact_dedup", "near_dedup", "filters"]
@@ -157,6 +160,18 @@ class CleanConfig:
     def work_path(self) -> Path:
         """Where resume state goes."""
         return Path(self.work_dir) if self.work_dir else Path(self.output) / "_work"
+
+    def progress_bar(self, label: str, total: int | None = None) -> tqdm[Any]:
+        """A progress bar on stderr for one step (silent when `progress` is off)."""
+        return tqdm(
+            desc=f"{label:<16}",
+            total=total,
+            unit=" rows",
+            unit_scale=True,
+            disable=None if self.progress else True,
+            file=sys.stderr,
+            leave=False,
+        )
 
     def build_stages(self) -> list[Stage]:
         """The configured stages, in order.

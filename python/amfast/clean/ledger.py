@@ -22,12 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from amfast.clean.ingest import read_shard, strip_newline
 from amfast.errors import InputError
 from amfast.io import AtomicWriter, _open_text_output
-from amfast.sources import read_shard, strip_newline
 
 if TYPE_CHECKING:
-    from amfast.clean_config import CleanConfig
+    from amfast.clean.config import CleanConfig
 
 
 LEDGER_SCHEMA = pa.schema(

@@ -28,7 +28,7 @@ What runs where:
 Why the results are identical: every bucket with two rows or more lies inside one candidate
 component, so the `NearIndex` of a component sees the same buckets, candidate pairs (including
 the linear star + chain of buckets over 64 rows), verified pairs and clusters as the one over
-the whole corpus; priorities are compared by the keys of `amfast.pipeline.priority_keys`, which
+the whole corpus; priorities are compared by the keys of `amfast.stage.priority_keys`, which
 order rows as the local ranks do. Bucketing by the band's content instead of its 64-bit hash
 can only differ when two different band contents share a hash and the pair then verifies.
 Semantic dedup embeds block by block; a model may round the last bits differently than in one
@@ -63,8 +63,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from amfast import _core
-from amfast.clean import read_errors
-from amfast.clean_config import CleanConfig
+from amfast.clean.config import CleanConfig
+from amfast.clean.engines import StageResult
+from amfast.clean.ingest import read_errors, read_shard
 from amfast.decontam import BENCHMARKS_CACHE_KEY
 from amfast.dedup.exact import content_hashes
 from amfast.dedup.near import NearDuplicateIndex
@@ -72,7 +73,7 @@ from amfast.dedup.stages import ExactDedupStage, NearDedupStage, NormalizeStage
 from amfast.errors import InputError
 from amfast.filters import FilterStage, _drops
 from amfast.normalize import normalize
-from amfast.pipeline import (
+from amfast.stage import (
     DECISIONS_SCHEMA,
     FRAME_SCHEMA,
     Drops,
@@ -84,14 +85,12 @@ from amfast.pipeline import (
     survivors,
     write_marker,
 )
-from amfast.sources import read_shard
 
 FRAME_COLUMNS = [field.name for field in FRAME_SCHEMA if field.name != "priority"]
 KEY = "_priority_key_"
 """Prefix of the priority key columns of a block (`_priority_key_0` is the least significant)."""
 TIMING_ROW = -1
 """`row` of the one line per stage and block that carries the stage's seconds (as `score`)."""
-StageResult = tuple[Stage, pa.Table, float, bool, str]
 
 
 def require_ray() -> ModuleType:
@@ -126,7 +125,7 @@ def ray_stages(
 ) -> tuple[pa.Table, Iterator[StageResult]]:
     """`(read errors as decisions, stage results)`, the stages run on Ray Data.
 
-    The iterator yields what `amfast.clean.run_stages` yields; it starts Ray (or connects to
+    The iterator yields what the local engine yields; it starts Ray (or connects to
     `config.ray_address`) on the first item and shuts down a Ray it started after the last.
 
     Raises:

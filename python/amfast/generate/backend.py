@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 BackendName = Literal["openai", "vllm", "transformers"]
+Endpoint = Literal["chat", "completions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +125,37 @@ class Backend(Protocol):
     async def aclose(self) -> None:
         """Releases connections, engines and memory."""
         ...
+
+
+# DeepSeek-R1's special tokens use U+FF5C (fullwidth bar) and U+2581 (lower one-eighth block).
+R1_COMPLETION_TEMPLATE = (
+    "<\uff5cbegin\u2581of\u2581sentence\uff5c>{system}"
+    "<\uff5cUser\uff5c>{prompt}<\uff5cAssistant\uff5c>"
+)
+
+
+def completion_prompt(
+    messages: tuple[Message, ...], template: str, reply_prefix: str, prefill: bool
+) -> str:
+    r"""A raw-text prompt for `/v1/completions` from `template` (`{system}`, `{prompt}`).
+
+    Example:
+        >>> completion_prompt((Message("user", "Hi"),), "U: {prompt}\nA: ", "<think>\n", True)
+        'U: Hi\nA: <think>\n'
+    """
+    system = "\n".join(m.content for m in messages if m.role == "system")
+    user = "\n".join(m.content for m in messages if m.role == "user")
+    text = template.replace("{system}", system).replace("{prompt}", user)
+    return with_prefix(text, reply_prefix) if prefill else text
+
+
+def with_prefix(rendered_prompt: str, reply_prefix: str) -> str:
+    r"""`rendered_prompt` ending in `reply_prefix`, added only when the template did not already.
+
+    Example:
+        >>> with_prefix("<Assistant><think>\n", "<think>\n")
+        '<Assistant><think>\n'
+    """
+    if not reply_prefix or rendered_prompt.endswith(reply_prefix):
+        return rendered_prompt
+    return rendered_prompt + reply_prefix
