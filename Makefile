@@ -30,7 +30,7 @@ build-debug: $(STAMP) ## Build and install the extension in debug mode (tests)
 	$(BIN)/maturin develop --quiet
 
 demo: build-release ## `amfast clean` on a generated corpus: funnel, ledger, dedup recall/precision
-	$(BIN)/amfast demo --rows $(DEMO_ROWS) --out demo-out
+	$(BIN)/amfast demo --rows $(DEMO_ROWS) -o demo-out
 
 test: test-rust test-python ## Run every test (Rust unit/property tests, then pytest)
 

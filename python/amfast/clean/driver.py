@@ -34,10 +34,17 @@ import pyarrow.parquet as pq
 
 from amfast.clean.config import CleanConfig
 from amfast.clean.engines import start_engine
-from amfast.clean.ingest import ingest, input_files, prepare, read_shard, strip_newline
+from amfast.clean.ingest import (
+    ingest,
+    input_files,
+    prepare,
+    read_shard,
+    read_state,
+    strip_newline,
+)
 from amfast.clean.ledger import Funnel, StageReport, write_reports
 from amfast.errors import InputError
-from amfast.io import AtomicWriter
+from amfast.outputs import AtomicWriter, write_text_atomically
 
 
 @dataclass(frozen=True)
@@ -68,10 +75,10 @@ def write_outputs(
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
     state = config.work_path / "output.json"
-    if not state.is_file() or json.loads(state.read_text()).get("key") != key:
+    if read_state(state).get("key") != key:
         for old in output.glob("part-*"):
             old.unlink()
-        state.write_text(json.dumps({"key": key}))
+        write_text_atomically(state, json.dumps({"key": key}))
     entries = []
     suffix = ".jsonl" if config.output_format == "jsonl" else ".parquet"
     with config.progress_bar("write", sum(1 for _ in shards)) as bar:

@@ -30,7 +30,8 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from amfast.errors import InputError
-from amfast.io import AtomicWriter, LineBlock, field_at, iter_line_blocks
+from amfast.io import LineBlock, field_at, iter_line_blocks
+from amfast.outputs import AtomicWriter, write_text_atomically
 from amfast.stage import FRAME_SCHEMA, fingerprint
 
 if TYPE_CHECKING:
@@ -643,18 +644,27 @@ def strip_newline(records: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
     return pc.utf8_slice_codeunits(records, 0, -1)
 
 
+def read_state(path: Path) -> dict[str, Any]:
+    """A state file's settings; `{}` when it is missing or damaged (the step is redone)."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
 def prepare(config: CleanConfig, files: list[Path]) -> str:
     """The ingest fingerprint; clears state from another config (or all with `restart`)."""
     work = config.work_path
     if config.restart and work.exists():
         shutil.rmtree(work)
-    stats = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in files]
+    stats = [(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in files]
     key = fingerprint(stats, config.fields.__dict__, config.shard_rows)
     state = work / "state.json"
-    if state.is_file() and json.loads(state.read_text()).get("ingest") != key:
+    if read_state(state).get("ingest") != key:
         shutil.rmtree(work / "ingest", ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
-    state.write_text(json.dumps({"ingest": key}))
+    write_text_atomically(state, json.dumps({"ingest": key}))
     return key
 
 

@@ -7,7 +7,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -15,8 +15,9 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
+from amfast.config import require
 from amfast.dedup.exact import exact_duplicates
-from amfast.dedup.near import NearDuplicateIndex, NearDuplicates
+from amfast.dedup.near import MinHashOptions, NearDuplicateIndex, NearDuplicates
 from amfast.dedup.semantic import (
     Keep,
     Quantization,
@@ -36,6 +37,7 @@ from amfast.io import (
     write_split,
 )
 from amfast.normalize import NormalizeOptions
+from amfast.outputs import Output, check_outputs
 
 Method = Literal["exact", "minhash", "semantic"]
 
@@ -61,19 +63,37 @@ class SemanticOptions:
         embed_batch_size: Texts per model forward pass.
     """
 
-    model: str | None = None
-    embeddings: str | None = None
-    embeddings_column: str | None = None
-    cache_dir: str | None = None
-    threshold: float = 0.95
-    graph_method: GraphMethod = "hnsw"
-    k: int = 32
-    quantization: Quantization = "f16"
-    keep: Keep = "greedy"
-    priority: str | None = None
-    source_order: tuple[str, ...] = ()
-    device: str | None = None
-    embed_batch_size: int = 64
+    model: str | None = field(
+        default=None, metadata={"help": "sentence-transformers directory (default MiniLM-L6)"}
+    )
+    embeddings: str | None = field(
+        default=None, metadata={"help": "precomputed vectors (.npy / Parquet / Arrow)"}
+    )
+    embeddings_column: str | None = field(
+        default=None, metadata={"help": "vector column of a Parquet/Arrow --embeddings file"}
+    )
+    cache_dir: str | None = field(default=None, metadata={"help": "embedding cache directory"})
+    threshold: float = field(default=0.95, metadata={"help": "cosine cut"})
+    graph_method: GraphMethod = field(default="hnsw", metadata={"help": "similarity graph"})
+    k: int = field(default=32, metadata={"help": "neighbours asked per row first"})
+    quantization: Quantization = field(default="f16", metadata={"help": "HNSW vector storage"})
+    keep: Keep = field(default="greedy", metadata={"help": "keep policy over the graph"})
+    priority: str | None = field(
+        default=None,
+        metadata={"help": "e.g. 'has:info.reference_answer,source:source' (smaller kept first)"},
+    )
+    source_order: tuple[str, ...] = field(
+        default=(), metadata={"help": "sources best first, for a source: priority key"}
+    )
+    device: str | None = field(
+        default=None, metadata={"help": "embedding device (default: cuda when available)"}
+    )
+    embed_batch_size: int = field(default=64, metadata={"help": "texts per forward pass"})
+
+    def __post_init__(self) -> None:
+        require(0.0 < self.threshold <= 1.0, "threshold", self.threshold, "a number in (0, 1]")
+        require(self.k >= 1, "k", self.k, "an integer >= 1")
+        require(self.embed_batch_size >= 1, "embed_batch_size", self.embed_batch_size, ">= 1")
 
     def embedder(self) -> Embedder:
         """The embedder these options name."""
@@ -154,16 +174,21 @@ class TextPasses:
                 yield reader.get_batch(position).column(0)
 
 
-def _check_paths(source: Path, targets: list[Path]) -> None:
+def _check_paths(source: Path, output: Path, dropped: Path | None) -> None:
+    """The input exists, and the outputs are writable, new paths, in the input's format."""
     if not source.is_file():
         raise InputError(f"{source}: no such file")
-    file_format(source)
-    resolved = [source.resolve()]
-    for target in targets:
-        file_format(target)
-        if target.resolve() in resolved:
-            raise InputError(f"{target}: output path equals the input or another output")
-        resolved.append(target.resolve())
+    kind = file_format(source)
+    outputs = [Output(output, "-o/--output")]
+    if dropped is not None:
+        outputs.append(Output(dropped, "--dropped"))
+    for target in outputs:
+        if file_format(target.path) != kind:
+            raise InputError(
+                f"{target.flag} {target.path}: the input is {kind} and dedup writes rows in "
+                f"the input's format; name it .{'jsonl' if kind == 'jsonl' else 'parquet'}"
+            )
+    check_outputs([source], outputs)
 
 
 def _batches(path: Path, field: str, batch_size: int, label: str) -> Iterator[list[str] | pa.Array]:
@@ -191,6 +216,7 @@ def dedup_file(
     batch_size: int = DEFAULT_BATCH_SIZE,
     num_threads: int | None = None,
     semantic: SemanticOptions | None = None,
+    minhash: MinHashOptions | None = None,
 ) -> DedupSummary:
     """Dedups `source` on `text_field`; writes kept rows to `output`, dropped rows to `dropped`.
 
@@ -198,7 +224,8 @@ def dedup_file(
     write), so memory does not grow with the text. Outputs appear only once complete.
 
     `method="semantic"` embeds the texts (see `SemanticOptions`; `threshold` and the other
-    MinHash arguments do not apply) and keeps rows in priority order.
+    MinHash arguments do not apply) and keeps rows in priority order. `minhash`, when given,
+    holds the MinHash settings whole and replaces `threshold` ... `number_guard`.
 
     Raises:
         InputError: Missing file or field, a non-string value, invalid UTF-8 or JSON, or an
@@ -206,7 +233,7 @@ def dedup_file(
     """
     started = time.perf_counter()
     source, output = Path(source), Path(output)
-    _check_paths(source, [output] + ([Path(dropped)] if dropped else []))
+    _check_paths(source, output, Path(dropped) if dropped else None)
     if method not in ("exact", "minhash", "semantic"):
         raise ValueError(f"unknown method {method!r}; use 'exact', 'minhash' or 'semantic'")
     found_semantic = None
@@ -221,7 +248,7 @@ def dedup_file(
                 source, text_field, batch_size, normalize, num_threads
             )
         else:
-            index = NearDuplicateIndex(
+            minhash = minhash or MinHashOptions(
                 threshold=threshold,
                 num_perm=num_perm,
                 bands=bands,
@@ -229,8 +256,9 @@ def dedup_file(
                 ngram=ngram,
                 seed=seed,
                 number_guard=number_guard,
-                normalize=normalize,
-                num_threads=num_threads,
+            )
+            index = NearDuplicateIndex(
+                normalize=normalize, num_threads=num_threads, **minhash.as_kwargs()
             )
             representative, similarity, reason, near = _near_duplicates_of_file(
                 source, text_field, batch_size, index

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,8 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from amfast.errors import InputError
-from amfast.io import AtomicWriter, _open_text_output, chunked, file_format, iter_raw_lines
+from amfast.io import _open_text_output, chunked, file_format, iter_raw_lines
+from amfast.outputs import AtomicWriter, Output, check_outputs, write_text_atomically
 from amfast.verify.audit import VerifyAudit
 from amfast.verify.dispatch import (
     BadRow,
@@ -47,8 +48,21 @@ _VERIFY_KEYS = ("verify_score", "verify_reason", "verifier", "verify_detail", "v
 Row = dict[str, Any]
 
 
-def _iter_rows(path: Path) -> Iterator[Row | str]:
-    """Input rows as dicts; an unreadable JSONL line comes as its error message (a str)."""
+@dataclass(frozen=True)
+class UnreadableLine:
+    """A JSONL line that is not a JSON object: the problem, and the whole line as it was."""
+
+    message: str
+    raw: bytes
+
+    @property
+    def text(self) -> str:
+        """The whole line as text (undecodable bytes as `\\xNN` escapes)."""
+        return self.raw.decode("utf-8", errors="backslashreplace")
+
+
+def _iter_rows(path: Path) -> Iterator[Row | UnreadableLine]:
+    """Input rows as dicts; an unreadable JSONL line comes as an `UnreadableLine`."""
     if file_format(path) == "parquet":
         try:
             parquet = pq.ParquetFile(path)
@@ -61,12 +75,14 @@ def _iter_rows(path: Path) -> Iterator[Row | str]:
         try:
             record = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            yield f"line {line_number}: invalid JSON ({error}): {raw[:200]!r}"
+            yield UnreadableLine(f"line {line_number}: invalid JSON ({error})", raw)
             continue
         if isinstance(record, dict):
             yield record
         else:
-            yield f"line {line_number}: expected a JSON object, got {type(record).__name__}"
+            yield UnreadableLine(
+                f"line {line_number}: expected a JSON object, got {type(record).__name__}", raw
+            )
 
 
 def _verdict_fields(verifier: str, verdict: Verdict, judge: tuple[bool, bool | None]) -> Row:
@@ -102,7 +118,7 @@ def _with_verdict(record: Row, fields: Row) -> Row:
 
 
 def _verify_chunk(
-    chunk: list[Row | str], fields: RowFields, options: VerifyOptions
+    chunk: list[Row | UnreadableLine], fields: RowFields, options: VerifyOptions
 ) -> tuple[list[Row], list[Row]]:
     """Verdicts for one chunk: (output rows, audit entries)."""
     outputs: list[Row | None] = [None] * len(chunk)
@@ -110,9 +126,10 @@ def _verify_chunk(
     tasks: list[VerifyTask] = []
     task_rows: list[int] = []
     for index, row in enumerate(chunk):
-        if isinstance(row, str):
-            verdict = Verdict.ungraded("bad_row", detail=row)
-            outputs[index] = {"raw_line": row} | _verdict_fields("none", verdict, (False, None))
+        if isinstance(row, UnreadableLine):
+            verdict = Verdict.ungraded("bad_row", detail=row.message)
+            fields_of_row = _verdict_fields("none", verdict, (False, None))
+            outputs[index] = {"raw_line": row.text} | fields_of_row
             entries[index] = {"verifier": "none", "source": "unknown", "reason": "bad_row"}
             continue
         try:
@@ -159,7 +176,7 @@ def _read_part(parts: Path, number: int) -> tuple[list[Row], list[Row]] | None:
 
 
 def _retry_infra_errors(
-    chunk: list[Row | str],
+    chunk: list[Row | UnreadableLine],
     done: tuple[list[Row], list[Row]],
     fields: RowFields,
     options: VerifyOptions,
@@ -173,6 +190,42 @@ def _retry_infra_errors(
     for index, output, entry in zip(retry, new_outputs, new_entries, strict=True):
         outputs[index], entries[index] = output, entry
     return outputs, entries
+
+
+def check_verify_outputs(
+    source: Path, output: Path, audit_path: str | os.PathLike[str]
+) -> Path:
+    """Checks before any work that the outputs are writable and none is the input.
+
+    Returns:
+        The folder of resumable parts (`OUTPUT.parts`).
+
+    Raises:
+        InputError: An output equal to the input or another output, or not writable.
+    """
+    if not source.is_file():
+        raise InputError(f"{source}: no such file")
+    if output.name.lower().endswith((".parquet", ".pq")):
+        raise InputError(f"-o/--output {output}: verify writes JSONL; name it .jsonl or .jsonl.gz")
+    parts = output.with_name(output.name + ".parts")
+    check_outputs(
+        [source],
+        [
+            Output(output, "-o/--output"),
+            Output(audit_path, "--audit"),
+            Output(parts, "(the resumable parts of -o)", folder=True),
+        ],
+    )
+    return parts
+
+
+def _recorded_fingerprint(marker: Path) -> str | None:
+    """The fingerprint a run recorded; None for a damaged marker (treated as another run)."""
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return recorded if isinstance(recorded, str) else None
 
 
 def _run_fingerprint(
@@ -228,10 +281,11 @@ def verify_file(
         raise InputError("chunk_rows must be at least 1")
     options = options or VerifyOptions()
     fields = fields or RowFields()
-    parts = output.with_name(output.name + ".parts")
+    audit_path = audit_path or output.with_name(output.name + ".audit.json")
+    parts = check_verify_outputs(source, output, audit_path)
     fingerprint = _run_fingerprint(source, fields, options, chunk_rows)
     marker = parts / "run.json"
-    if marker.exists() and json.loads(marker.read_text())["fingerprint"] != fingerprint:
+    if marker.exists() and _recorded_fingerprint(marker) != fingerprint:
         if not restart:
             raise InputError(
                 f"{parts} holds a run with another input or other settings; rerun with "
@@ -239,8 +293,7 @@ def verify_file(
             )
         shutil.rmtree(parts)
     parts.mkdir(parents=True, exist_ok=True)
-    with AtomicWriter(marker) as temporary:
-        temporary.write_text(json.dumps({"fingerprint": fingerprint}), encoding="utf-8")
+    write_text_atomically(marker, json.dumps({"fingerprint": fingerprint}))
 
     audit = VerifyAudit()
     count = 0
@@ -263,14 +316,14 @@ def verify_file(
                     judged=entry.get("judged", False),
                     judge=entry.get("judge"),
                 )
-            audit.unreadable_rows += sum(1 for row in chunk if isinstance(row, str))
+            audit.unreadable_rows += sum(1 for row in chunk if isinstance(row, UnreadableLine))
             count += 1
             bar.update(len(chunk))
     with AtomicWriter(output) as temporary, _open_text_output(temporary, output) as out:
         for number in range(count):
             with (parts / f"part-{number:06d}.jsonl").open("rb") as part:
                 shutil.copyfileobj(part, out)
-    audit.save(audit_path or output.with_name(output.name + ".audit.json"))
+    audit.save(audit_path)
     if not audit.infrastructure_failures:
         shutil.rmtree(parts)  # else kept: a rerun retries those rows and rewrites the output
     return audit
