@@ -46,7 +46,7 @@ STAGE_TABLES = frozenset(
 _NOT_GIVEN: Any = object()
 
 
-class SettingError(ValueError):
+class SettingError(InputError):
     """A setting's value breaks its rule; `resolve_config` names the flag and the key.
 
     Raised by `__post_init__` checks (see `require`); the options class does not know under

@@ -44,7 +44,13 @@ from amfast.clean.ingest import (
 )
 from amfast.clean.ledger import Funnel, StageReport, write_reports
 from amfast.errors import InputError
-from amfast.outputs import AtomicWriter, write_text_atomically
+from amfast.outputs import (
+    AtomicWriter,
+    Output,
+    check_outputs,
+    remove_stale_temporaries,
+    write_text_atomically,
+)
 
 
 @dataclass(frozen=True)
@@ -129,8 +135,16 @@ def clean(config: CleanConfig) -> CleanSummary:
     started = time.perf_counter()
     output = Path(config.output)
     files = input_files(config.input)
-    if any(output.resolve() == path.resolve().parent for path in files):
-        raise InputError(f"{output}: the output folder holds the input; choose another")
+    check_outputs(
+        [config.input, *files],
+        [
+            Output(output, "-o/--output", folder=True),
+            Output(config.dropped_path, "--dropped"),
+            Output(config.work_path, "--work-dir", folder=True),
+        ],
+    )
+    for folder in (output, config.work_path, *(config.work_path / sub for sub in ("ingest", "stages"))):
+        remove_stale_temporaries(folder)
     stages = config.build_stages()
     engine = start_engine(config.engine)  # a missing engine fails before anything is read
     key = prepare(config, files)

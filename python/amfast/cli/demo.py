@@ -14,6 +14,7 @@ from amfast.clean.config import CleanConfig
 from amfast.clean.ledger import read_ledger
 from amfast.cli.clean import print_summary
 from amfast.config import add_config_flags, fraction, positive, resolve_config
+from amfast.dedup.near import MinHashOptions
 from amfast.corpus import generate_corpus, score_clusters
 from amfast.io import write_jsonl
 
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             input=str(source),
             output=str(out / "clean"),
             text_field="text",
-            threshold=config.threshold,
+            minhash=MinHashOptions(threshold=config.threshold),
             restart=True,
         )
     )
