@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from amfast.clean.ingest import read_shard, strip_newline
+from amfast.clean.ingest import SHARD_SCHEMA, read_shard, strip_newline
 from amfast.errors import InputError
 from amfast.io import _open_text_output
 from amfast.outputs import AtomicWriter, write_text_atomically
@@ -184,8 +184,11 @@ def write_reports(
 ) -> Funnel:
     """Writes the ledger, row index, funnel JSON/HTML and manifest; returns the funnel."""
     output = Path(config.output)
+    # An empty input has no shards; its index is an empty table of the same columns.
+    columns = ["row", "row_id", "source"]
     index = pa.concat_tables(
-        [read_shard(path, ["row", "row_id", "source"]) for path in shards]
+        [SHARD_SCHEMA.empty_table().select(columns)]
+        + [read_shard(path, columns) for path in shards]
     ).combine_chunks()
     rows = index.column("row").to_numpy()
     sources = pc.dictionary_encode(index.column("source").combine_chunks())
