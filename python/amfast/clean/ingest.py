@@ -709,8 +709,8 @@ def _check_first(table: pa.Table, chunk: Chunk, config: CleanConfig) -> None:
             if reason == "wrong_type" and chunk.lines is None:
                 # A typed column is wrong for every row: say so instead of dropping them all.
                 raise InputError(
-                    f"{chunk.path}: row {number}: {table.column('message')[position].as_py()}; "
-                    "a Parquet/Arrow column has one type for all rows: check --text-field"
+                    f"{table.column('message')[position].as_py()}; a Parquet/Arrow column has "
+                    "one type for all rows: check --text-field"
                 )
             return
 
