@@ -59,7 +59,7 @@ class SettingError(InputError):
         self.name, self.value, self.rule = name, value, rule
 
 
-def require(ok: bool, name: str, value: object, rule: str) -> None:  # noqa: FBT001
+def require(ok: bool, name: str, value: object, rule: str) -> None:
     """Raises `SettingError(name, value, rule)` unless `ok`.
 
     Example:
@@ -177,7 +177,7 @@ def _shown(value: Any) -> str:  # noqa: ANN401 - any default
 
 
 def _help_with_default(setting: Setting) -> str:
-    text = setting.field.metadata.get("help", "")
+    text = str(setting.field.metadata.get("help", ""))
     if setting.default is dataclasses.MISSING:
         if not setting.field.metadata.get("positional"):
             text = f"{text} (required)".strip()
@@ -187,9 +187,7 @@ def _help_with_default(setting: Setting) -> str:
 
 
 def _warn_deprecated(old: str, new: str) -> None:
-    warnings.warn(
-        f"{old} is deprecated; use {new} (same meaning)", FutureWarning, stacklevel=3
-    )
+    warnings.warn(f"{old} is deprecated; use {new} (same meaning)", FutureWarning, stacklevel=3)
 
 
 def _deprecated_action(base: type[argparse.Action], new_flag: str) -> type[argparse.Action]:
@@ -236,9 +234,7 @@ def add_config_flags(
         target: argparse.ArgumentParser | argparse._ArgumentGroup = parser
         if len(setting.path) > 1:
             title = setting.path[0].replace("_", " ") + " options"
-            target = groups.get(title) or groups.setdefault(
-                title, parser.add_argument_group(title)
-            )
+            target = groups.get(title) or groups.setdefault(title, parser.add_argument_group(title))
         if metadata.get("positional"):
             parser.add_argument(setting.name, nargs="?", default=_NOT_GIVEN, help=help_text)
             continue
@@ -261,7 +257,7 @@ def add_config_flags(
             raise TypeError(f"{config_class.__name__}.{setting.name}: unsupported type {kind}")
         target.add_argument(*names, action=action, help=help_text, **common)
         for old in old_names:
-            base = parser._registry_get("action", action, action)  # noqa: SLF001
+            base = parser._registry_get("action", action, action)
             target.add_argument(
                 old,
                 action=_deprecated_action(base, names[-1]),
@@ -469,9 +465,7 @@ def build_config(config_class: type[C], values: Mapping[str, Any]) -> C:
 def _named(error: ValueError, prefix: str) -> InputError:
     if isinstance(error, SettingError):
         name = prefix + error.name
-        return InputError(
-            f"{_flag(name)} (key {name!r}) is {error.value!r}, expected {error.rule}"
-        )
+        return InputError(f"{_flag(name)} (key {name!r}) is {error.value!r}, expected {error.rule}")
     return InputError(str(error))
 
 

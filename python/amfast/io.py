@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from amfast.errors import InputError
-from amfast.outputs import AtomicWriter
+from amfast.outputs import AtomicWriter as AtomicWriter  # re-exported: its old home
 
 Format = Literal["jsonl", "parquet"]
 DEFAULT_BATCH_SIZE = 65_536

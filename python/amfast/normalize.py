@@ -37,9 +37,7 @@ class NormalizeOptions:
     keep_digits: bool = field(
         default=True, metadata={"help": "keep digits (--no-keep-digits deletes them)"}
     )
-    math_operators: bool = field(
-        default=False, metadata={"help": "keep + - * / = ^ < > as tokens"}
-    )
+    math_operators: bool = field(default=False, metadata={"help": "keep + - * / = ^ < > as tokens"})
     strip_latex: bool = field(
         default=False, metadata={"help": "drop $, \\left, \\right, \\displaystyle and \\, first"}
     )

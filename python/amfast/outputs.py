@@ -145,12 +145,12 @@ def _check_writable(output: Output, target: Path) -> None:
     if not parent.is_dir():
         raise InputError(f"{output.flag} {output.path}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{output.flag} {output.path}: cannot create it ({parent} is not writable)")
+        raise InputError(
+            f"{output.flag} {output.path}: cannot create it ({parent} is not writable)"
+        )
 
 
-def check_outputs(
-    inputs: Iterable[str | os.PathLike[str]], outputs: Sequence[Output]
-) -> None:
+def check_outputs(inputs: Iterable[str | os.PathLike[str]], outputs: Sequence[Output]) -> None:
     """Checks, before any work, that every output can be written and overwrites no input.
 
     Paths are compared after resolving `..` and symbolic links, so `out/../in.jsonl` and a

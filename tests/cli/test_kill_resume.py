@@ -92,9 +92,7 @@ def clean_args(corpus: Path, out: Path) -> list[str | Path]:
 
 
 @pytest.fixture(scope="module")
-def clean_reference(
-    corpus: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, object]:
+def clean_reference(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     out = tmp_path_factory.mktemp("reference") / "out"
     assert run_amfast(*clean_args(corpus, out)).returncode == 0
     return finished_outputs(out)

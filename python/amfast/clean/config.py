@@ -231,9 +231,7 @@ def read_clean_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     """
     path = Path(path)
     document = read_toml(path)
-    plugins = {
-        name: document[name] for name in PLUGINS if name in document and name != "decontam"
-    }
+    plugins = {name: document[name] for name in PLUGINS if name in document and name != "decontam"}
     for name, table in plugins.items():
         if not isinstance(table, Mapping):
             raise InputError(f"{path}: [{name}] must be a table")

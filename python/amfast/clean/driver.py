@@ -43,7 +43,6 @@ from amfast.clean.ingest import (
     strip_newline,
 )
 from amfast.clean.ledger import Funnel, StageReport, write_reports
-from amfast.errors import InputError
 from amfast.outputs import (
     AtomicWriter,
     Output,
@@ -143,7 +142,11 @@ def clean(config: CleanConfig) -> CleanSummary:
             Output(config.work_path, "--work-dir", folder=True),
         ],
     )
-    for folder in (output, config.work_path, *(config.work_path / sub for sub in ("ingest", "stages"))):
+    for folder in (
+        output,
+        config.work_path,
+        *(config.work_path / sub for sub in ("ingest", "stages")),
+    ):
         remove_stale_temporaries(folder)
     stages = config.build_stages()
     engine = start_engine(config.engine)  # a missing engine fails before anything is read

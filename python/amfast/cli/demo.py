@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,8 +14,8 @@ from amfast.clean.config import CleanConfig
 from amfast.clean.ledger import read_ledger
 from amfast.cli.clean import print_summary
 from amfast.config import add_config_flags, fraction, positive, resolve_config
-from amfast.dedup.near import MinHashOptions
 from amfast.corpus import generate_corpus, score_clusters
+from amfast.dedup.near import MinHashOptions
 from amfast.io import write_jsonl
 
 

@@ -30,9 +30,7 @@ class DedupConfig:
             "help": "kept rows, in the input's format (.jsonl[.gz] for JSONL, .parquet)",
         }
     )
-    text_field: str = field(
-        metadata={"help": "field to compare; dotted paths reach nested values"}
-    )
+    text_field: str = field(metadata={"help": "field to compare; dotted paths reach nested values"})
     dropped: str | None = field(
         default=None, metadata={"help": "dropped rows with row_id, dup_of, similarity, reason"}
     )

@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from amfast.io import AtomicWriter
+from amfast.outputs import AtomicWriter
 from amfast.verify.verdict import REASONS, UNGRADED_REASONS, Reason
 
 OUTCOMES = ("passed", "failed", "ungraded")

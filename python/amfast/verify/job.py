@@ -57,7 +57,7 @@ class UnreadableLine:
 
     @property
     def text(self) -> str:
-        """The whole line as text (undecodable bytes as `\\xNN` escapes)."""
+        """The whole line as text (undecodable bytes as backslash escapes)."""
         return self.raw.decode("utf-8", errors="backslashreplace")
 
 
@@ -192,9 +192,7 @@ def _retry_infra_errors(
     return outputs, entries
 
 
-def check_verify_outputs(
-    source: Path, output: Path, audit_path: str | os.PathLike[str]
-) -> Path:
+def check_verify_outputs(source: Path, output: Path, audit_path: str | os.PathLike[str]) -> Path:
     """Checks before any work that the outputs are writable and none is the input.
 
     Returns:
