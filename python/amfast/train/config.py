@@ -20,7 +20,9 @@ class SftConfig:
     data: str = field(
         metadata={"help": "AM-schema JSONL/Parquet file, or a directory of them / HF dataset"}
     )
-    output_dir: str = field(metadata={"help": "checkpoints, metrics and the final model"})
+    output_dir: str = field(
+        metadata={"aliases": ("-o", "--output"), "help": "checkpoints, metrics and the final model"}
+    )
     tokenizer: str | None = field(
         default=None, metadata={"help": "tokenizer directory (default: --model)"}
     )
