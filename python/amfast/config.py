@@ -506,25 +506,6 @@ def resolve_config(
     return build_config(config_class, values)
 
 
-def config_values(config: object) -> dict[str, Any]:
-    """`{setting: value}` of a built config, options objects flattened (for fingerprints).
-
-    Example:
-        >>> @dataclasses.dataclass
-        ... class Options:
-        ...     limit: int = 3
-        >>> config_values(Options())
-        {'limit': 3}
-    """
-    values: dict[str, Any] = {}
-    for setting in settings_of(type(config)).values():
-        value: Any = config
-        for part in setting.path:
-            value = getattr(value, part)
-        values[setting.name] = value
-    return values
-
-
 __all__ = [
     "STAGE_TABLES",
     "Setting",
@@ -532,7 +513,6 @@ __all__ = [
     "add_config_flags",
     "build_config",
     "check_values",
-    "config_values",
     "fraction",
     "load_config",
     "options_from",

@@ -21,6 +21,7 @@ JSON / JSONL (`problem` or `question_content`), or any JSONL with a named field.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import json
 import os
@@ -431,11 +432,14 @@ def clean_stage(options: dict[str, Any]) -> _DecontamStage:
     paths = settings.pop("benchmarks", None)
     if not paths or not isinstance(paths, list):
         raise InputError('[decontam] needs `benchmarks = ["path/to/math500.jsonl", ...]`')
-    allowed = {"ngram", "min_overlap", "min_item_fraction", "min_exact_words", "exact"}
-    allowed |= {"embedding_threshold", "cache_dir"}
+    allowed = {field.name for field in dataclasses.fields(DecontamOptions)}
     unknown = sorted(set(settings) - allowed)
     if unknown:
         raise InputError(f"[decontam] unknown keys {unknown}; known: {sorted(allowed)}")
+    try:
+        settings = DecontamOptions(**settings).as_kwargs()
+    except ValueError as error:
+        raise InputError(f"[decontam] {error}") from error
     for path in paths:
         if not Path(path).is_file():
             raise InputError(f"[decontam] benchmark {path}: no such file")
