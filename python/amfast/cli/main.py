@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from amfast import __version__
-from amfast.cli import clean, decontam, dedup, demo, distill, evaluate, train, verify
+from amfast.cli import clean, decontam, dedup, demo, distill, evaluate, label, train, verify
 from amfast.errors import AmfastError, AmfastInternalError
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     dedup.register(commands)
     decontam.register(commands)
     distill.register(commands)
+    label.register(commands)
     evaluate.register(commands)
     demo.register(commands)
     verify.register(commands)
