@@ -8,7 +8,18 @@ import sys
 from collections.abc import Sequence
 
 from amfast import __version__
-from amfast.cli import clean, decontam, dedup, demo, distill, evaluate, label, train, verify
+from amfast.cli import (
+    clean,
+    decontam,
+    dedup,
+    demo,
+    distill,
+    evaluate,
+    export,
+    label,
+    train,
+    verify,
+)
 from amfast.errors import AmfastError, AmfastInternalError
 
 
@@ -25,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     distill.register(commands)
     label.register(commands)
     evaluate.register(commands)
+    export.register(commands)
     demo.register(commands)
     verify.register(commands)
     train.register(commands)
