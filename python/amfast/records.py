@@ -33,7 +33,7 @@ _SIDE_FILES = ("dropped", "row_index", "ledger", "funnel", "manifest", "summary"
 def _is_data_file(path: Path) -> bool:
     if not path.is_file() or path.name.startswith((".", "_")) or ".tmp-" in path.name:
         return False
-    if path.name.endswith(".outcomes.jsonl") or path.name.startswith(_SIDE_FILES):
+    if path.name.endswith((".outcomes.jsonl", ".audit.json")) or path.name.startswith(_SIDE_FILES):
         return False
     try:
         file_format(path)

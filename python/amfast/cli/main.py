@@ -17,6 +17,7 @@ from amfast.cli import (
     evaluate,
     export,
     label,
+    report,
     train,
     verify,
 )
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     decontam.register(commands)
     distill.register(commands)
     label.register(commands)
+    report.register(commands)
     evaluate.register(commands)
     export.register(commands)
     demo.register(commands)
