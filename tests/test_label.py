@@ -12,8 +12,9 @@ import pytest
 
 from amfast.cli.main import main
 from amfast.generate import GenerationRequest, GenerationResult
-from amfast.label import DIFFICULTY_LEVELS, LabelConfig, parse_label, run_label
+from amfast.label import LabelConfig, run_label
 from amfast.records import iter_records
+from amfast.taxonomy import DIFFICULTY_LEVELS, parse_label
 
 CATEGORIES = ["Math", "Coding & Debugging", "Others"]
 
@@ -71,10 +72,13 @@ class ScriptedBackend:
 
     name, model, max_batch_size, max_concurrency = "scripted", "scripted", 4, 2
 
-    def __init__(self) -> None:
+    def __init__(self, fail_after: int | None = None) -> None:
         self.asked: list[GenerationRequest] = []
+        self.fail_after = fail_after
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        if self.fail_after is not None and len(self.asked) >= self.fail_after:
+            raise RuntimeError("the labelling server went away")
         self.asked.extend(requests)
         results = []
         for request in requests:
@@ -113,6 +117,27 @@ def test_labels_and_raw_replies_land_in_info_and_failures_are_counted(
         assert info["response_tokens"] > 0
     assert len(backend.asked) == 16  # one request per distinct query and label
     assert all(r.temperature == 0.0 for r in backend.asked)
+
+
+def test_a_killed_run_resumes_from_the_journal_without_asking_again(
+    math_rows: Path, tmp_path: Path
+) -> None:
+    config = LabelConfig(
+        input=str(math_rows), output=str(tmp_path / "out"), model="scripted", shard_rows=3
+    )
+    dying = ScriptedBackend(fail_after=8)
+    with pytest.raises(RuntimeError, match="went away"):
+        run_label(config, backend=dying)
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    answered = len(dying.asked)
+    assert 0 < answered < 16
+    again = ScriptedBackend()
+    summary = run_label(config, backend=again)
+    assert len(again.asked) == summary.asked == 16 - answered
+    assert sorted(p.name for p in (tmp_path / "out").glob("part-*.jsonl")) == [
+        "part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl",
+    ]  # fmt: skip
+    assert summary.counts["difficulty"] == {"hard": 8}
 
 
 def test_the_tiny_model_labels_through_the_transformers_backend(

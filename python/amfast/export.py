@@ -39,7 +39,6 @@ import pyarrow.parquet as pq
 from amfast.errors import InputError
 from amfast.filters import quality_metrics
 from amfast.io import AtomicWriter, chunked
-from amfast.label import DIFFICULTY_LEVELS
 from amfast.records import (
     Row,
     check_output_apart,
@@ -49,6 +48,7 @@ from amfast.records import (
     write_json,
 )
 from amfast.stage import fingerprint
+from amfast.taxonomy import DIFFICULTY_LEVELS
 
 ExportFormat = Literal["jsonl.zst", "parquet", "datasets"]
 USER_KEYS = (

@@ -37,8 +37,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from amfast.distill.runner import sample_seed
 from amfast.errors import InputError
 from amfast.filters import LANGUAGES, quality_metrics
@@ -58,62 +56,18 @@ from amfast.records import (
     write_json,
 )
 from amfast.stage import fingerprint
+from amfast.taxonomy import (
+    ANSWER_KEYS,
+    CATEGORY_TEMPLATE,
+    DIFFICULTY_LEVELS,
+    DIFFICULTY_TEMPLATE,
+    MAGPIE_CATEGORIES,
+    difficulty_of_pass_rate,
+    parse_cutoffs,
+    parse_label,
+)
 
 LabelName = Literal["category", "difficulty", "language", "length"]
-MAGPIE_CATEGORIES = (
-    "Information seeking",
-    "Reasoning",
-    "Planning",
-    "Editing",
-    "Coding & Debugging",
-    "Math",
-    "Role playing",
-    "Data analysis",
-    "Creative writing",
-    "Advice seeking",
-    "Brainstorming",
-    "Others",
-)
-DIFFICULTY_LEVELS = ("very easy", "easy", "medium", "hard", "very hard")
-CATEGORY_TEMPLATE = """# Instruction
-
-Please label the task tags for the user query.
-
-## User Query
-```
-{prompt}
-```
-
-## Tagging the user input
-Analyze the user query and select the most relevant task tag from this list:
-{choices}
-
-## Output Format
-Select a single primary tag. Output your answer in JSON, filling in the placeholder:
-```
-{"primary_tag": "<primary tag>"}
-```"""
-DIFFICULTY_TEMPLATE = """# Instruction
-
-First identify the user intent, then label the difficulty level of the user query based on
-its content.
-
-## User Query
-```
-{prompt}
-```
-
-## Output Format
-Identify the user intent and the knowledge needed to solve the task, then rate the difficulty
-of the query as one of: {choices}.
-Output your answer in JSON, filling in the placeholders:
-```
-{"intent": "The user wants to ...",
- "knowledge": "To solve this problem, the models need to know ...",
- "difficulty": "<difficulty>"}
-```"""
-_ANSWER_KEYS = {"category": "primary_tag", "difficulty": "difficulty"}
-LABEL_STATUSES = ("ok", "no_answer", "bad_json", "not_a_label", "generation_failed")
 
 
 def _setting(default: Any, text: str) -> Any:  # noqa: ANN401 - dataclasses.field's own type
@@ -219,84 +173,6 @@ class LabelConfig:
         )  # fmt: skip
 
 
-def parse_cutoffs(text: str) -> list[float]:
-    """`"0.8,0.6,0.4,0.2"` -> decreasing floats in [0, 1].
-
-    Example:
-        >>> parse_cutoffs("0.8, 0.6,0.4,0.2")
-        [0.8, 0.6, 0.4, 0.2]
-    """
-    try:
-        values = [float(part) for part in text.split(",")]
-    except ValueError:
-        raise ValueError(
-            f"pass_rate_cutoffs {text!r}: expected numbers separated by commas"
-        ) from None
-    if any(not 0 <= v <= 1 for v in values) or values != sorted(values, reverse=True):
-        raise ValueError(f"pass_rate_cutoffs {text!r}: expected decreasing rates in [0, 1]")
-    return values
-
-
-def difficulty_of_pass_rate(rate: float, cutoffs: Sequence[float]) -> str:
-    """The level of a pass rate: at or above the first cutoff is very easy, and so on.
-
-    Example:
-        >>> difficulty_of_pass_rate(0.5, [0.8, 0.6, 0.4, 0.2])
-        'medium'
-    """
-    for level, cutoff in zip(DIFFICULTY_LEVELS, cutoffs, strict=False):
-        if rate >= cutoff:
-            return level
-    return DIFFICULTY_LEVELS[-1]
-
-
-def _normal(text: str) -> str:
-    return " ".join(text.strip().strip("`'\"*.[]<>(){}:").lower().split())
-
-
-def _json_objects(text: str) -> list[dict[str, Any]]:
-    """Every JSON object embedded in `text`, in order."""
-    decoder, found, start = json.JSONDecoder(), [], text.find("{")
-    while start != -1:
-        try:
-            value, end = decoder.raw_decode(text, start)
-        except ValueError:
-            start = text.find("{", start + 1)
-            continue
-        if isinstance(value, dict):
-            found.append(value)
-        start = text.find("{", end)
-    return found
-
-
-def parse_label(reply: str, key: str, choices: Sequence[str]) -> tuple[str | None, str]:
-    """`(label, status)` of a model's reply: the label only when it is one of `choices`.
-
-    The last JSON object holding `key` decides; without one, a reply that is exactly one
-    label (case, quotes and surrounding punctuation aside). Never a guess.
-
-    Example:
-        >>> parse_label('{"difficulty": "Very Hard"}', "difficulty", ["easy", "very hard"])
-        ('very hard', 'ok')
-        >>> parse_label('{"difficulty": "tricky"}', "difficulty", ["easy", "very hard"])
-        (None, 'not_a_label')
-        >>> parse_label("Easy.", "difficulty", ["easy", "very hard"])
-        ('easy', 'ok')
-        >>> parse_label("easy or very hard", "difficulty", ["easy", "very hard"])
-        (None, 'no_answer')
-    """
-    canonical = {_normal(choice): choice for choice in choices}
-    holding = [obj for obj in _json_objects(reply) if key in obj]
-    if holding:
-        value = holding[-1][key]
-        label = canonical.get(_normal(value)) if isinstance(value, str) else None
-        return (label, "ok") if label is not None else (None, "not_a_label")
-    label = canonical.get(_normal(reply))
-    if label is not None:
-        return label, "ok"
-    return None, "bad_json" if "{" in reply else "no_answer"
-
-
 @dataclass
 class LabelSummary:
     """What `run_label` did: rows, label counts and unparseable replies per label."""
@@ -349,7 +225,8 @@ class _Journal:
         record = {"key": result.key, "text": result.text, "error": result.error}
         self._handle.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
         self._handle.flush()
-        self.replies[result.key] = record
+        if result.error is None:  # a failed request stays unlabelled; a rerun asks again
+            self.replies[result.key] = record
 
     def close(self) -> None:
         self._handle.close()
@@ -369,13 +246,10 @@ async def _ask(
     await asyncio.gather(*(one(b) for b in chunked(requests, max(1, backend.max_batch_size))))
 
 
-async def _ask_model(
-    config: LabelConfig,
-    queries: dict[str, str],
-    journal: _Journal,
-    backend: Backend | None,
-) -> int:
-    """Asks for every (label, query) the journal lacks; returns how many were asked."""
+def _requests(
+    config: LabelConfig, queries: dict[str, str], journal: _Journal
+) -> list[GenerationRequest]:
+    """A request per (label, distinct query) that the journal has no reply for."""
     requests = []
     for kind in config.asked:
         choices = ", ".join(config.choices(kind))
@@ -395,18 +269,23 @@ async def _ask_model(
                     top_p=1.0,
                 )
             )
-    if not requests:
-        return 0
-    if not config.model and backend is None:
-        raise InputError(f"labels {config.asked} need a model: set --model (or model = ...)")
-    owned = backend is None
-    backend = backend or await create_backend(config)
-    try:
-        await _ask(backend, requests, journal.add)
-    finally:
-        if owned:
-            await backend.aclose()
-    return len(requests)
+    return requests
+
+
+def _model_labels(
+    config: LabelConfig, rows: list[Row], query_ids: list[str], journal: _Journal
+) -> None:
+    for kind in config.asked:
+        for row, query_id in zip(rows, query_ids, strict=True):
+            reply = journal.replies.get(_key(kind, query_id))
+            info = info_of(row)
+            if reply is None:
+                label, status, text = None, "generation_failed", None
+            else:
+                text = reply["text"]
+                label, status = parse_label(text, ANSWER_KEYS[kind], config.choices(kind))
+            info[kind], info[f"{kind}_status"], info[f"{kind}_response"] = label, status, text
+            info["label_model"] = config.model
 
 
 def read_pass_rates(path: str) -> dict[str, tuple[int, int]]:
@@ -433,10 +312,13 @@ def read_pass_rates(path: str) -> dict[str, tuple[int, int]]:
 
 
 def _pass_rate_difficulty(
-    config: LabelConfig, rows: list[Row], ids: list[str], locations: list[str]
+    config: LabelConfig,
+    rates: dict[str, tuple[int, int]],
+    rows: list[Row],
+    ids: list[str],
+    locations: list[str],
 ) -> None:
     cutoffs = parse_cutoffs(config.pass_rate_cutoffs)
-    rates = read_pass_rates(config.pass_rate_input) if config.pass_rate_input else {}
     for row, row_id, location in zip(rows, ids, locations, strict=True):
         info = info_of(row)
         rate: float | None = None
@@ -487,6 +369,8 @@ def _load_tokenizer(path: str) -> Any:  # noqa: ANN401 - transformers' tokenizer
 def run_label(config: LabelConfig, backend: Backend | None = None) -> LabelSummary:
     """Labels every row of `config.input` into `config.output` (see the module docs).
 
+    Rows go through in shards of `shard_rows`, so memory holds one shard (and the journal).
+
     Args:
         config: the stage's settings.
         backend: a ready generation backend instead of the one `config` names (tests, custom
@@ -504,61 +388,86 @@ def run_label(config: LabelConfig, backend: Backend | None = None) -> LabelSumma
         summary = LabelSummary(**read_json(output / "labels.json"))
         summary.reused = True
         return summary
-    rows, locations, queries, ids = [], [], [], []
-    for location, row in iter_records(config.input):
-        query = query_of(row, config.prompt_field, location)
-        rows.append(row)
-        locations.append(location)
-        queries.append(query)
-        ids.append(row_id_of(row, config.id_field, query))
-    # One request per distinct query: the samples of one prompt share its labels.
-    query_ids = [fingerprint(query) for query in queries]
-    journal_path = output / "_work" / f"replies-{config.generation_fingerprint()}.jsonl"
-    journal = _Journal(journal_path)
+    journal = _Journal(output / "_work" / f"replies-{config.generation_fingerprint()}.jsonl")
     try:
-        asked = asyncio.run(
-            _ask_model(config, dict(zip(query_ids, queries, strict=True)), journal, backend)
-        )
+        summary = asyncio.run(_label_shards(config, backend, journal))
     finally:
         journal.close()
-    for kind in config.asked:
-        answer_key = _ANSWER_KEYS[kind]
-        for row, query_id in zip(rows, query_ids, strict=True):
-            reply = journal.replies.get(_key(kind, query_id))
-            info = info_of(row)
-            if reply is None or reply.get("error") is not None:
-                label, status, text = None, "generation_failed", None
-            else:
-                text = reply["text"]
-                label, status = parse_label(text, answer_key, config.choices(kind))
-            info[kind], info[f"{kind}_status"], info[f"{kind}_response"] = label, status, text
-            info["label_model"] = config.model
-    if "difficulty" in config.labels and config.difficulty_from == "pass_rate":
-        _pass_rate_difficulty(config, rows, ids, locations)
-    if "language" in config.labels:
-        codes = quality_metrics(queries)["language"] if queries else np.zeros(0, np.uint8)
-        for row, code in zip(rows, codes.tolist(), strict=True):
-            info_of(row)["language"] = LANGUAGES[code]
-    if "length" in config.labels:
-        tokenizer = _load_tokenizer(config.tokenizer) if config.tokenizer else None
-        responses = [response_of(row, config.response_field) for row in rows]
-        query_tokens = _token_counts(list(queries), tokenizer)
-        response_tokens = _token_counts(responses, tokenizer)
-        for row, query_count, response_count in zip(
-            rows, query_tokens, response_tokens, strict=True
-        ):
-            info_of(row)["query_tokens"] = query_count
-            info_of(row)["response_tokens"] = response_count
-    summary = _summarize(config, rows, asked)
-    _write_rows(output, rows, config.shard_rows)
     write_json(output / "labels.json", asdict(summary))
-    write_json(output / "manifest.json", {"fingerprint": key, "rows": len(rows)})
+    write_json(output / "manifest.json", {"fingerprint": key, "rows": summary.rows})
     return summary
 
 
-def _summarize(config: LabelConfig, rows: list[Row], asked: int) -> LabelSummary:
+async def _label_shards(
+    config: LabelConfig, backend: Backend | None, journal: _Journal
+) -> LabelSummary:
+    output = Path(config.output)
+    tokenizer = _load_tokenizer(config.tokenizer) if config.tokenizer else None
+    rates = (
+        read_pass_rates(config.pass_rate_input)
+        if config.difficulty_from == "pass_rate" and config.pass_rate_input
+        else {}
+    )
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     statuses: dict[str, Counter[str]] = defaultdict(Counter)
+    owned: Backend | None = None
+    rows_seen = asked = shards = 0
+    try:
+        for shards, chunk in enumerate(chunked(iter_records(config.input), config.shard_rows), 1):
+            locations = [location for location, _ in chunk]
+            rows = [row for _, row in chunk]
+            queries = [query_of(row, config.prompt_field, at) for at, row in chunk]
+            # One request per distinct query: the samples of one prompt share its labels.
+            query_ids = [fingerprint(query) for query in queries]
+            requests = _requests(config, dict(zip(query_ids, queries, strict=True)), journal)
+            if requests:
+                if backend is None:
+                    if not config.model:
+                        raise InputError(
+                            f"labels {config.asked} need a model: set --model (or model = ...)"
+                        )
+                    backend = owned = await create_backend(config)
+                await _ask(backend, requests, journal.add)
+                asked += len(requests)
+            _model_labels(config, rows, query_ids, journal)
+            if "difficulty" in config.labels and config.difficulty_from == "pass_rate":
+                ids = [row_id_of(r, config.id_field, q) for r, q in zip(rows, queries, strict=True)]
+                _pass_rate_difficulty(config, rates, rows, ids, locations)
+            if "language" in config.labels:
+                for row, code in zip(
+                    rows, quality_metrics(queries)["language"].tolist(), strict=True
+                ):
+                    info_of(row)["language"] = LANGUAGES[code]
+            if "length" in config.labels:
+                responses = [response_of(row, config.response_field) for row in rows]
+                lengths = zip(
+                    _token_counts(list(queries), tokenizer),
+                    _token_counts(responses, tokenizer),
+                    strict=True,
+                )
+                for row, (query_count, response_count) in zip(rows, lengths, strict=True):
+                    info_of(row)["query_tokens"] = query_count
+                    info_of(row)["response_tokens"] = response_count
+            _count(config, rows, counts, statuses)
+            rows_seen += len(rows)
+            with AtomicWriter(output / f"part-{shards - 1:05d}.jsonl") as temporary:
+                lines = [json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in rows]
+                temporary.write_bytes(b"".join(lines))
+    finally:
+        if owned is not None:
+            await owned.aclose()
+    for stale in output.glob("part-*.jsonl"):
+        if int(stale.name[5:10]) >= shards:
+            stale.unlink()  # a shard of an earlier, longer input
+    return _summary(config, rows_seen, asked, counts, statuses)
+
+
+def _count(
+    config: LabelConfig,
+    rows: list[Row],
+    counts: dict[str, Counter[str]],
+    statuses: dict[str, Counter[str]],
+) -> None:
     for row in rows:
         info = info_of(row)
         for name in ("category", "difficulty", "language"):
@@ -566,6 +475,15 @@ def _summarize(config: LabelConfig, rows: list[Row], asked: int) -> LabelSummary
                 counts[name][str(info.get(name))] += 1
             if f"{name}_status" in info:
                 statuses[name][info[f"{name}_status"]] += 1
+
+
+def _summary(
+    config: LabelConfig,
+    rows: int,
+    asked: int,
+    counts: dict[str, Counter[str]],
+    statuses: dict[str, Counter[str]],
+) -> LabelSummary:
     order = {"category": config.categories, "difficulty": DIFFICULTY_LEVELS}
     ordered = {
         name: {
@@ -577,7 +495,7 @@ def _summarize(config: LabelConfig, rows: list[Row], asked: int) -> LabelSummary
     }
     settings = asdict(config)
     return LabelSummary(
-        rows=len(rows),
+        rows=rows,
         output=config.output,
         asked=asked,
         counts=ordered,
@@ -585,17 +503,3 @@ def _summarize(config: LabelConfig, rows: list[Row], asked: int) -> LabelSummary
         length_unit=f"tokens of {config.tokenizer}" if config.tokenizer else "words",
         settings={k: v for k, v in settings.items() if not k.endswith("_template")},
     )
-
-
-def _write_rows(output: Path, rows: list[Row], shard_rows: int) -> None:
-    """`part-NNNNN.jsonl` shards, each atomic; shards of an earlier, longer run are removed."""
-    count = 0
-    for count, part in enumerate(chunked(rows, shard_rows), start=1):
-        with AtomicWriter(output / f"part-{count - 1:05d}.jsonl") as temporary:
-            temporary.write_bytes(
-                b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in part)
-            )
-    for stale in output.glob("part-*.jsonl"):
-        if int(stale.name[5:10]) >= count:
-            stale.unlink()
-    output.mkdir(parents=True, exist_ok=True)
