@@ -290,6 +290,13 @@ class ExportSummary:
     reused: bool = False
     tables: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
+    def table(self) -> str:
+        """Rows, shards and where the card is, as text."""
+        reused = " (reused a finished export)" if self.reused else ""
+        return f"{self.rows:,} rows in {self.shards} shard(s){reused}: {self.output}\n" + (
+            f"dataset card: {self.card}"
+        )
+
 
 def run_export(config: ExportConfig) -> ExportSummary:
     """Writes the release and its card (see the module docs).

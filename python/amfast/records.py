@@ -150,7 +150,7 @@ def info_of(row: Row) -> Row:
 
 
 def value_at(row: Row, field: str) -> Any:  # noqa: ANN401 - JSON values are untyped
-    """A label or field: the labels' `info` first, then a dotted path into the row.
+    """A label or field: the labels' `info` first, then a dotted path into the row (read only).
 
     Example:
         >>> value_at({"level": "Level 2", "info": {"difficulty": "easy"}}, "difficulty")
@@ -158,8 +158,9 @@ def value_at(row: Row, field: str) -> Any:  # noqa: ANN401 - JSON values are unt
         >>> value_at({"level": "Level 2"}, "level")
         'Level 2'
     """
-    info = info_of(row) if (user_message(row) or isinstance(row.get("info"), dict)) else {}
-    if field in info:
+    holder = user_message(row) or row
+    info = holder.get("info")
+    if isinstance(info, dict) and field in info:
         return info[field]
     try:
         return field_at(row, field)

@@ -87,8 +87,14 @@ def stage_kind(folder: Path) -> str | None:
     return None
 
 
-def _link(view: RunView, label: str, path: Path | str) -> None:
+def _link(view: RunView, label: str, path: Path | str, folder: Path | None = None) -> None:
+    """Links `path` when it exists (else its file name in `folder`).
+
+    A relative path that a stage recorded is relative to where that stage ran, not to here.
+    """
     target = Path(path)
+    if not target.exists() and folder is not None:
+        target = folder / target.name
     if target.exists():
         try:
             relative = os.path.relpath(target.resolve(), view.run.resolve())
@@ -109,7 +115,7 @@ def _read_clean(view: RunView, folder: Path) -> None:
         )
     manifest = read_json(folder / "manifest.json") or {}
     if manifest.get("ledger"):
-        _link(view, f"{folder.name}: ledger of dropped rows", manifest["ledger"])
+        _link(view, f"{folder.name}: ledger of dropped rows", manifest["ledger"], folder)
     _link(view, f"{folder.name}: funnel chart", folder / "funnel.html")
     _link(view, f"{folder.name}: row index", folder / "row_index.parquet")
 
@@ -132,7 +138,7 @@ def _read_select(view: RunView, folder: Path) -> None:
              by_source, rules)
     )  # fmt: skip
     if summary.get("ledger"):
-        _link(view, f"{folder.name}: ledger of downsampled rows", summary["ledger"])
+        _link(view, f"{folder.name}: ledger of downsampled rows", summary["ledger"], folder)
 
 
 def _read_distill(view: RunView, folder: Path) -> None:

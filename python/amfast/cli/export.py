@@ -27,8 +27,5 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
 def run(args: argparse.Namespace) -> int:
     """Runs `amfast export`; prints where the release and its card are."""
     config = resolve_config(ExportConfig, args, config_path=args.config, section="export")
-    summary = run_export(config)
-    reused = " (reused a finished export)" if summary.reused else ""
-    print(f"{summary.rows:,} rows in {summary.shards} shard(s){reused}: {summary.output}")
-    print(f"dataset card: {summary.card}")
+    print(run_export(config).table())
     return 0
