@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from amfast.cli.main import main
+from amfast.config import resolve_config
 from amfast.generate import GenerationRequest, GenerationResult
 from amfast.label import LabelConfig, run_label
 from amfast.records import iter_records
@@ -219,3 +220,28 @@ def test_label_cli_names_bad_input_and_needs_a_model(
     assert main(["label", str(rows), "-o", str(tmp_path / "o3"), "--labels", "language"]) == 0
     ((_, row),) = iter_records(tmp_path / "o3")
     assert row["info"]["language"] == "en"
+
+
+def test_a_toml_config_overrides_the_taxonomy_and_the_prompt(
+    math_rows: Path, tmp_path: Path
+) -> None:
+    config_file = tmp_path / "label.toml"
+    config_file.write_text(
+        "[label]\n"
+        'labels = ["category"]\n'
+        'categories = ["Algebra", "Geometry", "Other"]\n'
+        "category_template = '''Pick one of {choices}.\n{prompt}\nJSON: {\"primary_tag\": x}'''\n"
+        'model = "scripted"\n'
+    )
+    config = resolve_config(
+        LabelConfig, config_path=config_file, section="label",
+        input=str(math_rows), output=str(tmp_path / "out"),
+    )  # fmt: skip
+    backend = ScriptedBackend()
+    summary = run_label(config, backend=backend)
+    first = backend.asked[0].messages[0].content
+    assert first.startswith("Pick one of Algebra, Geometry, Other.\n")
+    # The scripted backend answers this prompt with JSON that lacks `primary_tag`.
+    assert "primary tag" not in first
+    assert summary.statuses["category"] == {"bad_json": 8}
+    assert "difficulty" not in summary.counts

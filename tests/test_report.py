@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from amfast.cli.main import main
+from amfast.distill import DistillConfig, run_distill
 from amfast.export import ExportConfig, run_export
 from amfast.label import LabelConfig, run_label
 from amfast.records import iter_records
@@ -22,7 +23,9 @@ from amfast.verify import verify_file
 
 
 @pytest.fixture(scope="module")
-def run_folder(benchmarks_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run_folder(
+    benchmarks_dir: Path, tmp_path_factory: pytest.TempPathFactory, tiny_teacher: Path
+) -> Path:
     """A run folder whose stages ran for real on shared data (train and eval outputs are
     written in their formats: a real SFT or eval run does not fit a unit test)."""
     run = tmp_path_factory.mktemp("run")
@@ -36,6 +39,12 @@ def run_folder(benchmarks_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     run_select(SelectConfig(input=str(run / "02-label"), output=str(run / "03-select"),
                             keep=["language=zh:0.5"], prompt_field="problem"))  # fmt: skip
     math_rows = [row for _, row in iter_records(benchmarks_dir / "eval" / "math500.jsonl")][:12]
+    prompts = run.parent / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": r["unique_id"], "prompt": r["problem"]}) + "\n"
+                               for r in math_rows[:3]))  # fmt: skip
+    run_distill(DistillConfig(input=str(prompts), output=str(run / "04-distill"),
+                              model=str(tiny_teacher), backend="transformers", device="cpu",
+                              n=2, max_tokens=8, truncation="keep", progress=False))  # fmt: skip
     samples = run.parent / "samples.jsonl"
     with samples.open("w") as handle:
         for i, row in enumerate(math_rows):
@@ -47,16 +56,16 @@ def run_folder(benchmarks_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
                 {"role": "assistant", "info": {"source": "human"}, "content": reply},
             ]  # fmt: skip
             handle.write(json.dumps({"id": row["unique_id"], "messages": messages}) + "\n")
-    (run / "04-verify").mkdir()
-    verify_file(samples, run / "04-verify" / "verified.jsonl", progress=False)
-    (run / "05-train").mkdir()
+    (run / "05-verify").mkdir()
+    verify_file(samples, run / "05-verify" / "verified.jsonl", progress=False)
+    (run / "06-train").mkdir()
     metrics = [{"step": s, "loss": 2.0 / s, "lr": 8e-5, "tokens": 4096} for s in range(1, 21)]
-    (run / "05-train" / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
-    (run / "06-eval").mkdir()
+    (run / "06-train" / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+    (run / "07-eval").mkdir()
     score = {"pass_at_1": {"mean": 0.25, "standard_error": 0.1, "problems": 5}}
     results = {"label": "tiny", "tasks": {"math500": {"score": score}}}
-    (run / "06-eval" / "results.json").write_text(json.dumps(results))
-    run_export(ExportConfig(input=str(run / "04-verify"), output=str(run / "07-export"),
+    (run / "07-eval" / "results.json").write_text(json.dumps(results))
+    run_export(ExportConfig(input=str(run / "05-verify"), output=str(run / "08-export"),
                             formats=["jsonl.zst"]))  # fmt: skip
     return run
 
@@ -64,7 +73,7 @@ def run_folder(benchmarks_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
 def test_report_shows_every_stage_from_what_it_wrote(run_folder: Path) -> None:
     view = gather(run_folder)
     kinds = [kind for _, kind in view.stages]
-    assert kinds == ["clean", "label", "select", "verify", "train", "eval", "export"]
+    assert kinds == ["clean", "label", "select", "distill", "verify", "train", "eval", "export"]
     clean_funnel = json.loads((run_folder / "01-clean" / "funnel.json").read_text())
     steps = {(step.folder, step.name): step for step in view.funnel}
     for stage in clean_funnel["stages"]:
@@ -72,9 +81,13 @@ def test_report_shows_every_stage_from_what_it_wrote(run_folder: Path) -> None:
     selection = json.loads((run_folder / "03-select" / "selection.json").read_text())
     assert steps["03-select", "select"].rows_in == selection["rows"]
     assert steps["03-select", "select"].rows_out == selection["kept"] < selection["rows"]
-    assert steps["04-verify", "verify"].rows_in == 12
-    assert steps["04-verify", "verify"].rows_out == 8  # every third response was wrong
-    assert steps["07-export", "export"].rows_out == 12
+    assert (steps["04-distill", "distill"].rows_in, steps["04-distill", "distill"].rows_out) == (
+        3,
+        6,
+    )
+    assert steps["05-verify", "verify"].rows_in == 12
+    assert steps["05-verify", "verify"].rows_out == 8  # every third response was wrong
+    assert steps["08-export", "export"].rows_out == 12
     path = write_report(run_folder)
     page = path.read_text()
     assert page.count("<polyline") == 1
