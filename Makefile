@@ -29,8 +29,12 @@ build-release: $(STAMP) ## Build and install the extension in release mode
 build-debug: $(STAMP) ## Build and install the extension in debug mode (tests)
 	$(BIN)/maturin develop --quiet
 
-demo: build-release ## `amfast clean` on a generated corpus: funnel, ledger, dedup recall/precision
-	$(BIN)/amfast demo --rows $(DEMO_ROWS) --out demo-out
+SHARED ?= ../shared/benchmarks
+
+demo: build-release ## The AM recipe on a slice of ../shared (tiny model), then dedup vs a planted truth
+	$(BIN)/python -m amfast.tiny_model demo-out/tiny-model $(SHARED)/math/math_train.jsonl.gz $(SHARED)/eval/gsm8k_train.jsonl.gz
+	$(BIN)/amfast run examples/demo_recipe.toml
+	$(BIN)/amfast demo --rows $(DEMO_ROWS) --out demo-out/dedup
 
 test: test-rust test-python ## Run every test (Rust unit/property tests, then pytest)
 

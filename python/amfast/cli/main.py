@@ -18,6 +18,7 @@ from amfast.cli import (
     export,
     label,
     report,
+    run,
     train,
     verify,
 )
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(commands)
     verify.register(commands)
     train.register(commands)
+    run.register(commands)
     return parser
 
 
