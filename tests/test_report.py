@@ -134,3 +134,61 @@ def test_report_renders_in_headless_chromium(run_folder: Path, tmp_path: Path) -
     colours = image.getcolors(maxcolors=1 << 20) or []
     blue = sum(count for count, rgb in colours if rgb == (0x3B, 0x82, 0xF6))
     assert blue > 1000  # the funnel bars were drawn
+
+
+@pytest.mark.slow
+def test_report_of_an_amfast_run_folder(
+    benchmarks_dir: Path, tmp_path: Path, tiny_teacher: Path
+) -> None:
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(
+        f"""
+run_dir = "run"
+
+[[source]]
+name = "math_train"
+path = "{benchmarks_dir}/math/math_train.jsonl.gz"
+prompt_field = "problem"
+response_field = "solution"
+reference_field = "solution"
+reference_extract = "last_boxed"
+max_rows = 4
+
+[[source]]
+name = "gsm8k_train"
+path = "{benchmarks_dir}/eval/gsm8k_train.jsonl.gz"
+prompt_field = "question"
+reference_field = "answer"
+reference_extract = "after_hashes"
+max_rows = 2
+
+[clean]
+filters = ["length"]
+
+[verify]
+num_workers = 1
+
+[distill]
+backend = "transformers"
+model = "{tiny_teacher}"
+device = "cpu"
+max_tokens = 8
+""",
+        encoding="utf-8",
+    )
+    assert main(["run", str(recipe), "--until", "collect", "--no-progress"]) == 0
+    run = tmp_path / "run"
+    view = gather(run)
+    assert [kind for _, kind in view.stages] == [
+        "sources", "clean", "verify", "distill", "verify", "collect",
+    ]  # fmt: skip
+    steps = {(step.folder, step.name): step for step in view.funnel}
+    assert steps["01-sources", "sources"].by_source == {"math_train": (4, 4), "gsm8k_train": (2, 2)}
+    existing = json.loads((run / "03-verify_existing" / "recipe-stage.json").read_text())
+    assert steps["03-verify_existing", "verify"].rows_out == existing["summary"]["passed"]
+    collect = json.loads((run / "06-collect" / "recipe-stage.json").read_text())
+    assert steps["06-collect", "collect"].rows_out == collect["summary"]["samples"]
+    page = write_report(run).read_text()
+    assert "<h2 id='stages'>Stages</h2>" in page
+    for name in ("sources", "clean", "verify_existing", "distill", "verify", "collect"):
+        assert f"<td>{name}</td>" in page

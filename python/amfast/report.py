@@ -13,6 +13,10 @@ the files its stage leaves (no stage has to know about the report):
 | train   | `metrics.jsonl`               | the loss curve                                 |
 | eval    | `results.json`                | pass@1 ± SE per benchmark                      |
 | export  | `export.json`                 | release rows; the dataset card                 |
+| sources, collect (`amfast run`) | `recipe-stage.json` | rows per source; samples collected |
+
+In an `amfast run` folder, `recipe-summary.json` adds the table of stages (reused or seconds,
+and each stage's summary line).
 
 The page has no scripts and no external resources: tables, inline SVG charts and relative links
 to the ledgers and files, so it opens from disk anywhere (tested in headless Chromium).
@@ -32,6 +36,7 @@ from amfast.eval.report import DISPLAY_NAMES
 from amfast.io import AtomicWriter
 from amfast.records import read_json
 
+RECIPE_MARKER = "recipe-stage.json"  # `amfast run` writes it when a stage finishes
 _STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;"
     "margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
@@ -65,6 +70,8 @@ class RunView:
     losses: list[tuple[int, float]] = field(default_factory=list)
     evals: dict[str, dict[str, Any]] = field(default_factory=dict)
     links: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+    recipe: list[dict[str, Any]] = field(default_factory=list)
 
 
 def stage_kind(folder: Path) -> str | None:
@@ -84,6 +91,9 @@ def stage_kind(folder: Path) -> str | None:
         return "distill"
     if any(folder.glob("*.audit.json")):
         return "verify"
+    if (folder / RECIPE_MARKER).is_file():  # an `amfast run` stage without files of its own
+        name = folder.name.partition("-")[2]
+        return name if name in ("sources", "collect") else "recipe"
     return None
 
 
@@ -153,19 +163,45 @@ def _read_distill(view: RunView, folder: Path) -> None:
 
 
 def _read_verify(view: RunView, folder: Path) -> None:
+    """One funnel step and one audit per folder, summed over its parts' audits."""
+    by_verifier: dict[str, dict[str, int]] = {}
+    by_source: dict[str, dict[str, int]] = {}
+    rows = 0
     for path in sorted(folder.glob("*.audit.json")):
         audit = read_json(path) or {}
-        by_source = {
-            source: (sum(counts.values()), counts.get("passed", 0))
-            for source, counts in audit.get("by_source", {}).items()
-        }
-        passed = sum(out for _, out in by_source.values())
-        view.funnel.append(
-            Step(folder.name, "verify", "samples -> passed", audit.get("rows", 0), passed,
-                 by_source)
-        )  # fmt: skip
-        view.audits.append((f"{folder.name}/{path.name}", audit))
-        _link(view, f"{folder.name}: verified rows", str(path).removesuffix(".audit.json"))
+        rows += int(audit.get("rows", 0))
+        for total, part in ((by_verifier, "by_verifier"), (by_source, "by_source")):
+            for name, counts in audit.get(part, {}).items():
+                merged = total.setdefault(name, {})
+                for key, count in counts.items():
+                    merged[key] = merged.get(key, 0) + count
+        _link(view, f"{folder.name}: {path.name}", path)
+    sources = {name: (sum(c.values()), c.get("passed", 0)) for name, c in by_source.items()}
+    passed = sum(out for _, out in sources.values())
+    view.funnel.append(Step(folder.name, "verify", "samples -> passed", rows, passed, sources))
+    view.audits.append((folder.name, {"by_verifier": by_verifier, "by_source": by_source}))
+
+
+def _read_sources(view: RunView, folder: Path) -> None:
+    summary = (read_json(folder / RECIPE_MARKER) or {}).get("summary", {})
+    per_source = {name: (count, count) for name, count in summary.get("per_source", {}).items()}
+    rows = int(summary.get("rows", 0))
+    skipped = summary.get("skipped_no_prompt", 0)
+    note = f"skipped without a prompt: {skipped:,}" if skipped else ""
+    view.funnel.append(Step(folder.name, "sources", "rows", rows, rows, per_source, note))
+
+
+def _read_collect(view: RunView, folder: Path) -> None:
+    summary = (read_json(folder / RECIPE_MARKER) or {}).get("summary", {})
+    note = f"existing {summary.get('existing', 0):,}, distilled {summary.get('distilled', 0):,}"
+    samples = int(summary.get("samples", 0))
+    view.funnel.append(Step(folder.name, "collect", "verified samples", samples, samples, {}, note))
+
+
+def _read_recipe_stage(view: RunView, folder: Path) -> None:
+    summary = (read_json(folder / RECIPE_MARKER) or {}).get("summary", {})
+    facts = ", ".join(f"{key} {value}" for key, value in summary.items())
+    view.notes.append((folder.name, facts))
 
 
 def _read_train(view: RunView, folder: Path) -> None:
@@ -203,6 +239,9 @@ READERS = {
     "train": _read_train,
     "eval": _read_eval,
     "export": _read_export,
+    "sources": _read_sources,
+    "collect": _read_collect,
+    "recipe": _read_recipe_stage,
 }
 
 
@@ -216,6 +255,8 @@ def gather(run: str | os.PathLike[str]) -> RunView:
     if not run.is_dir():
         raise InputError(f"{run}: not a run folder")
     view = RunView(run)
+    outcomes = read_json(run / "recipe-summary.json")
+    view.recipe = outcomes if isinstance(outcomes, list) else []
     for folder in sorted(path for path in run.iterdir() if path.is_dir()):
         kind = stage_kind(folder)
         if kind is not None:
@@ -292,8 +333,17 @@ def render(view: RunView) -> str:
         "<p class='muted'>stages: "
         + html.escape(", ".join(f"{folder} ({kind})" for folder, kind in view.stages) or "none")
         + "</p>",
-        "<h2 id='funnel'>Funnel</h2>",
     ]
+    if view.recipe:
+        rows = [
+            [o.get("name"), "reused" if o.get("reused") else f"{o.get('seconds', 0):.1f} s",
+             ", ".join(f"{k} {v}" for k, v in (o.get("summary") or {}).items())]
+            for o in view.recipe
+        ]  # fmt: skip
+        parts += ["<h2 id='stages'>Stages</h2>", _table(["stage", "time", "summary"], rows)]
+    if view.notes:
+        parts.append(_table(["folder", "summary"], [list(note) for note in view.notes]))
+    parts.append("<h2 id='funnel'>Funnel</h2>")
     if view.funnel:
         parts.append(_funnel_svg(view.funnel))
         rows = [
