@@ -188,7 +188,17 @@ max_tokens = 8
     assert steps["03-verify_existing", "verify"].rows_out == existing["summary"]["passed"]
     collect = json.loads((run / "06-collect" / "recipe-stage.json").read_text())
     assert steps["06-collect", "collect"].rows_out == collect["summary"]["samples"]
+    # label, select and export take a stage folder as input, as a recipe would call them
+    run_label(LabelConfig(input=str(run / "06-collect"), output=str(run / "07-label"),
+                          labels=["language", "length"]))  # fmt: skip
+    run_select(SelectConfig(input=str(run / "07-label"), output=str(run / "08-select"),
+                            keep=["language=en:0.5"]))  # fmt: skip
+    summary = run_export(ExportConfig(input=str(run / "08-select"), output=str(run / "09-export"),
+                                      formats=["jsonl.zst"]))  # fmt: skip
+    selected = json.loads((run / "08-select" / "selection.json").read_text())
+    assert summary.rows == selected["kept"] <= collect["summary"]["samples"]
     page = write_report(run).read_text()
     assert "<h2 id='stages'>Stages</h2>" in page
+    assert "09-export: dataset card" in page
     for name in ("sources", "clean", "verify_existing", "distill", "verify", "collect"):
         assert f"<td>{name}</td>" in page

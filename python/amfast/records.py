@@ -27,7 +27,9 @@ from amfast.io import AtomicWriter, field_at, file_format, iter_jsonl
 
 Row = dict[str, Any]
 # Files a stage writes next to its rows, never read as rows.
-_SIDE_FILES = ("dropped", "row_index", "ledger", "funnel", "manifest", "summary", "journal")
+_SIDE_FILES = (
+    "dropped", "row_index", "ledger", "funnel", "manifest", "summary", "journal", "recipe-",
+)  # fmt: skip
 
 
 def _is_data_file(path: Path) -> bool:
@@ -45,6 +47,8 @@ def _is_data_file(path: Path) -> bool:
 def input_files(path: str | os.PathLike[str]) -> list[Path]:
     """The data files of `path`: the file itself, or a stage folder's shards (module docs).
 
+    In a folder, `.json` files are a stage's reports, not rows (name such a file to read it).
+
     Raises:
         InputError: The path does not exist, or a folder holds no data file.
     """
@@ -57,7 +61,7 @@ def input_files(path: str | os.PathLike[str]) -> list[Path]:
         found = sorted(p for p in path.glob(pattern) if _is_data_file(p))
         if found:
             return found
-    found = sorted(p for p in path.iterdir() if _is_data_file(p))
+    found = sorted(p for p in path.iterdir() if _is_data_file(p) and p.suffix != ".json")
     if not found:
         raise InputError(f"{path}: no JSONL or Parquet rows in this folder")
     return found
