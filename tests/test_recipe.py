@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +57,7 @@ model = "{model}"
 device = "cpu"
 max_tokens = 8
 n = 1
+truncation = "keep"
 
 [train]
 model = "{model}"
@@ -151,3 +156,35 @@ def test_last_boxed_content_balances_braces() -> None:
     assert last_boxed_content(r"\boxed{1} then \boxed{\frac{a}{b}}") == r"\frac{a}{b}"
     assert last_boxed_content("no box") is None
     assert last_boxed_content(r"\boxed{unclosed") is None
+
+
+@pytest.mark.slow
+def test_recipe_killed_mid_stage_resumes_without_redoing_finished_stages(
+    tmp_path: Path, benchmarks_dir: Path, tiny_model: Path
+) -> None:
+    recipe = _recipe(tmp_path, benchmarks_dir, tiny_model)
+    command = [sys.executable, "-m", "amfast.cli.main", "run", str(recipe), "--no-progress"]
+    command += ["--until", "verify"]
+    started = tmp_path / "run" / "04-distill" / "recipe-started.json"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 600
+        while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), "the recipe never reached distill"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert not (started.parent / "recipe-stage.json").exists()
+
+    outcomes = run_recipe(read_recipe(recipe), until="verify", progress=False)
+    assert [(o.name, o.reused) for o in outcomes] == [
+        ("sources", True),
+        ("clean", True),
+        ("verify_existing", True),
+        ("distill", False),
+        ("verify", False),
+    ]
+    samples = _rows(next((tmp_path / "run" / "05-verify").glob("part-*.jsonl")))
+    ids = [row["prompt_id"] for row in samples]
+    assert len(ids) == len(set(ids)) == outcomes[2].summary["to_distill"]
