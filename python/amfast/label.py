@@ -67,8 +67,6 @@ from amfast.taxonomy import (
     parse_label,
 )
 
-LabelName = Literal["category", "difficulty", "language", "length"]
-
 
 def _setting(default: Any, text: str) -> Any:  # noqa: ANN401 - dataclasses.field's own type
     return field(default=default, metadata={"help": text})
