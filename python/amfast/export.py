@@ -269,7 +269,13 @@ def _write_datasets(parquet_files: list[Path], target: Path) -> None:
     table = pa.concat_tables([pq.read_table(p, memory_map=True) for p in parquet_files])
     temporary = target.with_name(f".{target.name}.tmp")
     shutil.rmtree(temporary, ignore_errors=True)
-    datasets.Dataset(InMemoryTable(table)).save_to_disk(str(temporary))
+    quiet = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # the CLI prints its own summary
+    try:
+        datasets.Dataset(InMemoryTable(table)).save_to_disk(str(temporary))
+    finally:
+        if not quiet:
+            datasets.enable_progress_bars()
     shutil.rmtree(target, ignore_errors=True)
     temporary.rename(target)
 
