@@ -38,8 +38,11 @@ from amfast.errors import InputError
 C = TypeVar("C")
 
 STAGE_TABLES = frozenset(
-    {"clean", "dedup", "decontam", "verify", "distill", "train", "eval", "demo", "semantic_dedup"}
-)
+    {
+        "clean", "dedup", "decontam", "verify", "distill", "train", "eval", "demo",
+        "semantic_dedup", "label", "select", "export",
+    }
+)  # fmt: skip
 """Tables of one shared TOML file: each command reads its own (`amfast dedup` reads `[dedup]`)."""
 
 # argparse default for config flags: tells "not given" apart from any real value.

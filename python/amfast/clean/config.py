@@ -237,8 +237,13 @@ def read_clean_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
             raise InputError(f"{path}: [{name}] must be a table")
     table = dict(stage_table(document, "clean", str(path)))
     table.pop("plugin_options", None)
+    # `[clean.decontam]` (as in recipes) or the `[decontam]` table `amfast decontam` reads.
+    decontam = table.pop("decontam", None)
+    if decontam is None and "decontam" in document:
+        decontam = stage_table(document, "decontam", str(path))
+    if decontam is not None and not isinstance(decontam, Mapping):
+        raise InputError(f"{path}: [decontam] must be a table")
     values = check_values(CleanConfig, table, str(path))
-    decontam = stage_table(document, "decontam", str(path)) if "decontam" in document else {}
     if decontam:
         rules = {key: value for key, value in decontam.items() if key in _DECONTAM_RULES}
         only_decontam = set(decontam) - set(rules) - {"benchmarks"}

@@ -20,7 +20,20 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser with every subcommand registered."""
     # Imported here, not at the top, so that Ctrl-C while they load is a clean interruption.
     from amfast import __version__
-    from amfast.cli import clean, decontam, dedup, demo, distill, evaluate, train, verify
+    from amfast.cli import (
+        clean,
+        decontam,
+        dedup,
+        demo,
+        distill,
+        evaluate,
+        export,
+        label,
+        report,
+        run,
+        train,
+        verify,
+    )
 
     parser = argparse.ArgumentParser(
         prog="amfast", description="Build reasoning SFT datasets fast."
@@ -31,10 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     dedup.register(commands)
     decontam.register(commands)
     distill.register(commands)
+    label.register(commands)
+    report.register(commands)
     evaluate.register(commands)
+    export.register(commands)
     demo.register(commands)
     verify.register(commands)
     train.register(commands)
+    run.register(commands)
     return parser
 
 
