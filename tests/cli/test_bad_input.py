@@ -264,12 +264,14 @@ def _subcommands() -> dict[str, argparse.ArgumentParser]:
 @pytest.mark.parametrize("name", sorted(_subcommands()))
 def test_every_flag_shows_its_default_in_help(name: str) -> None:
     parser = _subcommands()[name]
+    formatter = parser._get_formatter()
     for action in parser._actions:
-        if not action.option_strings or action.help in (None, argparse.SUPPRESS):
+        if not action.option_strings or action.help == argparse.SUPPRESS:
             continue
         if action.dest in ("help", "config", "compare", "report", "plot"):
             continue  # not settings: actions of the command itself
-        assert "default" in action.help or "(required)" in action.help, (name, action.dest)
+        shown = formatter._get_help_string(action) or ""
+        assert "default" in shown or "(required)" in shown, (name, action.dest)
 
 
 def test_an_empty_input_file_is_a_valid_clean_input(tmp_path: Path, capsys) -> None:
