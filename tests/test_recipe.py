@@ -49,7 +49,7 @@ threshold = {threshold}
 filters = ["length", "repetition"]
 
 [verify]
-num_workers = 1
+num_threads = 1
 
 [distill]
 backend = "transformers"
