@@ -13,7 +13,8 @@ section is graded, so a right value in the reasoning never passes. Layouts under
 - `plain`: no tags: all of it, and the rules below that read prose look only at its
   conclusion (the last two paragraphs).
 
-A response is *truncated* when a tag it opened is never closed or the generator reported
+A response is *truncated* when a tag it opened is never closed (except a Sky-T1 solution block
+that ends cleanly: those models often omit `<|end_of_solution|>`) or the generator reported
 `finish_reason == "length"`; math also counts as truncated a `plain` response that stops
 mid-sentence (`stops_mid_sentence`: ends on an operator, an open bracket or a word with no
 final punctuation) with no boxed, stated or bold answer in its conclusion
@@ -152,7 +153,9 @@ def _split_sky_t1(response: str) -> ResponseParts:
     body = response[solution + len(_SOLUTION_OPEN) :]
     closed = body.find(_SOLUTION_CLOSE)
     if closed < 0:
-        return ResponseParts(think, body.strip(), True, "sky_t1")
+        # Sky-T1 models often omit the closing tag after a finished solution: only a solution
+        # that stops mid-sentence was cut off.
+        return ResponseParts(think, body.strip(), stops_mid_sentence(body), "sky_t1")
     return ResponseParts(think, body[:closed].strip(), False, "sky_t1")
 
 
@@ -336,7 +339,7 @@ _PLAIN_VALUE = re.compile(
     r"(?<![\w.])[-−]?(?:\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?(?:\s*[/÷]\s*\d+(?:\.\d+)?)?"
     r"(?:\s*√\s*(?:\(\w+\)|\w+))?|√\s*(?:\([^)]*\)|\w+)|[½¼¾⅓⅔⅛])\s*(?:π|√\d+)?(?:°|%)?"
 )
-_EQUATION_LINE = re.compile(r"^\W*[A-Za-z][\w()\\{}^ ,]{0,20}?=\s*(?P<rhs>[^=]+?)[\s.,;$]*$")
+_EQUATION_LHS = re.compile(r"^\W*[A-Za-z][\w()\\{}^ ,]{0,20}?=")  # "r =", "p(0) + p(4) ="
 
 
 def _conclusion(section: str, layout: Layout) -> str:
@@ -357,16 +360,12 @@ def _sentences(text: str) -> list[str]:
 def _value_in_sentence(sentence: str) -> str | None:
     """The value a sentence states: the first after its last verb ("... is 24").
 
-    Else its only value, else its last (prose conclusions end on the answer).
+    Else its first ("they should order 8 meals for all 12 friends": answers lead).
     """
     anchors = list(_VERB_ANCHOR.finditer(sentence))
     tail = sentence[anchors[-1].end() :] if anchors else ""
-    for text in (tail, sentence):
-        values = _values(text)
-        if values and (text is tail or len(values) == 1):
-            return values[0]
-    values = _values(sentence)
-    return values[-1] if values else None
+    values = _values(tail) or _values(sentence)
+    return values[0] if values else None
 
 
 def _values(text: str) -> list[str]:
@@ -404,10 +403,9 @@ def _equation_last_line(section: str, layout: Layout) -> str | None:
     if not lines:
         return None
     last = re.sub(r"^(?:\\\[|\$\$|\\\(|\$)|(?:\\\]|\$\$|\\\)|\$)$", "", lines[-1]).strip()
-    equation = _EQUATION_LINE.match(last)
-    if equation is None:
+    if _EQUATION_LHS.match(last) is None:
         return None
-    rhs = equation.group("rhs").strip().rstrip(".").strip()
+    rhs = last.rsplit("=", 1)[1].strip().rstrip(".,;$").strip()  # "x = 12/1.5 = 8" -> 8
     return rhs or None
 
 
@@ -662,7 +660,7 @@ def _unfenced_code(text: str, entry_point: str | None) -> str | None:
         for end in range(len(lines), first, -1):
             candidate = "\n".join(lines[first:end])
             if _parses(candidate):
-                return candidate + "\n"
+                return candidate.rstrip() + "\n"
         break  # only the first code-looking line starts a program
     return None
 
