@@ -208,7 +208,7 @@ def main() -> None:
         },
         "disagreements": len(disagreements),
     }
-    print(f"{'grader':<12}{'verifier':<9}{'rows+':>6}{'recall':>8}{'rows-':>7}{'false':>7}")
+    print(f"{'grader':<14}{'verifier':<9}{'rows+':>6}{'recall':>8}{'rows-':>7}{'false':>7}")
     lines = [("amfast", name, found) for name, found in results["amfast"].items()]
     lines.append(("math-verify", "math", peer))
     lines += [("amfast*", name, found) for name, found in corrected.items()]
@@ -216,7 +216,7 @@ def main() -> None:
     for grader, name, found in lines:
         recall, false = found["recall"], found["false_pass_rate"]
         print(
-            f"{grader:<12}{name:<9}{found['label_true']:>6}{recall:>8.1%}"
+            f"{grader:<14}{name:<9}{found['label_true']:>6}{recall:>8.1%}"
             f"{found['label_false']:>7}{false:>7.1%}"
         )
     print(
