@@ -22,14 +22,15 @@ final punctuation) with no boxed, stated or bold answer in its conclusion
 
 **Math rules** (`MATH_RULES`, strongest first; the first that finds something decides):
 
-1. `boxed`: the last `\boxed{...}` / `\fbox{...}` (braces balanced, nested boxes kept whole).
+1. `boxed`: the last `\boxed{...}` / `\fbox{...}` (braces balanced: nested braces kept whole).
 2. `final_answer_statement`: "The final answer is 12", "Answer: 12", `**Answer:** 12` (the
    value may be on the next line), "答案是 12"; the last statement wins.
 3. `bold_in_conclusion`: the last `**...**` of the conclusion that holds a value.
 4. `equation_last_line`: the last line is an equation `r = √5.`: its right-hand side.
-5. `concluding_sentence`: the last "Therefore / Thus / So / Hence ..." sentence of the
-   conclusion that states a value: the value after its verb ("... is 24"), else its only one.
-6. `bare_answer`: an answer section that is one short line (`<answer>5</answer>`).
+5. `concluding_sentence`: a "Therefore / Thus / So / Hence ..." sentence among the last two of
+   the conclusion: the value after its verb ("... is 24"), else its first.
+6. `last_sentence`: the last sentence, when it states a value ("... is ½ × ½ = ¼").
+7. `bare_answer`: an answer section that is one short line (`<answer>5</answer>`).
 
 Values found in prose are rewritten for math-verify by `latex_from_plain`: Unicode math
 (`½ √5 π × ° ²`), thousands separators, scientific notation (`1e-5` is 10⁻⁵, not Euler's e).
@@ -410,8 +411,10 @@ def _equation_last_line(section: str, layout: Layout) -> str | None:
 
 
 def _concluding_sentence(section: str, layout: Layout) -> str | None:
-    concluding = [s for s in _sentences(_conclusion(section, layout)) if _CONCLUDING.search(s)]
-    # Only the last one: an earlier "This means ... 90°" is a step, not the answer.
+    # Among the last two sentences only, and only the later one: an earlier "Thus, we have the
+    # equation ... = 540" or "This means ... 90°" is a step, not the answer.
+    last_two = _sentences(_conclusion(section, layout))[-2:]
+    concluding = [sentence for sentence in last_two if _CONCLUDING.search(sentence)]
     return _prose_value(concluding[-1]) if concluding else None
 
 
