@@ -12,6 +12,11 @@ Each output row is its input row plus `verify_score` (null when ungraded), `veri
 `verifier`, `verify_detail` and, when the LLM judge ran, `verify_judge`; AM-schema rows carry
 them in the last assistant message's `info`, flat rows at the top level. An unreadable line
 becomes `{"raw_line": ..., "verify_reason": "bad_row", ...}`, so no row is lost.
+
+With `labels` (a dotted path to a boolean verdict already in the rows), each audit entry also
+keeps the row's label, the audit gains the agreement table (`VerifyAudit.agreement`), and every
+graded row whose verdict disagrees with its label is written, with its extracted answer, to
+`<output>.disagreements.jsonl`.
 """
 
 from __future__ import annotations
@@ -171,6 +176,21 @@ def _verify_chunk(
     return [o for o in outputs if o is not None], [e for e in entries if e is not None]
 
 
+def _check_labels(source: Path, chunk: list[Row | str], labels: str) -> None:
+    """A `labels` path that holds no boolean in the first chunk is a mistake, not a result."""
+    records = [row for row in chunk if isinstance(row, dict)]
+    if records and all(label_of(row, labels) is None for row in records):
+        try:
+            found: Any = field_at(records[0], labels)
+            what = f"{type(found).__name__} {found!r}"[:80]
+        except KeyError:
+            what = "nothing"
+        raise InputError(
+            f"{source}: --labels {labels!r}: no row of the first {len(records)} holds a boolean "
+            f"there (row 1 has {what})"
+        )
+
+
 def _disagreement(entry: Row) -> Row:
     keys = ("verifier", "source", "label", "reason", "extracted", "detail")
     return {key: entry.get(key) for key in keys}
@@ -265,7 +285,8 @@ def verify_file(
             label, reason, the extracted answer and the verdict's detail.
 
     Raises:
-        InputError: the input cannot be read, or `<output>.parts` is from a different run.
+        InputError: the input cannot be read, `<output>.parts` is from a different run, or
+            `labels` names no boolean in the first chunk of rows.
     """
     source, output = Path(input_path), Path(output_path)
     if not source.is_file():
@@ -293,6 +314,8 @@ def verify_file(
     disagreements: list[Row] = []
     with tqdm(desc="verify", unit="row", disable=not progress) as bar:
         for number, chunk in enumerate(chunked(_iter_rows(source), chunk_rows)):
+            if number == 0 and labels is not None:
+                _check_labels(source, chunk, labels)
             done = _read_part(parts, number)
             if done is None:
                 done = _verify_chunk(chunk, fields, options, labels)
