@@ -1,4 +1,8 @@
-r"""Verify code answers: run the last Python block of the answer against the row's tests.
+r"""Verify code answers: run the answer's program against the row's tests.
+
+The program is found by the named rules of `amfast.verify.answer.CODE_RULES` (the fenced block
+that defines the entry point the tests call, else the last Python block, else an unfenced answer
+that parses as Python); `Verdict.detail` starts with `rule <name>`.
 
 Three test kinds, told apart by their keys (`tests` is a dict or a JSON string of one):
 
@@ -16,8 +20,13 @@ Three test kinds, told apart by their keys (`tests` is a dict or a JSON string o
    process (see `amfast.verify.sandbox` for what that leaves forgeable). When the test code
    defines `check` and the entry point is known, `check(<entry point>)` is appended.
 
+The formats harnesses publish are read as these: LiveCodeBench `{"public_tests": [{"input",
+"output", "testtype"}], "starter_code"}` (stdin cases, or call cases of the starter code's
+method) and HumanEval / MultiPL-E `{"entry_point", "test"}` (assert-style).
+
 Call-based, stdin and LeetCode programs get LiveCodeBench's import prelude (`from typing import
-*`, `collections`, `heapq`, ...), as the judges that wrote these problems do.
+*`, `collections`, `heapq`, ...), as the judges that wrote these problems do. A stdin program's
+non-daemon threads are joined before the case ends (`threading.Thread(target=main).start()`).
 """
 
 from __future__ import annotations
@@ -79,7 +88,7 @@ def verify_code(
     finish_reason: str | None = None,
     limits: SandboxLimits | None = None,
 ) -> Verdict:
-    r"""Runs the last Python code block of `response`'s answer against `tests`.
+    r"""Runs the program in `response`'s answer (see `CODE_RULES`) against `tests`.
 
     Args:
         response: the model's full response; only the answer part is graded.
