@@ -250,3 +250,9 @@ def test_an_unfenced_answer_is_the_program_when_it_parses_as_python() -> None:
     prose = "Here is my solution:\n" + code + "\nThis runs in O(n)."
     assert extract_code(prose) == Extraction(code, "unfenced_code")
     assert extract_code("I cannot solve this.") is None
+
+
+def test_bold_headings_and_labels_are_not_answers() -> None:
+    section = "**Part 4: Distance from Home**\n**Verification**\nThus, the distance is 45 miles."
+    found = extract_math_answer(ResponseParts(None, section, False, "am"))
+    assert found == Extraction("45", "concluding_sentence")

@@ -340,6 +340,7 @@ _PLAIN_VALUE = re.compile(
     r"(?<![\w.])[-−]?(?:\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?(?:\s*[/÷]\s*\d+(?:\.\d+)?)?"
     r"(?:\s*√\s*(?:\(\w+\)|\w+))?|√\s*(?:\([^)]*\)|\w+)|[½¼¾⅓⅔⅛])\s*(?:π|√\d+)?(?:°|%)?"
 )
+_MATHY = re.compile(r"[\d\\√π½¼¾⅓⅔⅛]")
 _EQUATION_LHS = re.compile(r"^\W*[A-Za-z][\w()\\{}^ ,]{0,20}?=")  # "r =", "p(0) + p(4) ="
 
 
@@ -384,12 +385,18 @@ def _values(text: str) -> list[str]:
 
 
 def _bold_in_conclusion(section: str, layout: Layout) -> str | None:
-    for span in reversed(list(_BOLD_SPAN.finditer(_conclusion(section, layout)))):
+    conclusion = _conclusion(section, layout)
+    for span in reversed(list(_BOLD_SPAN.finditer(conclusion))):
         content = span.group(1).strip()
-        if not content or content.endswith(":"):
-            continue  # a heading ("**Conclusion:**", "**Answer:**")
+        line_start = conclusion.rfind("\n", 0, span.start()) + 1
+        line_end = conclusion.find("\n", span.end())
+        line = conclusion[line_start : None if line_end < 0 else line_end].strip(" #.")
+        heading = line == span.group(0) and not _MATHY.search(content)
+        if not content or ":" in content or heading:
+            continue  # a heading or a label ("**Conclusion:**", "**Part 4: Distance**")
         content = content.rstrip(".").strip()
-        if len(content.split()) <= 3:
+        words = content.split()
+        if len(words) == 1 or (len(words) <= 3 and _MATHY.search(content)):
             return _without_units(content)  # "**194**", "**4/9**", "**east**", "**√5 meters**"
         value = _prose_value(content)
         if value is not None:
