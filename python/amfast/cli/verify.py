@@ -64,7 +64,9 @@ def verify_options(config: VerifyConfig) -> VerifyOptions:
 def run(args: argparse.Namespace) -> int:
     """Runs `amfast verify`; exit code 1 while rows failed for infrastructure reasons."""
     config = resolve_config(VerifyConfig, args, config_path=args.config, section="verify")
-    check_verify_outputs(Path(config.input), Path(config.output), config.audit_path)
+    check_verify_outputs(
+        Path(config.input), Path(config.output), config.audit_path, config.disagreements_path
+    )
     audit = verify_file(
         config.input,
         config.output,
@@ -74,9 +76,13 @@ def run(args: argparse.Namespace) -> int:
         audit_path=config.audit_path,
         restart=config.restart,
         progress=config.progress,
+        labels=config.labels,
+        disagreements_path=config.disagreements_path,
     )
     print(audit.table())
     print(f"\nrows with verdicts: {Path(config.output)}\naudit: {config.audit_path}")
+    if config.labels:
+        print(f"disagreements with {config.labels}: {config.disagreements_path}")
     if audit.infrastructure_failures:
         print(
             f"{audit.infrastructure_failures} rows failed for infrastructure reasons (not "

@@ -53,6 +53,21 @@ class VerifyConfig:
         metadata={"help": "OpenAI-compatible server URL(s) of the judge"},
     )
     judge_max_tokens: int = field(default=4096, metadata={"help": "tokens per judgement"})
+    labels: str | None = field(
+        default=None,
+        metadata={
+            "help": "boolean verdict already in the rows (dotted path, e.g. harness_verdict): "
+            "the audit adds recall / false passes against it, disagreements go to "
+            "--disagreements (default: none)"
+        },
+    )
+    disagreements: str | None = field(
+        default=None,
+        metadata={
+            "help": "JSONL of rows whose verdict disagrees with --labels "
+            "(default: OUTPUT.disagreements.jsonl)"
+        },
+    )
     shard_rows: int = field(
         default=1000, metadata={"help": "rows per resumable part", "deprecated": ("chunk_rows",)}
     )
@@ -91,6 +106,13 @@ class VerifyConfig:
             source=self.source_field,
             verifier=self.verifier_field,
         )
+
+    @property
+    def disagreements_path(self) -> str | None:
+        """Where disagreements with `labels` go (None without labels)."""
+        if self.labels is None:
+            return None
+        return self.disagreements or f"{self.output}.disagreements.jsonl"
 
     @property
     def audit_path(self) -> str:
