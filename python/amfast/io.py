@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from amfast.errors import InputError
+from amfast.schema import field_at
 
 Format = Literal["jsonl", "parquet"]
 DEFAULT_BATCH_SIZE = 65_536
@@ -64,23 +65,6 @@ def _broken_file_errors() -> tuple[type[Exception], ...]:
     errors: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error)
     zstandard = sys.modules.get("zstandard")
     return (*errors, zstandard.ZstdError) if zstandard is not None else errors
-
-
-def field_at(record: Any, field: str) -> Any:  # noqa: ANN401 - JSON values are untyped
-    """Follows a dotted path; raises KeyError naming the first missing part."""
-    value = record
-    for part in field.split("."):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif (
-            isinstance(value, list)
-            and part.lstrip("-").isdigit()
-            and -len(value) <= int(part) < len(value)
-        ):
-            value = value[int(part)]
-        else:
-            raise KeyError(part)
-    return value
 
 
 @dataclass

@@ -17,12 +17,12 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
-from amfast.clean.ingest import FieldMap
 from amfast.config import check_values, options_from, read_toml
 from amfast.dedup.stages import ExactDedupStage, NearDedupStage, NormalizeStage
 from amfast.errors import InputError
 from amfast.filters import FILTER_NAMES, FilterOptions, FilterStage
 from amfast.normalize import NormalizeOptions
+from amfast.schema import FieldMap
 from amfast.stage import PLUGINS, Stage, plugin_stage
 
 STAGE_NAMES = ("normalize", "exact_dedup", "near_dedup", "semantic_dedup", "decontam", "filters")
@@ -143,7 +143,7 @@ class CleanConfig:
     def fields(self) -> FieldMap:
         """The field mapping of input rows."""
         return FieldMap(
-            text=self.text_field,
+            prompt=self.text_field,
             response=self.response_field,
             source=self.source_field,
             id=self.id_field,

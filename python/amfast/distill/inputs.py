@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 
 from amfast.distill.prompting import PromptSpec
 from amfast.errors import InputError
-from amfast.io import field_at, file_format, iter_raw_lines
+from amfast.io import file_format, iter_raw_lines
+from amfast.schema import field_at
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from amfast.io import field_at
+from amfast.schema import field_at
 from amfast.verify.choice import verify_choice
 from amfast.verify.judge import LLMJudge
 from amfast.verify.reward import RewardModel
