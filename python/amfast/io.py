@@ -1,8 +1,13 @@
-"""Reading text columns from JSONL / Parquet files and writing row subsets atomically.
+"""Reading every input kind as record batches or rows, and writing row subsets atomically.
 
-JSONL may be plain, `.gz` or `.zst`; Parquet is read by row groups (streaming). A text field is
-a top-level key or a dotted path into nested objects and lists (`messages.0.content`). Every
-problem names the file, the 1-based line (JSONL) or 0-based row, and the field.
+Inputs: a file or a folder. Files are JSONL (plain, `.gz`, `.zst`), Parquet (read by row
+groups, streaming) and Arrow IPC (file or stream); a folder is a stage's output (its `shards/`
+or `part-*` files), a Hugging Face `datasets` folder saved with `save_to_disk` (read with
+pyarrow: `datasets` itself is not needed), or any folder of such files. The kind of a file is
+decided once, by `input_kind`; `input_files` lists what a path holds and `read_batches` /
+`read_records` read it. A text field is a top-level key or a dotted path into nested objects
+and lists (`messages.0.content`). Every problem names the file, the 1-based line (JSONL) or
+0-based row, and the field.
 """
 
 from __future__ import annotations
@@ -29,19 +34,83 @@ from amfast.errors import InputError
 from amfast.schema import field_at
 
 Format = Literal["jsonl", "parquet"]
+InputKind = Literal["jsonl", "parquet", "arrow"]
 DEFAULT_BATCH_SIZE = 65_536
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+# Files a stage writes next to its data that are not rows (summaries, audits, outcomes).
+_NOT_ROWS = (".outcomes.jsonl", ".audit.json", "summary.json", "run.json", "state.json")
+
+
+def input_kind(path: str | os.PathLike[str]) -> InputKind | None:
+    """The kind of a data file by its name, or None when it is not one.
+
+    Example:
+        >>> input_kind("a/part-00000.jsonl.zst"), input_kind("x.arrow"), input_kind("x.csv")
+        ('jsonl', 'arrow', None)
+    """
+    name = Path(path).name.lower().removesuffix(".gz").removesuffix(".zst")
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".arrow", ".feather", ".ipc")):
+        return "arrow"
+    return None
 
 
 def file_format(path: str | os.PathLike[str]) -> Format:
     """The format implied by a file name (`.jsonl`, `.json`, `.gz`/`.zst` of those, `.parquet`)."""
-    name = Path(path).name.lower()
-    for suffix in (".gz", ".zst"):
-        name = name.removesuffix(suffix)
-    if name.endswith((".jsonl", ".json", ".ndjson")):
-        return "jsonl"
-    if name.endswith((".parquet", ".pq")):
-        return "parquet"
+    kind = input_kind(path)
+    if kind == "jsonl" or kind == "parquet":
+        return kind
     raise InputError(f"{path}: unknown format; use .jsonl[.gz|.zst] or .parquet")
+
+
+def _is_rows(path: Path, root: Path) -> bool:
+    """A data file of rows under `root`, not in a work folder and not a stage report."""
+    name = path.name
+    inside = path.relative_to(root).parts[:-1]
+    return (
+        input_kind(path) is not None
+        and not name.endswith(_NOT_ROWS)
+        and ".tmp-" not in name
+        and not any(part.startswith(("_", ".")) or part.endswith(".parts") for part in inside)
+        and path.is_file()
+    )
+
+
+def input_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The data files behind `path`, in name order.
+
+    A file is itself. A folder is, in this order: a `datasets` save (its `state.json` lists
+    the files); a stage's output with a `shards/` folder (distill) or `part-*` files (clean,
+    dedup), which alone are read (not the ledger or reports beside them); else every data
+    file below it, except work folders (`_work`, hidden ones, `*.parts`) and stage reports.
+
+    Raises:
+        InputError: Nothing readable there.
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise InputError(f"{path}: no such file or folder")
+    state = path / "state.json"
+    if state.is_file():
+        try:
+            files = [item["filename"] for item in json.loads(state.read_text())["_data_files"]]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise InputError(f"{state}: not a datasets save_to_disk state: {error}") from error
+        return [path / name for name in files]
+    if (path / "shards").is_dir():
+        path = path / "shards"
+    parts = sorted(item for item in path.glob("part-*") if _is_rows(item, path))
+    if parts:
+        return parts
+    found = sorted(item for item in path.rglob("*") if _is_rows(item, path))
+    if not found:
+        raise InputError(f"{path}: no .jsonl[.gz|.zst], .parquet or .arrow files in this folder")
+    return found
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -252,6 +321,128 @@ def iter_line_blocks(
                 resume = consumed
                 first_number += buffer.count(b"\n", 0, consumed)
             pending = buffer[resume:]
+
+
+def _arrow_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """Record batches of an Arrow IPC file or stream (`datasets` writes streams), memory-mapped."""
+    try:
+        with pa.memory_map(str(path)) as source:
+            try:
+                reader: Any = pa.ipc.open_file(source)
+                for index in range(reader.num_record_batches):
+                    yield reader.get_batch(index)
+            except pa.ArrowInvalid:
+                source.seek(0)
+                yield from pa.ipc.open_stream(source)
+    except (OSError, pa.ArrowInvalid) as error:
+        raise InputError(f"{path}: not a readable Arrow IPC file: {error}") from error
+
+
+def table_batches(
+    path: Path, batch_rows: int = DEFAULT_BATCH_SIZE, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Record batches of one Parquet or Arrow IPC file.
+
+    Raises:
+        InputError: The file is unreadable or lacks one of `columns`.
+    """
+    if input_kind(path) == "arrow":
+        for batch in _arrow_batches(path):
+            yield _select(batch, columns, path)
+        return
+    parquet = _parquet_file(path)
+    _select(parquet.schema_arrow.empty_table(), columns, path)
+    try:
+        yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
+    except (OSError, pa.ArrowInvalid) as error:
+        raise InputError(f"{path}: not a readable Parquet file: {error}") from error
+
+
+def _select(batch: Any, columns: list[str] | None, path: Path) -> Any:  # noqa: ANN401 - batch or table
+    if columns is None:
+        return batch
+    missing = [name for name in columns if name not in batch.schema.names]
+    if missing:
+        raise InputError(f"{path}: columns {missing} are missing (columns: {batch.schema.names})")
+    return batch.select(columns)
+
+
+def _jsonl_batch(path: Path, block: LineBlock, columns: list[str] | None) -> pa.RecordBatch:
+    """One block of JSONL lines parsed by pyarrow as a whole; a bad line is named."""
+    import pyarrow.json as pajson
+
+    try:
+        table = pajson.read_json(
+            pa.py_buffer(block.data), read_options=pajson.ReadOptions(block_size=8 << 20)
+        )
+    except pa.ArrowException as error:
+        for number, raw in block.lines():  # the line-by-line parser names the culprit
+            parse_jsonl_line(path, number, raw)
+        raise InputError(
+            f"{path}: lines {block.numbers[0]}-{block.numbers[-1]}: rows of different shapes "
+            f"that Arrow cannot put in one column ({error})"
+        ) from error
+    if table.num_rows != len(block):
+        raise InputError(f"{path}: line {block.numbers[0]} or after: two JSON objects on one line")
+    return _select(table, columns, path).combine_chunks().to_batches()[0]
+
+
+def read_batches(
+    path: str | os.PathLike[str],
+    *,
+    columns: list[str] | None = None,
+    batch_rows: int = DEFAULT_BATCH_SIZE,
+) -> Iterator[pa.RecordBatch]:
+    r"""Every row of `path` (any input kind, see `input_files`) as Arrow record batches.
+
+    Columnar for every format: JSONL blocks are parsed by pyarrow, Parquet by row groups,
+    Arrow IPC memory-mapped. Batches of different files may differ in schema.
+
+    Raises:
+        InputError: An unreadable file, a bad JSONL line or a missing column, named.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "part-0.jsonl").write_text('{"a": 1}\n{"a": 2}\n')
+        >>> [batch.num_rows for batch in read_batches(folder)]
+        [2]
+    """
+    for file in input_files(path):
+        if input_kind(file) == "jsonl":
+            for block in iter_line_blocks(file, batch_rows):
+                yield _jsonl_batch(file, block, columns)
+        else:
+            yield from table_batches(file, batch_rows, columns)
+
+
+def read_records(
+    path: str | os.PathLike[str], batch_rows: int = 1024
+) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    """`(where, row)` for every row of `path` (any input kind), in order, one dict per row.
+
+    For stages that hand rows on whole (distill, verify, train). `where` is `file:line` for
+    JSONL and `file: row N` otherwise; a JSONL line that is not a JSON object comes as its
+    error message (a str) so the caller can record it and go on. JSONL rows are parsed by
+    `json` and not through Arrow, so they come back exactly as written (no keys added).
+
+    Raises:
+        InputError: A file that cannot be read at all.
+    """
+    for file in input_files(path):
+        if input_kind(file) == "jsonl":
+            for number, raw in iter_raw_lines(file):
+                where = f"{file}:{number}"
+                try:
+                    yield where, parse_jsonl_line(file, number, raw).record
+                except InputError as error:
+                    yield where, str(error).removeprefix(f"{where}: ")
+            continue
+        row = 0
+        for batch in table_batches(file, batch_rows):
+            for record in batch.to_pylist():
+                yield f"{file}: row {row}", record
+                row += 1
 
 
 def parse_jsonl_line(path: str | os.PathLike[str], line_number: int, raw: bytes) -> JsonlLine:

@@ -103,7 +103,7 @@ def test_read_prompts_names_each_bad_row_and_keeps_the_rest(tmp_path: Path) -> N
         json.dumps({"prompt": "no id: hashed"}),
     ]
     source.write_text("\n".join(lines) + "\n")
-    prompts = read_prompts(source)
+    prompts = read_prompts(source, prompt_field="prompt")
     assert [s.prompt for s in prompts.specs] == ["fine", "no id: hashed"]
     errors = {bad.location.rsplit(":", 1)[1]: bad.error for bad in prompts.bad_rows}
     assert errors["2"] == "prompt field 'prompt' is missing"

@@ -15,7 +15,6 @@ file, line and field; the rest of the file is still read.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,10 +26,15 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
-import pyarrow.parquet as pq
 
 from amfast.errors import InputError
-from amfast.io import AtomicWriter, LineBlock, iter_line_blocks
+from amfast.io import (
+    AtomicWriter,
+    LineBlock,
+    input_kind,
+    iter_line_blocks,
+    table_batches,
+)
 from amfast.schema import (
     PROMPT_FIELDS,
     REFERENCE_FIELDS,
@@ -47,7 +51,6 @@ if TYPE_CHECKING:
     from amfast.clean.config import CleanConfig
 
 TEXT_FIELDS = PROMPT_FIELDS  # the query field's old name here
-JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 # A JSONL block that pyarrow cannot read is halved down to this many lines, then read line by line.
 ROW_BY_ROW_LINES = 256
 # Blocks of a few MB parse as fast as pyarrow's default 1 MB and leave fewer chunks to join.
@@ -122,69 +125,9 @@ class Chunk:
         return list(self.lines.lines()) if self.lines is not None else self.records
 
 
-def input_files(path: str | os.PathLike[str]) -> list[Path]:
-    """The data files under `path` (itself when a file), in name order.
-
-    Raises:
-        InputError: Nothing readable there.
-    """
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise InputError(f"{path}: no such file or folder")
-    state = path / "state.json"
-    if state.is_file():
-        try:
-            files = [item["filename"] for item in json.loads(state.read_text())["_data_files"]]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise InputError(f"{state}: not a datasets save_to_disk state: {error}") from error
-        return [path / name for name in files]
-    found = sorted(item for item in path.rglob("*") if item.is_file() and _format(item))
-    if not found:
-        raise InputError(f"{path}: no .jsonl[.gz|.zst], .parquet or .arrow files in this folder")
-    return found
-
-
-def _format(path: Path) -> str | None:
-    name = path.name.lower().removesuffix(".gz").removesuffix(".zst")
-    if name.endswith(JSONL_SUFFIXES):
-        return "jsonl"
-    if name.endswith((".parquet", ".pq")):
-        return "parquet"
-    if name.endswith((".arrow", ".feather", ".ipc")):
-        return "arrow"
-    return None
-
-
-def _arrow_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    """Record batches of an Arrow IPC file or stream (datasets writes streams)."""
-    try:
-        with pa.memory_map(str(path)) as source:
-            try:
-                reader: Any = pa.ipc.open_file(source)
-                for index in range(reader.num_record_batches):
-                    yield reader.get_batch(index)
-            except pa.ArrowInvalid:
-                source.seek(0)
-                yield from pa.ipc.open_stream(source)
-    except (OSError, pa.ArrowInvalid) as error:
-        raise InputError(f"{path}: not a readable Arrow IPC file: {error}") from error
-
-
-def _table_batches(path: Path, kind: str) -> Iterator[pa.RecordBatch]:
-    if kind == "arrow":
-        yield from _arrow_batches(path)
-        return
-    try:
-        yield from pq.ParquetFile(path).iter_batches(batch_size=16_384)
-    except (OSError, pa.ArrowInvalid) as error:
-        raise InputError(f"{path}: not a readable Parquet file: {error}") from error
-
-
 def iter_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
     """Consecutive chunks of raw rows: `(line, bytes)` for JSONL, `(row, dict)` otherwise."""
-    kind = _format(path)
+    kind = input_kind(path)
     if kind is None:
         raise InputError(f"{path}: unknown format; use .jsonl[.gz|.zst], .parquet or .arrow")
     if kind == "jsonl":
@@ -193,7 +136,8 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
             yield Chunk(path, first, lines=block)
             first += len(block)
         return
-    rows = enumerate(record for batch in _table_batches(path, kind) for record in batch.to_pylist())
+    batches = table_batches(path, 16_384)
+    rows = enumerate(record for batch in batches for record in batch.to_pylist())
     chunk = Chunk(path, 0)
     for count, item in enumerate(rows, start=1):
         chunk.records.append(item)
@@ -252,7 +196,7 @@ class RowParser:
     def parse(self, chunk: Chunk) -> list[Row | RowError]:
         """Every raw row of the chunk, in order."""
         name = chunk.path.name
-        jsonl = _format(chunk.path) == "jsonl"
+        jsonl = input_kind(chunk.path) == "jsonl"
         out: list[Row | RowError] = []
         append = out.append
         for number, raw in chunk.raw:
