@@ -416,14 +416,26 @@ def read_batches(
             yield from table_batches(file, batch_rows, columns)
 
 
+@dataclass(frozen=True)
+class UnreadableRow:
+    """A JSONL line that is not a JSON object: why (`message`) and the whole line (`raw`)."""
+
+    message: str
+    raw: str
+
+    def __str__(self) -> str:
+        """The message."""
+        return self.message
+
+
 def read_records(
     path: str | os.PathLike[str], batch_rows: int = 1024
-) -> Iterator[tuple[str, dict[str, Any] | str]]:
+) -> Iterator[tuple[str, dict[str, Any] | UnreadableRow]]:
     """`(where, row)` for every row of `path` (any input kind), in order, one dict per row.
 
     For stages that hand rows on whole (distill, verify, train). `where` is `file:line` for
-    JSONL and `file: row N` otherwise; a JSONL line that is not a JSON object comes as its
-    error message (a str) so the caller can record it and go on. JSONL rows are parsed by
+    JSONL and `file: row N` otherwise; a JSONL line that is not a JSON object comes as an
+    `UnreadableRow` so the caller can record it and go on. JSONL rows are parsed by
     `json` and not through Arrow, so they come back exactly as written (no keys added).
 
     Raises:
@@ -436,7 +448,8 @@ def read_records(
                 try:
                     yield where, parse_jsonl_line(file, number, raw).record
                 except InputError as error:
-                    yield where, str(error).removeprefix(f"{where}: ")
+                    message = str(error).removeprefix(f"{where}: ")
+                    yield where, UnreadableRow(message, raw.decode("utf-8", "replace"))
             continue
         row = 0
         for batch in table_batches(file, batch_rows):

@@ -102,8 +102,8 @@ def read_prompts(
     bad_rows: list[BadRow] = []
     seen: dict[str, str] = {}
     for location, record in read_records(path):
-        if isinstance(record, str):
-            bad_rows.append(BadRow(location, record))
+        if not isinstance(record, dict):
+            bad_rows.append(BadRow(location, str(record)))
             continue
         try:
             spec = _spec_of(record, fields, location, use_ids=fields.id is not None)
