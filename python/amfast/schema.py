@@ -62,7 +62,7 @@ ASSISTANT_INFO_FIELDS = (
 INFO_TYPE = pa.struct([*USER_INFO_FIELDS, *ASSISTANT_INFO_FIELDS])
 MESSAGE_TYPE = pa.struct([("role", _STRING), ("content", _STRING), ("info", INFO_TYPE)])
 AM_SCHEMA = pa.schema([("id", _STRING), ("messages", pa.list_(MESSAGE_TYPE))])
-# The verdict that lets a row through the training gate.
+# The verdict that lets a row through the training gate (`amfast.verify.verdict`'s pass).
 PASSED_REASON = "correct"
 
 
@@ -151,6 +151,26 @@ class Sample:
         """Whether `verify` passed the response; None when the row carries no verdict."""
         reason = self.assistant_info.get("verify_reason")
         return None if reason is None else reason == PASSED_REASON
+
+
+def verify_reason_of(record: dict[str, Any], messages_field: str = "messages") -> str | None:
+    """The `verify_reason` `amfast verify` gave a row (`correct` = passed); None if never verified.
+
+    AM rows carry it in the last assistant message's `info`, flat rows at the top level.
+
+    Example:
+        >>> verify_reason_of({"prompt": "q", "response": "r", "verify_reason": "wrong"})
+        'wrong'
+    """
+    messages = record.get(messages_field)
+    if isinstance(messages, list):
+        for message in reversed(messages):
+            if isinstance(message, dict) and message.get("role") == "assistant":
+                info = message.get("info")
+                reason = info.get("verify_reason") if isinstance(info, dict) else None
+                return None if reason is None else str(reason)
+    reason = record.get("verify_reason")
+    return None if reason is None else str(reason)
 
 
 def field_at(record: Any, path: str) -> Any:  # noqa: ANN401 - JSON values are untyped
@@ -382,6 +402,7 @@ __all__ = [
     "ASSISTANT_INFO_FIELDS",
     "INFO_TYPE",
     "MESSAGE_TYPE",
+    "PASSED_REASON",
     "PROMPT_FIELDS",
     "REFERENCE_FIELDS",
     "RESPONSE_FIELDS",
@@ -396,4 +417,5 @@ __all__ = [
     "is_present",
     "read_sample",
     "validate",
+    "verify_reason_of",
 ]
