@@ -54,6 +54,13 @@ class CleanConfig:
     id_field: str | None = field(default=None, metadata=_help("row id field (default: id)"))
     reference_field: str | None = field(default=None, metadata=_help("reference answer field"))
     test_case_field: str | None = field(default=None, metadata=_help("test case field"))
+    dedup_on: Literal["prompt", "prompt_response"] = field(
+        default="prompt",
+        metadata=_help(
+            "text the stages compare: the prompt, or prompt + response (to filter samples: "
+            "several samples of one prompt are not duplicates)"
+        ),
+    )
     stages: list[str] = field(
         default_factory=lambda: list(DEFAULT_STAGES),
         metadata=_help(

@@ -519,7 +519,7 @@ def prepare(config: CleanConfig, files: list[Path]) -> str:
     if config.restart and work.exists():
         shutil.rmtree(work)
     stats = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in files]
-    key = fingerprint(stats, config.fields.__dict__, config.shard_rows)
+    key = fingerprint(stats, config.fields.__dict__, config.shard_rows, config.dedup_on)
     state = work / "state.json"
     if state.is_file() and json.loads(state.read_text()).get("ingest") != key:
         shutil.rmtree(work / "ingest", ignore_errors=True)
@@ -542,7 +542,7 @@ def ingest(config: CleanConfig, files: list[Path]) -> list[Path]:
                 shard = folder / f"part-{len(shards):05d}.arrow"
                 shards.append(shard)
                 if not shard.is_file():
-                    table = parser.table(chunk, first_row)
+                    table = compared_text(parser.table(chunk, first_row), config.dedup_on)
                     if not checked:
                         _check_first(table, chunk, config)
                     with (
@@ -555,6 +555,20 @@ def ingest(config: CleanConfig, files: list[Path]) -> list[Path]:
                 first_row += len(chunk)
                 bar.update(len(chunk))
     return shards
+
+
+def compared_text(table: pa.Table, dedup_on: str) -> pa.Table:
+    """The shard with `text` as the stages compare it: the prompt, or prompt + response.
+
+    With `prompt_response`, the samples of one prompt differ by their responses, so `clean`
+    used as a filter on distilled or verified samples drops only true duplicates.
+    """
+    if dedup_on == "prompt":
+        return table
+    response = pc.coalesce(table.column("response"), pa.scalar("", pa.large_string()))
+    separator = pa.scalar("\n\n", pa.large_string())
+    joined = pc.binary_join_element_wise(table.column("text"), response, separator)
+    return table.set_column(table.schema.get_field_index("text"), "text", joined)
 
 
 def _check_first(table: pa.Table, chunk: Chunk, config: CleanConfig) -> None:
