@@ -19,7 +19,7 @@ import json
 import os
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
@@ -523,10 +523,51 @@ def _parquet_text_column(batch: pa.RecordBatch, field: str, path: Path, first_ro
     return column
 
 
+def _block_texts(block: LineBlock, field: str) -> pa.Array | None:
+    """`field` of every line of a JSONL block, parsed by pyarrow for that field alone.
+
+    None when the block needs the line-by-line reader: a line it cannot parse, a value that is
+    missing, null or not a string, a list index in the path, a byte-order mark or invalid
+    UTF-8 (the line reader names the line and the problem).
+    """
+    import pyarrow.json as pajson
+
+    parts = field.split(".")
+    if any(part.lstrip("-").isdigit() for part in parts):
+        return None
+    data = np.frombuffer(block.data, np.uint8)
+    if len(block) == 0 or (data[block.starts] == 0xEF).any():
+        return None  # a byte-order mark, which `json.loads` refuses, may start a line
+    kind: pa.DataType = pa.large_string()
+    for name in reversed(parts[1:]):
+        kind = pa.struct([(name, kind)])
+    options = pajson.ParseOptions(
+        explicit_schema=pa.schema([(parts[0], kind)]), unexpected_field_behavior="ignore"
+    )
+    try:
+        block.as_arrow().cast(pa.large_string())  # validates UTF-8 in one pass
+        table = pajson.read_json(
+            pa.py_buffer(block.data),
+            read_options=pajson.ReadOptions(block_size=8 << 20),
+            parse_options=options,
+        )
+    except pa.ArrowException:
+        return None
+    if table.num_rows != len(block):  # two objects on one line
+        return None
+    column = table.column(0).combine_chunks()
+    for name in parts[1:]:
+        column = pc.struct_field(column, name)
+    return None if column.null_count else column
+
+
 def iter_text_batches(
     path: str | os.PathLike[str], field: str, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> Iterator[list[str] | pa.Array]:
-    """Yields the texts of `field` in batches: lists (JSONL) or Arrow arrays (Parquet).
+    """Yields the texts of `field` in batches: Arrow arrays, or lists where JSONL needs them.
+
+    JSONL blocks are parsed by pyarrow for `field` alone (no Python object per row); a block
+    that pyarrow cannot read that way is read line by line, which names the bad line.
 
     Raises:
         InputError: A missing field, a non-string or null value, a broken file; the message
@@ -544,14 +585,15 @@ def iter_text_batches(
             yield _parquet_text_column(batch, field, path, first_row)
             first_row += batch.num_rows
         return
-    texts: list[str] = []
-    for line in iter_jsonl(path):
-        texts.append(text_of(line, field, path))
-        if len(texts) == batch_size:
+    for block in iter_line_blocks(path, batch_size):
+        texts = _block_texts(block, field)
+        if texts is not None:
             yield texts
-            texts = []
-    if texts:
-        yield texts
+            continue
+        yield [
+            text_of(parse_jsonl_line(path, number, raw), field, path)
+            for number, raw in block.lines()
+        ]
 
 
 @dataclass(frozen=True)
@@ -596,7 +638,7 @@ def _open_text_output(temporary: Path, final: str | os.PathLike[str]) -> IO[byte
 
 def write_split(
     source: str | os.PathLike[str],
-    keep: list[bool],
+    keep: Sequence[bool] | npt.NDArray[np.bool_],
     kept_path: str | os.PathLike[str],
     dropped_path: str | os.PathLike[str] | None,
     dropped: DroppedInfo,
@@ -604,11 +646,12 @@ def write_split(
 ) -> None:
     """Re-reads `source` and writes kept rows to `kept_path`, dropped rows to `dropped_path`.
 
-    Kept JSONL rows are copied byte for byte; dropped rows get `row_id`, `dup_of` (the kept
-    representative's row id), `similarity` and `reason`. Output format follows each file name.
-    Both files appear only once complete.
+    Kept JSONL rows are copied byte for byte, a block of lines at a time; dropped rows get
+    `row_id`, `dup_of` (the kept representative's row id), `similarity` and `reason`. Output
+    format follows each file name. Both files appear only once complete.
     """
     source = Path(source)
+    keep = np.asarray(keep, dtype=bool)
     with contextlib.ExitStack() as stack:
         kept_tmp = stack.enter_context(AtomicWriter(kept_path))
         dropped_tmp = stack.enter_context(AtomicWriter(dropped_path)) if dropped_path else None
@@ -616,21 +659,23 @@ def write_split(
             _write_split_parquet(source, keep, kept_tmp, dropped_tmp, dropped, batch_size)
         else:
             dropped_target = (dropped_tmp, dropped_path) if dropped_tmp else None
-            _write_split_jsonl(source, keep, (kept_tmp, kept_path), dropped_target, dropped)
+            _write_split_jsonl(
+                source, keep, (kept_tmp, kept_path), dropped_target, dropped, batch_size
+            )
 
 
-def _dropped_columns(rows: list[int], dropped: DroppedInfo) -> dict[str, pa.Array]:
+def _dropped_columns(rows: npt.NDArray[np.int64], dropped: DroppedInfo) -> dict[str, pa.Array]:
     return {
         "row_id": pa.array(rows, pa.int64()),
-        "dup_of": pa.array([dropped.representative[row] for row in rows], pa.int64()),
-        "similarity": pa.array([dropped.similarity[row] for row in rows], pa.float32()),
+        "dup_of": pa.array(np.asarray(dropped.representative)[rows], pa.int64()),
+        "similarity": pa.array(np.asarray(dropped.similarity)[rows], pa.float32()),
         "reason": pa.array([dropped.reason] * len(rows), pa.string()),
     }
 
 
 def _write_split_parquet(
     source: Path,
-    keep: list[bool],
+    keep: npt.NDArray[np.bool_],
     kept_tmp: Path,
     dropped_tmp: Path | None,
     dropped: DroppedInfo,
@@ -639,7 +684,7 @@ def _write_split_parquet(
     parquet = _parquet_file(source)
     schema = parquet.schema_arrow
     dropped_schema = schema
-    for name, column in _dropped_columns([], dropped).items():
+    for name, column in _dropped_columns(np.zeros(0, np.int64), dropped).items():
         dropped_schema = dropped_schema.append(pa.field(name, column.type))
     with contextlib.ExitStack() as stack:
         kept_writer = stack.enter_context(pq.ParquetWriter(kept_tmp, schema))
@@ -650,11 +695,11 @@ def _write_split_parquet(
         )
         first_row = 0
         for batch in parquet.iter_batches(batch_size=batch_size):
-            mask = pa.array(keep[first_row : first_row + batch.num_rows])
-            kept_writer.write_batch(batch.filter(mask))
+            mask = keep[first_row : first_row + batch.num_rows]
+            kept_writer.write_batch(batch.filter(pa.array(mask)))
             if dropped_writer is not None:
-                rows = [first_row + i for i in range(batch.num_rows) if not keep[first_row + i]]
-                removed = batch.filter(pc.invert(mask))
+                rows = first_row + np.flatnonzero(~mask)
+                removed = batch.filter(pa.array(~mask))
                 for name, column in _dropped_columns(rows, dropped).items():
                     removed = removed.append_column(name, column)
                 dropped_writer.write_batch(removed)
@@ -663,10 +708,11 @@ def _write_split_parquet(
 
 def _write_split_jsonl(
     source: Path,
-    keep: list[bool],
+    keep: npt.NDArray[np.bool_],
     kept: tuple[Path, str | os.PathLike[str]],
     dropped_target: tuple[Path, str | os.PathLike[str] | None] | None,
     dropped: DroppedInfo,
+    batch_size: int,
 ) -> None:
     with contextlib.ExitStack() as stack:
         kept_out = stack.enter_context(_open_text_output(*kept))
@@ -675,19 +721,31 @@ def _write_split_jsonl(
             if dropped_target
             else None
         )
-        # Kept lines are copied as bytes; only dropped lines are parsed again.
-        for row, (line_number, raw) in enumerate(iter_raw_lines(source)):
-            if keep[row]:
-                kept_out.write(raw + b"\n")
-            elif dropped_out is not None:
-                record = dict(parse_jsonl_line(source, line_number, raw).record)
-                record.update(
-                    row_id=row,
-                    dup_of=dropped.representative[row],
-                    similarity=round(dropped.similarity[row], 6),
-                    reason=dropped.reason,
-                )
-                dropped_out.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+        first_row = 0
+        for block in iter_line_blocks(source, batch_size):
+            mask = keep[first_row : first_row + len(block)]
+            # Kept lines leave as one buffer per block; only dropped lines are parsed again.
+            lines = block.as_arrow().filter(pa.array(mask))
+            offsets = np.frombuffer(lines.buffers()[1], np.int64)[
+                lines.offset : lines.offset + len(lines) + 1
+            ]
+            if len(lines):
+                kept_out.write(memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]])
+            if dropped_out is not None:
+                for position in np.flatnonzero(~mask).tolist():
+                    row = first_row + position
+                    raw = block.data[block.starts[position] : block.ends[position]]
+                    number = int(block.numbers[position])
+                    record = dict(parse_jsonl_line(source, number, raw).record)
+                    record.update(
+                        row_id=row,
+                        dup_of=int(dropped.representative[row]),
+                        similarity=round(float(dropped.similarity[row]), 6),
+                        reason=dropped.reason,
+                    )
+                    line = json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
+                    dropped_out.write(line)
+            first_row += len(block)
 
 
 def write_jsonl(path: str | os.PathLike[str], records: list[dict[str, Any]]) -> None:
