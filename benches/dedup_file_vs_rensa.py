@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from machine import machine_info
 from near_dedup_vs_peers import (
     BANDS,
@@ -110,7 +111,7 @@ def main() -> None:
         started = time.perf_counter()
         run_rensa(directory, 1, info)
         rows.append(("rensa (same corpus)", time.perf_counter() - started, float("nan")))
-    print(f"| tool | rows | seconds | docs/s | x kernel time | kept flags = kernel |")
+    print("| tool | rows | seconds | docs/s | x kernel time | kept flags = kernel |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, seconds, agree in rows:
         print(
