@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from amfast import __version__
-from amfast.cli import clean, decontam, dedup, demo, distill, evaluate, train, verify
+from amfast.cli import clean, decontam, dedup, demo, distill, evaluate, run, train, verify
 from amfast.errors import AmfastError, AmfastInternalError
 
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(commands)
     verify.register(commands)
     train.register(commands)
+    run.register(commands)
     return parser
 
 
