@@ -52,7 +52,7 @@ def write_jsonl(directory: Path, rows: int) -> Path:
 
 
 def time_whole_process(source: Path, scratch: Path) -> tuple[float, np.ndarray]:
-    from amfast.dedup import dedup_file
+    from amfast.dedup.files import dedup_file
 
     started = time.perf_counter()
     summary = dedup_file(
@@ -99,6 +99,7 @@ def main() -> None:
     results: dict[str, Any] = {}
     kernel_seconds, kernel_keep = min(time_kernel(directory, args.rows) for _ in range(args.repeat))
     results["kernel"] = kernel_seconds
+    print(f"kernel: {kernel_seconds:.2f}s", flush=True)
     with tempfile.TemporaryDirectory(prefix="amfast-bench-") as scratch:
         runs = [time_whole_process(source, Path(scratch)) for _ in range(args.repeat)]
     whole_seconds, whole_keep = min(runs, key=lambda run: run[0])

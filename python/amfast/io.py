@@ -31,14 +31,22 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from amfast.errors import InputError
-from amfast.schema import field_at
+from amfast.schema import field_at as field_at  # public here too (io.field_at predates schema)
 
 Format = Literal["jsonl", "parquet"]
 InputKind = Literal["jsonl", "parquet", "arrow"]
 DEFAULT_BATCH_SIZE = 65_536
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 # Files a stage writes next to its data that are not rows (summaries, audits, outcomes).
-_NOT_ROWS = (".outcomes.jsonl", ".audit.json", "summary.json", "run.json", "state.json")
+_NOT_ROWS = (
+    ".outcomes.jsonl",
+    ".audit.json",
+    "summary.json",
+    "run.json",
+    "state.json",
+    "manifest.json",
+    "funnel.json",
+)
 
 
 def input_kind(path: str | os.PathLike[str]) -> InputKind | None:
