@@ -6,7 +6,9 @@ from ../shared/benchmarks, planted variants), written once as JSONL `{"id", "tex
 runs: read, signatures, verification, write of kept and dropped rows), the kernel alone
 (`NearDuplicateIndex` add / verify / finish on the memory-mapped Arrow column), and rensa's
 documented dedup on the same texts when rensa is installed (read from the same JSONL with
-`json`). The agreement column is the share of rows whose kept/dropped flag matches the kernel's.
+`json`). It also times dedup's own I/O apart (both text passes, the kept/dropped write), which
+does not depend on the build of the Rust core. The agreement column is the share of rows whose
+kept/dropped flag matches the kernel's.
 
     .venv/bin/python benches/dedup_file_vs_rensa.py [--rows 100000] [--repeat 3]
 """
@@ -72,6 +74,25 @@ def time_whole_process(source: Path, scratch: Path) -> tuple[float, np.ndarray]:
     return seconds, summary.representative == np.arange(summary.rows)
 
 
+def time_io(source: Path, scratch: Path, keep: np.ndarray) -> tuple[float, float]:
+    """Seconds of dedup's own I/O: both text passes over the JSONL, then the kept/dropped write."""
+    from amfast.dedup.files import TextPasses
+    from amfast.io import DroppedInfo, write_split
+
+    started = time.perf_counter()
+    with TextPasses(source, "text", 65_536) as passes:
+        for _ in passes.first_pass():
+            pass
+        for _ in passes.second_pass():
+            pass
+    read = time.perf_counter() - started
+    representative = np.where(keep, np.arange(len(keep)), 0)
+    info = DroppedInfo(representative.tolist(), [1.0] * len(keep), "near_duplicate")
+    started = time.perf_counter()
+    write_split(source, keep.tolist(), scratch / "k.jsonl", scratch / "d.jsonl", info)
+    return read, time.perf_counter() - started
+
+
 def time_kernel(directory: Path, rows: int) -> tuple[float, np.ndarray]:
     from amfast.dedup import NearDuplicateIndex
 
@@ -92,21 +113,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--io-only",
+        action="store_true",
+        help="time only dedup's I/O (with every 10th row dropped), e.g. on a debug build",
+    )
     args = parser.parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     directory = prepare_corpus(args.rows, 0)
     source = write_jsonl(directory, args.rows)
     results: dict[str, Any] = {}
+    if args.io_only:
+        keep = np.arange(args.rows) % 10 != 9
+        with tempfile.TemporaryDirectory(prefix="amfast-bench-") as scratch:
+            runs = [time_io(source, Path(scratch), keep) for _ in range(args.repeat)]
+        read, write = min(run[0] for run in runs), min(run[1] for run in runs)
+        print("| dedup I/O | rows | read (both passes) | write (kept + dropped) |")
+        print("|---|---:|---:|---:|")
+        print(f"| {args.rows:,} rows | {args.rows:,} | {read:.2f} s | {write:.2f} s |")
+        return
     kernel_seconds, kernel_keep = min(time_kernel(directory, args.rows) for _ in range(args.repeat))
     results["kernel"] = kernel_seconds
     print(f"kernel: {kernel_seconds:.2f}s", flush=True)
     with tempfile.TemporaryDirectory(prefix="amfast-bench-") as scratch:
+        io_runs = [time_io(source, Path(scratch), kernel_keep) for _ in range(args.repeat)]
+        read_seconds = min(run[0] for run in io_runs)
+        write_seconds = min(run[1] for run in io_runs)
+        print(f"read {read_seconds:.2f}s write {write_seconds:.2f}s", flush=True)
         runs = [time_whole_process(source, Path(scratch)) for _ in range(args.repeat)]
     whole_seconds, whole_keep = min(runs, key=lambda run: run[0])
-    results["whole"] = whole_seconds
+    results |= {"whole": whole_seconds, "read": read_seconds, "write": write_seconds}
     agreement = float(np.mean(whole_keep == kernel_keep))
     rows = [("amfast dedup_file (JSONL in, JSONL out)", whole_seconds, agreement)]
     rows.append(("amfast kernel (Arrow column in memory)", kernel_seconds, 1.0))
+    rows.append(("dedup I/O: read (both text passes)", read_seconds, float("nan")))
+    rows.append(("dedup I/O: write (kept + dropped)", write_seconds, float("nan")))
     if importlib.util.find_spec("rensa") is not None:
         info: dict[str, Any] = {}
         started = time.perf_counter()

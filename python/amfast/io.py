@@ -672,6 +672,12 @@ def write_split(
             )
 
 
+def _arrow_mask(mask: npt.NDArray[np.bool_]) -> pa.BooleanArray:
+    """A numpy mask as an Arrow one, bit-packed in numpy (`pa.array` of numpy imports pandas)."""
+    bits = pa.py_buffer(np.packbits(mask, bitorder="little"))
+    return pa.BooleanArray.from_buffers(pa.bool_(), len(mask), [None, bits])
+
+
 def _dropped_columns(rows: npt.NDArray[np.int64], dropped: DroppedInfo) -> dict[str, pa.Array]:
     return {
         "row_id": pa.array(rows, pa.int64()),
@@ -704,10 +710,10 @@ def _write_split_parquet(
         first_row = 0
         for batch in parquet.iter_batches(batch_size=batch_size):
             mask = keep[first_row : first_row + batch.num_rows]
-            kept_writer.write_batch(batch.filter(pa.array(mask)))
+            kept_writer.write_batch(batch.filter(_arrow_mask(mask)))
             if dropped_writer is not None:
                 rows = first_row + np.flatnonzero(~mask)
-                removed = batch.filter(pa.array(~mask))
+                removed = batch.filter(_arrow_mask(~mask))
                 for name, column in _dropped_columns(rows, dropped).items():
                     removed = removed.append_column(name, column)
                 dropped_writer.write_batch(removed)
@@ -733,7 +739,7 @@ def _write_split_jsonl(
         for block in iter_line_blocks(source, batch_size):
             mask = keep[first_row : first_row + len(block)]
             # Kept lines leave as one buffer per block; only dropped lines are parsed again.
-            lines = block.as_arrow().filter(pa.array(mask))
+            lines = block.as_arrow().filter(_arrow_mask(mask))
             offsets = np.frombuffer(lines.buffers()[1], np.int64)[
                 lines.offset : lines.offset + len(lines) + 1
             ]
