@@ -34,15 +34,9 @@ import pyarrow.parquet as pq
 
 from amfast.clean.config import CleanConfig
 from amfast.clean.engines import start_engine
-from amfast.clean.ingest import (
-    ingest,
-    input_files,
-    prepare,
-    read_shard,
-    read_state,
-    strip_newline,
-)
+from amfast.clean.ingest import ingest, prepare, read_shard, read_state, strip_newline
 from amfast.clean.ledger import Funnel, StageReport, write_reports
+from amfast.io import input_files
 from amfast.outputs import (
     AtomicWriter,
     Output,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from amfast.config import positive, require
 from amfast.verify.dispatch import RowFields
@@ -11,10 +11,14 @@ from amfast.verify.dispatch import RowFields
 _FIELDS = RowFields()
 
 
-def _field_flag(what: str, default: str, *, deprecated: tuple[str, ...] = ()) -> str:
+def _field_flag(what: str, default: str | None, *, deprecated: tuple[str, ...] = ()) -> Any:  # noqa: ANN401
+    shown = default or "found by its common names, see amfast.schema"
     return field(
         default=default,
-        metadata={"help": f"flat rows: field with the {what}", "deprecated": deprecated},
+        metadata={
+            "help": f"flat rows: field with the {what} (default: {shown})",
+            "deprecated": deprecated,
+        },
     )
 
 
@@ -22,7 +26,12 @@ def _field_flag(what: str, default: str, *, deprecated: tuple[str, ...] = ()) ->
 class VerifyConfig:
     """Settings of `amfast verify` (see README "The convention" for the shared names)."""
 
-    input: str = field(metadata={"positional": True, "help": "JSONL (.gz, .zst) or Parquet rows"})
+    input: str = field(
+        metadata={
+            "positional": True,
+            "help": "rows: a file or folder (JSONL, Parquet, Arrow, a stage's output folder)",
+        }
+    )
     output: str = field(metadata={"aliases": ("-o",), "help": "JSONL output (.gz to compress)"})
     audit: str | None = field(
         default=None, metadata={"help": "audit JSON (default: OUTPUT.audit.json)"}
@@ -73,11 +82,13 @@ class VerifyConfig:
     )
     restart: bool = field(default=False, metadata={"help": "discard an earlier run's parts"})
     progress: bool = field(default=True, metadata={"help": "progress bar on stderr"})
-    prompt_field: str = _field_flag("prompt", _FIELDS.prompt)
-    response_field: str = _field_flag("response", _FIELDS.response)
-    reference_field: str = _field_flag("reference answer", _FIELDS.reference)
-    test_case_field: str = _field_flag("test cases", _FIELDS.tests, deprecated=("tests_field",))
-    source_field: str = _field_flag("source", _FIELDS.source)
+    prompt_field: str | None = _field_flag("prompt", _FIELDS.prompt)
+    response_field: str | None = _field_flag("response", _FIELDS.response)
+    reference_field: str | None = _field_flag("reference answer", _FIELDS.reference)
+    test_case_field: str | None = _field_flag(
+        "test cases", _FIELDS.tests, deprecated=("tests_field",)
+    )
+    source_field: str | None = _field_flag("source", _FIELDS.source)
     verifier_field: str = _field_flag("verifier name", _FIELDS.verifier)
 
     def __post_init__(self) -> None:
