@@ -61,12 +61,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from amfast.errors import AmfastError
 from amfast.verify import sandbox_supervisor as supervisor
 
 Isolation = Literal["namespaces", "process_group"]
 ProgramKind = Literal["stdin", "call", "assert"]
 # Parent-side allowance for starting the interpreter and the namespaces, on top of case time.
-_STARTUP_SECONDS = 20.0
+_STARTUP_SECONDS = 120.0
+_OPT_OUT = "SandboxLimits(allow_unisolated=True) / `amfast verify --allow-unisolated`"
+
+
+class SandboxUnavailable(AmfastError, RuntimeError):
+    """Full isolation is not available here and running unisolated was not allowed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,8 @@ class SandboxLimits:
         file_bytes: largest file a case may write (`RLIMIT_FSIZE`); also sizes the tmpfs.
         max_processes: processes and threads per sandbox (`RLIMIT_NPROC`).
         python: interpreter for solutions; None = the running interpreter (`sys.executable`).
+        allow_unisolated: run solutions without full isolation (`process_group`) where the
+            namespaces are unavailable, instead of refusing: only for trusted inputs.
 
     Example:
         >>> SandboxLimits(wall_seconds=2).cpu_limit
@@ -94,6 +102,7 @@ class SandboxLimits:
     file_bytes: int = 16 << 20
     max_processes: int = 16
     python: str | None = None
+    allow_unisolated: bool = False
 
     @property
     def cpu_limit(self) -> float:
@@ -168,6 +177,9 @@ class SandboxCapabilities:
         read_only_filesystem: solutions see the filesystem read-only (except their tmpfs).
         unprivileged_uid: case processes run as a fresh non-root uid.
         process_limit: `RLIMIT_NPROC` is enforced (a fork bomb stops).
+        private_filesystem: solutions see only the interpreter, not the host's files.
+        tests_out_of_process: assert-style tests run in a judge process the solution cannot
+            reach (otherwise in a process of the same uid).
         notes: why a stronger isolation is not in force, if it is not.
     """
 
@@ -176,6 +188,8 @@ class SandboxCapabilities:
     read_only_filesystem: bool
     unprivileged_uid: bool
     process_limit: bool
+    private_filesystem: bool = False
+    tests_out_of_process: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -196,9 +210,9 @@ def sandbox_capabilities() -> SandboxCapabilities:
         probe = Program("stdin", "print(input())", ("ok",))
         run = _run(probe, SandboxLimits(wall_seconds=10.0), "namespaces")
         if not run.infra_error and run.cases and run.cases[0].stdout == "ok\n":
-            return SandboxCapabilities("namespaces", True, True, True, True)
+            return SandboxCapabilities("namespaces", True, True, True, True, True, True)
         notes.append(f"namespace probe failed: {run.infra_error or run.cases}")
-    return SandboxCapabilities("process_group", False, False, False, False, tuple(notes))
+    return SandboxCapabilities("process_group", False, False, False, False, notes=tuple(notes))
 
 
 def run_program(
@@ -211,34 +225,59 @@ def run_program(
         limits: per-case limits; None = `SandboxLimits()`.
         isolation: force an isolation (tests); None = the strongest available.
 
+    Raises:
+        SandboxUnavailable: the namespaces are unavailable (the message says what is
+            missing) and `limits.allow_unisolated` is not set.
+
     Example:
         >>> run = run_program(Program("stdin", "print(int(input()) * 2)", ("21\n",)))
         >>> run.cases[0].status, run.cases[0].stdout
         ('ok', '42\n')
     """
+    limits = limits or SandboxLimits()
     chosen = isolation or sandbox_capabilities().isolation
-    return _run(program, limits or SandboxLimits(), chosen)
+    if chosen != "namespaces" and not limits.allow_unisolated:
+        missing = "; ".join(sandbox_capabilities().notes) or "process_group isolation was asked for"
+        raise SandboxUnavailable(
+            f"refusing to run untrusted code without the sandbox's namespaces ({missing}); "
+            f"for trusted inputs only, opt out with {_OPT_OUT}"
+        )
+    return _run(program, limits, chosen)
 
 
 class _UidPool:
-    """Distinct unprivileged uids for concurrent sandboxes: `RLIMIT_NPROC` counts per uid."""
+    """Distinct unprivileged uid pairs (solution, judge) for concurrent sandboxes.
+
+    `RLIMIT_NPROC` counts per uid, and the judge's uid keeps the solution from signalling or
+    reading it.
+    """
 
     def __init__(self, size: int = 4096) -> None:
         # A random block per process makes two amfast processes unlikely to share a uid.
-        self._base = 1_000_000 + secrets.randbelow(1_000_000) * size
+        self._base = 1_000_000 + secrets.randbelow(500_000) * 2 * size  # below 2**32 - 1
         self._free = list(range(size))
         self._lock = threading.Lock()
 
     def take(self) -> int:
         with self._lock:
-            return self._base + self._free.pop()
+            return self._base + 2 * self._free.pop()
 
     def give(self, uid: int) -> None:
         with self._lock:
-            self._free.append(uid - self._base)
+            self._free.append((uid - self._base) // 2)
 
 
 _UIDS = _UidPool()
+# Loads the supervisor and its two helpers as top-level modules by file (no amfast import in
+# the sandbox; putting their directory on sys.path would shadow the stdlib's `math`, `code`).
+_BOOTSTRAP = """import importlib.util, sys
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, %r + "/" + name + ".py")
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+load("sandbox_confine"), load("sandbox_judge"), load("sandbox_supervisor").main()
+"""
 
 
 def _run(program: Program, limits: SandboxLimits, isolation: Isolation) -> SandboxRun:
@@ -246,16 +285,24 @@ def _run(program: Program, limits: SandboxLimits, isolation: Isolation) -> Sandb
     workdir = tempfile.mkdtemp(prefix="amfast-sandbox-")
     uid = _UIDS.take() if isolation == "namespaces" else None
     read_fd, write_fd = os.pipe()
+    # The tests of an assert program reach only the judge: a memfd the solution never holds.
+    tests_fd = os.memfd_create("tests") if program.kind == "assert" else -1
     try:
-        if uid is not None:
+        if tests_fd >= 0:
+            os.write(tests_fd, str(program.cases[0]).encode())
+        if uid is not None and isolation != "namespaces":
             os.chown(workdir, uid, uid)
-        command = [python, "-I", "-B", os.path.abspath(supervisor.__file__)]
+        command = [python, "-I", "-B", "-c", _BOOTSTRAP % os.path.dirname(supervisor.__file__)]
         if isolation == "namespaces":
-            namespaces = ["--mount", "--net", "--pid", "--fork", "--mount-proc"]
+            namespaces = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--mount-proc"]
             command = ["unshare", *namespaces, "--kill-child=SIGKILL", *command]
         token = secrets.token_bytes(supervisor.TOKEN_BYTES)
+        described = asdict(program)
+        if tests_fd >= 0:
+            described["cases"] = [""]
         job = {
-            "program": asdict(program),
+            "program": described,
+            "tests_fd": tests_fd,
             "limits": asdict(limits),
             "isolation": isolation,
             "uid": uid,
@@ -270,7 +317,7 @@ def _run(program: Program, limits: SandboxLimits, isolation: Isolation) -> Sandb
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(write_fd,),
+                pass_fds=(write_fd,) if tests_fd < 0 else (write_fd, tests_fd),
                 cwd=workdir,
                 env=env,
                 start_new_session=True,
@@ -281,13 +328,14 @@ def _run(program: Program, limits: SandboxLimits, isolation: Isolation) -> Sandb
             os.close(write_fd)
             write_fd = -1
             stdin_data = token + json.dumps(job).encode()
-            deadline = _STARTUP_SECONDS + len(program.cases) * (limits.wall_seconds + 1.0)
+            per_case = limits.wall_seconds * supervisor.HARD_WALL_FACTOR + 1.0
+            deadline = _STARTUP_SECONDS + len(program.cases) * per_case
             records, stderr, timed_out = _collect(
                 process, stdin_data, read_fd, token, deadline, limits
             )
         return _interpret(program, records, stderr, timed_out, process.returncode, isolation)
     finally:
-        for fd in (read_fd, write_fd):
+        for fd in (read_fd, write_fd, tests_fd):
             if fd >= 0:
                 os.close(fd)
         shutil.rmtree(workdir, ignore_errors=True)
