@@ -305,12 +305,13 @@ class _Worker:
             request = pickle.dumps((task.function, task.item), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:
             return CallFailed("error", f"call cannot be sent to a worker: {_one_line(error)}"), True
-        start, waited_before = time.monotonic(), _cpu_wait_seconds(self.process.pid)
+        seen: dict[str, int] = {}
+        start, waited_before = time.monotonic(), _cpu_wait_seconds(self.process.pid, seen)
         hard_end = start + task.timeout * _HARD_WALL_FACTOR
 
         def expired() -> bool:
             now = time.monotonic()
-            waited = _cpu_wait_seconds(self.process.pid) - waited_before
+            waited = _cpu_wait_seconds(self.process.pid, seen) - waited_before
             return now - start - waited >= task.timeout or now >= hard_end
 
         try:
@@ -397,16 +398,18 @@ def _drive(
             worker.stop()
 
 
-def _cpu_wait_seconds(pid: int) -> float:
-    """Seconds the threads of `pid` spent runnable but waiting for a CPU (0.0 if unknown)."""
-    total = 0
+def _cpu_wait_seconds(pid: int, seen: dict[str, int]) -> float:
+    """Seconds the threads of `pid` spent runnable but waiting for a CPU (0.0 if unknown).
+
+    `seen` keeps each thread's last reading, so a thread that ended still counts.
+    """
     try:
         for thread in os.listdir(f"/proc/{pid}/task"):
             with open(f"/proc/{pid}/task/{thread}/schedstat", "rb") as stats:
-                total += int(stats.read().split()[1])
+                seen[thread] = int(stats.read().split()[1])
     except (OSError, IndexError, ValueError):
         pass  # the worker just exited, or no schedstat: charge the full wall clock
-    return total / 1e9
+    return sum(seen.values()) / 1e9
 
 
 def _one_line(error: BaseException) -> str:

@@ -48,6 +48,13 @@ class Remote:
             raise AttributeError(name)
         return self._link.request({"op": "getattr", **self._target, "attr": name})
 
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in Remote.__slots__:
+            object.__setattr__(self, name, value)
+            return
+        request = {"op": "setattr", **self._target, "attr": name, "value": encode(value)}
+        self._link.request(request)
+
     def __bool__(self) -> bool:
         raise TypeError("a solution object has no truth value in the tests: return plain data")
 
@@ -79,6 +86,8 @@ def encode(value: object, reference: Callable[[object], object] | None = None, d
         return {"$": "bytes", "v": value.hex()}  # type: ignore[attr-defined]
     if isinstance(value, Remote):
         return {"$": "ref", "v": value._target}
+    if _is_builtin(value):
+        return {"$": "builtin", "v": value.__name__}  # type: ignore[attr-defined]
     if reference is None:
         raise TypeError(f"only plain data can be passed to the solution, not {kind.__name__}")
     return reference(value)
@@ -108,7 +117,15 @@ def decode(data: Any, remote: Callable[[dict[str, Any]], object], depth: int = 0
         return bytes.fromhex(body)
     if tag == "ref" and type(body) is dict:
         return remote(body)
+    if tag == "builtin" and type(body) is str and _is_builtin(getattr(builtins, body, None)):
+        return getattr(builtins, body)
     raise TypeError(f"not a plain value: tag {tag!r}")
+
+
+def _is_builtin(value: object) -> bool:
+    """A built-in type or function (`int`, `len`), passed by name."""
+    name = getattr(value, "__name__", None)
+    return isinstance(name, str) and getattr(builtins, name, None) is value and callable(value)
 
 
 _PLAIN_TYPES = (bool, int, float, str, complex, bytes, tuple, list, set, frozenset, dict)
@@ -189,6 +206,9 @@ def serve_solution(namespace: dict[str, Any], before: dict[str, int], requests: 
                 args = [decode(a, resolve) for a in message["args"]]
                 kwargs = {k: decode(v, resolve) for k, v in message["kwargs"].items()}
                 result = target(*args, **kwargs)  # type: ignore[operator]
+            elif message["op"] == "setattr":
+                setattr(target, str(message["attr"]), decode(message["value"], resolve))
+                result = None
             else:
                 result = getattr(target, str(message["attr"]))
             reply: dict[str, Any] = {"ok": encode(_plain(result), reference)}

@@ -19,6 +19,7 @@ import os
 import resource
 import selectors
 import signal
+import site
 import sys
 import time
 import traceback
@@ -96,7 +97,9 @@ def main() -> None:
     try:
         confine.machine()  # refuse early on an architecture the syscall filter does not know
         if isolation == "namespaces":
+            # The interpreter, its stdlib and its installed packages (not a checkout on .pth).
             needed = [sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))]
+            needed += site.getsitepackages()
             tmp_bytes = 4 * int(job["limits"]["file_bytes"])
             confine.private_root(c, workdir, uid, tmp_bytes, needed)
             os.environ.update(HOME="/tmp", TMPDIR="/tmp")
@@ -249,14 +252,15 @@ def _capture(
     selector.register(pidfd, selectors.EVENT_READ)
     pids = [primary, *others]
     wall = float(limits["wall_seconds"])
-    start, waited_before = time.monotonic(), _cpu_wait_seconds(pids)
+    waits: dict[str, int] = {}
+    start, waited_before = time.monotonic(), _cpu_wait_seconds(pids, waits)
     hard_end = start + wall * HARD_WALL_FACTOR
     killed: CaseStatus | None = None
     statuses: dict[int, int] = {}
     usages: dict[int, float] = {}
     while len(selector.get_map()) > 0 and killed is None:
         now = time.monotonic()
-        charged = now - start - (_cpu_wait_seconds(pids) - waited_before)
+        charged = now - start - (_cpu_wait_seconds(pids, waits) - waited_before)
         if charged >= wall or now >= hard_end:
             killed = "timeout"
             break
@@ -323,17 +327,19 @@ def _kill_rest(
             return
 
 
-def _cpu_wait_seconds(pids: list[int]) -> float:
-    """Seconds the threads of `pids` spent runnable but waiting for a CPU (schedstat)."""
-    total = 0
+def _cpu_wait_seconds(pids: list[int], seen: dict[str, int]) -> float:
+    """Seconds the threads of `pids` spent runnable but waiting for a CPU (schedstat).
+
+    `seen` keeps each thread's last reading, so a thread that ended still counts.
+    """
     for pid in pids:
         try:
             for thread in os.listdir(f"/proc/{pid}/task"):
                 with open(f"/proc/{pid}/task/{thread}/schedstat", "rb") as stats:
-                    total += int(stats.read().split()[1])
+                    seen[f"{pid}/{thread}"] = int(stats.read().split()[1])
         except (OSError, IndexError, ValueError):
             continue  # it already ended, or no schedstat: the full wall clock is charged
-    return total / 1e9
+    return sum(seen.values()) / 1e9
 
 
 def _enter_case(job: dict[str, Any], fds: dict[int, int], uid: int | None, c: Any) -> None:
