@@ -233,7 +233,10 @@ def test_writes_outside_the_sandbox_fail_and_leave_no_file(tmp_path: Path):
     for path in (target, Path("/tmp/amfast-sandbox-escape"), Path.home() / "pwned"):
         code = f"open({str(path)!r}, 'w').write('x')\nprint(3)\nprint(12)"
         # Fails (no such directory), or lands in the sandbox's own /tmp; never on the host.
-        assert verify_code(respond(code), ADD_TESTS, limits=FAST).reason in ("runtime_error", "wrong")
+        assert verify_code(respond(code), ADD_TESTS, limits=FAST).reason in (
+            "runtime_error",
+            "wrong",
+        )
         assert not path.exists()
 
 

@@ -82,7 +82,9 @@ def machine() -> str:
     return name
 
 
-def private_root(c: ctypes.CDLL, root: str, uid: int, tmp_bytes: int, needed: Iterable[str]) -> None:
+def private_root(
+    c: ctypes.CDLL, root: str, uid: int, tmp_bytes: int, needed: Iterable[str]
+) -> None:
     """Builds the new root at `root` (an empty host directory) and pivots into it."""
     mount(c, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
     for name in _HOST_LINKS:

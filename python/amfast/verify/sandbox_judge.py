@@ -17,14 +17,16 @@ travel in a memfd that only the judge reads.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 _MAX_DEPTH = 200
+Json = Any  # what json.loads returns: dynamically typed by nature
 # Module aliases the judge re-creates when the tests use a module the solution imported.
 _MODULE_ALIASES = {"np": "numpy", "pd": "pandas"}
 PASS_EXIT = 0
@@ -39,6 +41,7 @@ class Remote:
         self._link, self._target = link, target
 
     def __call__(self, *args: object, **kwargs: object) -> object:
+        """Calls the object in the solution's process with plain-data arguments."""
         request = {"op": "call", **self._target, "args": [encode(a) for a in args]}
         request["kwargs"] = {str(key): encode(value) for key, value in kwargs.items()}
         return self._link.request(request)
@@ -62,7 +65,9 @@ class Remote:
         return f"<solution object {self._target}>"
 
 
-def encode(value: object, reference: Callable[[object], object] | None = None, depth: int = 0) -> Any:
+def encode(
+    value: object, reference: Callable[[object], object] | None = None, depth: int = 0
+) -> Json:
     """Tagged JSON for plain data; anything else goes through `reference` (or is refused)."""
     if depth > _MAX_DEPTH:
         raise ValueError("value nested too deeply")
@@ -78,7 +83,9 @@ def encode(value: object, reference: Callable[[object], object] | None = None, d
         return {"$": kind.__name__, "v": items}
     if kind is dict:
         pairs = value.items()  # type: ignore[attr-defined]
-        items = [[encode(k, reference, depth + 1), encode(v, reference, depth + 1)] for k, v in pairs]
+        items = [
+            [encode(k, reference, depth + 1), encode(v, reference, depth + 1)] for k, v in pairs
+        ]
         return {"$": "dict", "v": items}
     if kind is complex:
         return {"$": "complex", "v": [repr(value.real), repr(value.imag)]}  # type: ignore[attr-defined]
@@ -93,7 +100,7 @@ def encode(value: object, reference: Callable[[object], object] | None = None, d
     return reference(value)
 
 
-def decode(data: Any, remote: Callable[[dict[str, Any]], object], depth: int = 0) -> Any:
+def decode(data: Json, remote: Callable[[dict[str, Any]], object], depth: int = 0) -> Json:
     """Exact built-in types from `encode`'s output; references become `remote(target)`."""
     if depth > _MAX_DEPTH:
         raise ValueError("value nested too deeply")
@@ -108,7 +115,11 @@ def decode(data: Any, remote: Callable[[dict[str, Any]], object], depth: int = 0
         return float(body)
     if tag in ("tuple", "set", "frozenset", "iter") and type(body) is list:
         items = [decode(item, remote, depth + 1) for item in body]
-        return iter(items) if tag == "iter" else {"tuple": tuple, "set": set}.get(tag, frozenset)(items)
+        return (
+            iter(items)
+            if tag == "iter"
+            else {"tuple": tuple, "set": set}.get(tag, frozenset)(items)
+        )
     if tag == "dict" and type(body) is list:
         return {decode(k, remote, depth + 1): decode(v, remote, depth + 1) for k, v in body}
     if tag == "complex" and type(body) is list and len(body) == 2:
@@ -137,7 +148,7 @@ def _plain(value: object) -> object:
         return value
     for base in _PLAIN_TYPES:
         if isinstance(value, base):
-            return base(value)  # type: ignore[call-arg]
+            return cast("Callable[[object], object]", base)(value)
     return value
 
 
@@ -148,6 +159,7 @@ class _Link:
         self._requests, self._replies, self._cap = requests, replies, reply_cap
 
     def request(self, message: dict[str, Any]) -> object:
+        """Sends one request and returns the decoded reply (or raises the solution's error)."""
         self._requests.write(json.dumps(message).encode() + b"\n")
         self._requests.flush()
         line = self._replies.readline(self._cap)
@@ -164,7 +176,9 @@ class _Link:
         raise error(text) if safe else RuntimeError(f"{name}: {text}")  # type: ignore[misc]
 
 
-def serve_solution(namespace: dict[str, Any], before: dict[str, int], requests: int, replies: int) -> None:
+def serve_solution(
+    namespace: dict[str, Any], before: dict[str, int], requests: int, replies: int
+) -> None:
     """In the solution's process, after the solution ran: answer the judge until EOF.
 
     `before` maps the names the prelude bound to their objects' ids, so only what the solution
@@ -236,10 +250,10 @@ def run_tests(test_source: str, prelude: str, requests: int, replies: int, reply
         exec(compile(prelude, "<prelude>", "exec"), namespace)
     for name, module in dict(announced.get("modules", {})).items():
         if str(module).rsplit(".", 1)[-1] == name or _MODULE_ALIASES.get(name) == module:
-            try:
+            # The solution's process may have a module the judge cannot import: the tests then
+            # fail on the name.
+            with contextlib.suppress(ImportError):
                 namespace[name] = importlib.import_module(str(module))
-            except ImportError:
-                pass  # the solution's process had it; the tests will fail on the name
     for name in announced.get("names", []):
         namespace[str(name)] = Remote(link, {"name": str(name)})
     exec(compile(test_source, "<tests>", "exec"), namespace)

@@ -11,6 +11,7 @@ solution code itself. Standard library only: the solution's interpreter need not
 from __future__ import annotations
 
 import builtins
+import ctypes
 import fcntl
 import io
 import json
@@ -125,7 +126,9 @@ def main() -> None:
     os._exit(0)
 
 
-def _run_case(job: dict[str, Any], case: object, token: bytearray, c: Any) -> dict[str, Any]:
+def _run_case(
+    job: dict[str, Any], case: object, token: bytearray, c: ctypes.CDLL
+) -> dict[str, Any]:
     """Forks the case's process(es), captures their pipes within the caps, classifies them."""
     limits, program = job["limits"], job["program"]
     kind = program["kind"]
@@ -211,7 +214,7 @@ def _signal_name(number: int) -> str:
 def _fork(
     job: dict[str, Any],
     token: bytearray,
-    c: Any,
+    c: ctypes.CDLL,
     fds: dict[int, int],
     uid: int | None,
     body: Callable[[], int],
@@ -342,7 +345,7 @@ def _cpu_wait_seconds(pids: list[int], seen: dict[str, int]) -> float:
     return sum(seen.values()) / 1e9
 
 
-def _enter_case(job: dict[str, Any], fds: dict[int, int], uid: int | None, c: Any) -> None:
+def _enter_case(job: dict[str, Any], fds: dict[int, int], uid: int | None, c: ctypes.CDLL) -> None:
     """In a case process: own process group, exactly `fds`, limits, then drop privileges."""
     os.setpgid(0, 0)
     # Move the sources out of the way first, so that no dup2 clobbers a source still needed.
