@@ -1,46 +1,48 @@
-"""Run untrusted Python (model-written solutions) in isolation, one process per test case.
+"""Run untrusted Python (model-written solutions) in isolation: the threat model.
 
 Design: the parent (this module, in the caller's process) starts a *supervisor* in a fresh
-process, sends it the program and the test inputs on stdin, and reads one framed record per
-test case from a dedicated pipe. The supervisor forks one *case process* per test case, which
-drops its privileges and limits, runs the solution, and is killed when it is done. Expected
-outputs never enter the sandbox: the supervisor reports what the solution printed or returned
-and `amfast.verify.code` compares in the parent.
+process, sends it the program and the test inputs on stdin, and reads one token-signed record
+per test case from a dedicated pipe. The supervisor forks one *case process* per test case,
+which drops its privileges and limits, runs the solution, and is killed when it is done.
+Expected outputs never enter the sandbox: the supervisor reports what the solution printed or
+returned and `amfast.verify.code` compares in the parent.
 
-Isolation in force (see `sandbox_capabilities()`):
+Contained (`namespaces`, the only isolation used unless `allow_unisolated` is set; needs root
+and util-linux `unshare`, see `sandbox_capabilities()`):
 
-- `namespaces` (root with CAP_SYS_ADMIN and util-linux `unshare`): the supervisor is PID 1 of new
-  PID, network and mount namespaces. No network (only a down loopback). The whole filesystem
-  is re-mounted read-only and nosuid; the working directory is a private size-limited tmpfs that
-  vanishes with the namespace; `/proc` shows only the sandbox. Directories the unprivileged uid
-  cannot traverse (e.g. a Python under `/root`) are replaced by an empty tmpfs with only the
-  interpreter's directories bound back, which also hides the rest of them. Case processes run
-  as a fresh unprivileged uid (one per concurrent sandbox), so `RLIMIT_NPROC` really stops fork
-  bombs (it is not enforced for root), they cannot signal or ptrace the supervisor or write
-  root-owned files, and `no_new_privs` blocks setuid binaries. After each case the supervisor
-  kills everything else in the namespace (`kill(-1)`), so `setsid()` escapes nothing; when the
-  parent kills `unshare`, the kernel kills the whole namespace.
-- `process_group` (fallback where namespaces are unavailable, e.g. not root): rlimits, a private
-  working directory (removed afterwards), each case in its own process group killed after the
-  case, the supervisor a child subreaper. Weaker: the network is reachable, the filesystem is as
-  writable as the caller's uid allows, a process that calls `setsid()` outlives its case if the
-  supervisor dies, and `RLIMIT_NPROC` counts all processes of the caller's uid.
+- Processes: the supervisor is PID 1 of new PID, mount, network, IPC and UTS namespaces. Case
+  processes run as a fresh unprivileged uid (one pair per concurrent sandbox) with
+  `no_new_privs`, so `RLIMIT_NPROC` stops fork bombs, and they cannot signal or ptrace the
+  supervisor. After each case everything else in the namespace is killed (`kill(-1)`), so
+  `setsid()` escapes nothing; killing `unshare` kills the whole namespace.
+- Files (`sandbox_confine.private_root`): the root is a fresh tmpfs holding only what the
+  interpreter needs, read-only: `/usr`, the interpreter's prefix, its site-packages, five
+  character devices, the sandbox's own `/proc`, and a private size-limited `/tmp`. The host's
+  data, the project checkout, the host's `/tmp` and `/dev/shm` do not exist in there.
+- Network and sockets: only a down loopback; unix sockets bound on host paths are not in the
+  filesystem view, abstract ones belong to the host's network namespace.
+- Memory: `RLIMIT_AS` per process, and a seccomp filter refuses what it does not count
+  (`memfd_create`, SysV `shmget`/`msgget`/`semget`, `io_uring`); SysV objects would anyway
+  vanish with the IPC namespace. (A cgroup v2 `memory.max` is not used: this machine's cgroup
+  v2 tree has no memory controller.)
+- Limits per case: CPU time (`RLIMIT_CPU`), address space, file size, process count, no core
+  files, a cap on captured output, and a deadline charged as wall-clock time minus the time
+  the case waited for a CPU (so a loaded machine does not turn a quick solution into a
+  `timeout`; `HARD_WALL_FACTOR` bounds the wall clock).
+- Forged verdicts: stdin and call-based results are produced by the supervisor from what it
+  captured (JSON values compared in the parent), so `sys.exit(0)`, patched builtins, printed
+  fake records or lying `__eq__` cannot pass. Assert-style tests run in a *judge* process of
+  another uid (`sandbox_judge`), which calls the solution through a pipe and gets back plain
+  data only; the tests never enter the solution's process. Any death by a signal, realtime
+  signals included, is the solution's `runtime_error`.
 
-Limits per case process (`SandboxLimits`): CPU time (`RLIMIT_CPU`), address space (`RLIMIT_AS`),
-file size (`RLIMIT_FSIZE`), process count (`RLIMIT_NPROC`), no core files, a cap on captured
-stdout/stderr (read incrementally; the case is killed when exceeded) and a wall-clock kill.
-
-What a solution cannot forge: stdin/stdout and call-based results are produced by the supervisor
-from what it captured, so `sys.exit(0)`, `os._exit(0)`, patched builtins, printed fake records
-or objects with a lying `__eq__` (return values are serialized to JSON in the case process and
-compared in the parent) cannot pass a test. What remains forgeable: assert-style tests
-(HumanEval, MBPP, LeetCode `check`) must run in the solution's own process, so the pass signal
-is a per-case token that the case process writes after the tests return. We narrow this: the
-solution's changes to `builtins` are undone before the tests run, the tests see a private copy
-of the builtins, `SystemExit` and every other exception fail the case, exiting early leaves no
-token, and `a == b` inside `assert` rejects values whose `__eq__` the solution defined. A
-solution that deliberately reads the token from its own memory (frame inspection, `gc`) or
-patches the test's globals from inside a called function can still pass.
+Not contained: CPU and memory bandwidth, the page cache and timing side channels (solutions
+share the host's kernel); kernel exploits (the filter is a denylist for memory, not a full
+syscall allowlist); what `/usr` and the interpreter's site-packages contain is readable
+(software, not data); a solution may use all of its CPU, memory, output and `/tmp` limits.
+`process_group` (only with `SandboxLimits(allow_unisolated=True)`, for trusted inputs) keeps
+the rlimits, the private working directory and the judge process but contains none of the
+above: same uid, host filesystem and network.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""The sandbox supervisor: runs inside the sandbox as `python -I -B sandbox_supervisor.py`.
+"""The sandbox supervisor: runs inside the sandbox, loaded by file (see `sandbox._BOOTSTRAP`).
 
-It reads one job (program + test inputs) on stdin, isolates itself (read-only filesystem, a
-private tmpfs working directory, when it is PID 1 of fresh namespaces), forks one case process
-per test case (limits, an unprivileged uid, no new privileges), captures what each case printed
-or returned, and writes one token-signed record per case to a dedicated pipe. It never runs
-solution code itself. Standard library only: the solution's interpreter need not have amfast.
-`amfast.verify.sandbox` (the parent side) documents the isolation as a whole.
+It reads one job (program + test inputs) on stdin, confines itself (`sandbox_confine`: a
+private root with only the interpreter, when it is PID 1 of fresh namespaces), forks one case
+process per test case (limits, an unprivileged uid, no new privileges, a seccomp filter) -
+for assert-style tests a solution process and a judge process of another uid
+(`sandbox_judge`) - captures what each case printed or returned, and writes one token-signed
+record per case to a dedicated pipe. It never runs solution code itself. Standard library
+only: the solution's interpreter need not have amfast. `amfast.verify.sandbox` (the parent
+side) documents the isolation as a whole.
 """
 
 from __future__ import annotations
