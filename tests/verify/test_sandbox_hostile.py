@@ -17,6 +17,7 @@ import pytest
 
 from amfast.verify.code import verify_code
 from amfast.verify.sandbox import Program, SandboxLimits, run_program, sandbox_capabilities
+from amfast.verify.sandbox_process import close_idle_sandboxes
 
 FAST = SandboxLimits(wall_seconds=5.0, memory_bytes=512 << 20)
 pytestmark = pytest.mark.skipif(
@@ -62,6 +63,7 @@ def host_untouched() -> Iterator[None]:
     children = {child.pid for child in me.children(recursive=True)}
     ipc = sysv_objects()
     yield
+    close_idle_sandboxes()  # warm sandboxes are kept on purpose; closing them must end all
     survivors = [c for c in me.children(recursive=True) if c.pid not in children]
     assert survivors == [], f"processes left behind: {survivors}"
     assert sysv_objects() - ipc == set(), "SysV IPC objects left on the host"
@@ -272,3 +274,22 @@ def test_any_signal_death_is_the_solutions_runtime_error(
     verdict = verify_code(respond(code), tests, limits=FAST)
     assert verdict.reason == "runtime_error", verdict
     assert f"signal {number}" in verdict.detail
+
+
+def test_a_warm_sandbox_keeps_nothing_from_the_previous_solution() -> None:
+    first = """
+    import os, subprocess
+    open("/tmp/left-over", "w").write("answers")
+    if os.fork() == 0:
+        os.setsid()
+        import time
+        time.sleep(60)
+    print("started")
+    """
+    assert printed(first) == "started"
+    second = """
+    import os
+    others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
+    print(os.listdir("/tmp"), others)
+    """
+    assert printed(second) == "[] []"

@@ -47,24 +47,16 @@ above: same uid, host filesystem and network.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import os
-import secrets
-import selectors
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import threading
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from amfast.errors import AmfastError
 from amfast.verify import sandbox_supervisor as supervisor
+from amfast.verify.sandbox_process import SandboxStartError, give_back, take_sandbox
 
 Isolation = Literal["namespaces", "process_group"]
 ProgramKind = Literal["stdin", "call", "assert"]
@@ -247,184 +239,28 @@ def run_program(
     return _run(program, limits, chosen)
 
 
-class _UidPool:
-    """Distinct unprivileged uid pairs (solution, judge) for concurrent sandboxes.
-
-    `RLIMIT_NPROC` counts per uid, and the judge's uid keeps the solution from signalling or
-    reading it.
-    """
-
-    def __init__(self, size: int = 4096) -> None:
-        # A random block per process makes two amfast processes unlikely to share a uid.
-        self._base = 1_000_000 + secrets.randbelow(500_000) * 2 * size  # below 2**32 - 1
-        self._free = list(range(size))
-        self._lock = threading.Lock()
-
-    def take(self) -> int:
-        with self._lock:
-            return self._base + 2 * self._free.pop()
-
-    def give(self, uid: int) -> None:
-        with self._lock:
-            self._free.append((uid - self._base) // 2)
-
-
-_UIDS = _UidPool()
-# Loads the supervisor and its two helpers as top-level modules by file (no amfast import in
-# the sandbox; putting their directory on sys.path would shadow the stdlib's `math`, `code`).
-_BOOTSTRAP = """import importlib.util, sys
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, %r + "/" + name + ".py")
-    module = sys.modules[name] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-load("sandbox_confine"), load("sandbox_judge"), load("sandbox_supervisor").main()
-"""
-
-
 def _run(program: Program, limits: SandboxLimits, isolation: Isolation) -> SandboxRun:
     python = limits.python or sys.executable
-    workdir = tempfile.mkdtemp(prefix="amfast-sandbox-")
-    uid = _UIDS.take() if isolation == "namespaces" else None
-    read_fd, write_fd = os.pipe()
-    # The tests of an assert program reach only the judge: a memfd the solution never holds.
-    tests_fd = os.memfd_create("tests") if program.kind == "assert" else -1
-    try:
-        if tests_fd >= 0:
-            os.write(tests_fd, str(program.cases[0]).encode())
-        if uid is not None and isolation != "namespaces":
-            os.chown(workdir, uid, uid)
-        command = [python, "-I", "-B", "-c", _BOOTSTRAP % os.path.dirname(supervisor.__file__)]
-        if isolation == "namespaces":
-            namespaces = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--mount-proc"]
-            command = ["unshare", *namespaces, "--kill-child=SIGKILL", *command]
-        token = secrets.token_bytes(supervisor.TOKEN_BYTES)
-        described = asdict(program)
-        if tests_fd >= 0:
-            described["cases"] = [""]
-        job = {
-            "program": described,
-            "tests_fd": tests_fd,
-            "limits": asdict(limits),
-            "isolation": isolation,
-            "uid": uid,
-            "workdir": workdir,
-            "result_fd": write_fd,
-        }
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir}
-        env |= {"TMPDIR": workdir, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-        try:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(write_fd,) if tests_fd < 0 else (write_fd, tests_fd),
-                cwd=workdir,
-                env=env,
-                start_new_session=True,
-            )
-        except OSError as error:
-            return SandboxRun((), f"could not start the sandbox: {error}", isolation)
-        with process:
-            os.close(write_fd)
-            write_fd = -1
-            stdin_data = token + json.dumps(job).encode()
-            per_case = limits.wall_seconds * supervisor.HARD_WALL_FACTOR + 1.0
-            deadline = _STARTUP_SECONDS + len(program.cases) * per_case
-            records, stderr, timed_out = _collect(
-                process, stdin_data, read_fd, token, deadline, limits
-            )
-        return _interpret(program, records, stderr, timed_out, process.returncode, isolation)
-    finally:
-        for fd in (read_fd, write_fd, tests_fd):
-            if fd >= 0:
-                os.close(fd)
-        shutil.rmtree(workdir, ignore_errors=True)
-        if uid is not None:
-            _UIDS.give(uid)
-
-
-def _collect(
-    process: subprocess.Popen[bytes],
-    stdin_data: bytes,
-    result_fd: int,
-    token: bytes,
-    deadline_seconds: float,
-    limits: SandboxLimits,
-) -> tuple[list[dict[str, Any]], bytes, bool]:
-    """Feeds the job, reads the records (checking each token) and stderr, enforces the deadline."""
-    # Popen(stdin=PIPE, ...) sets all three.
-    assert process.stdin is not None
-    assert process.stdout is not None
-    assert process.stderr is not None
+    described = asdict(program)
+    tests = None
+    if program.kind == "assert":
+        # The tests reach only the judge, on their own pipe: never the solution's process.
+        tests, described["cases"] = str(program.cases[0]), [""]
+    job = {"program": described, "limits": asdict(limits)}
+    per_case = limits.wall_seconds * supervisor.HARD_WALL_FACTOR + 1.0
+    deadline = _STARTUP_SECONDS + len(program.cases) * per_case
     result_cap = 64 * (limits.output_bytes + (1 << 16))  # JSON may escape bytes 6x
-    buffers: dict[int, bytearray] = {result_fd: bytearray(), process.stderr.fileno(): bytearray()}
-    caps = {result_fd: result_cap, process.stderr.fileno(): 1 << 16}
-    selector = selectors.DefaultSelector()
-    for fd in (result_fd, process.stdout.fileno(), process.stderr.fileno()):
-        os.set_blocking(fd, False)
-        selector.register(fd, selectors.EVENT_READ)
-    os.set_blocking(process.stdin.fileno(), False)
-    selector.register(process.stdin.fileno(), selectors.EVENT_WRITE)
-    stdin_fd = process.stdin.fileno()
-    pending = memoryview(stdin_data)
-    end = time.monotonic() + deadline_seconds
-    timed_out = False
-    while selector.get_map():
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            timed_out = True
-            break
-        for key, _ in selector.select(remaining):
-            fd = int(key.fd)
-            if fd == stdin_fd:
-                try:
-                    pending = pending[os.write(fd, pending[: 1 << 16]) :]
-                except BrokenPipeError:
-                    pending = pending[:0]
-                if not pending:
-                    selector.unregister(fd)
-                    process.stdin.close()
-                continue
-            data = os.read(fd, 1 << 16)
-            if not data:
-                selector.unregister(fd)
-            elif fd in buffers:
-                buffers[fd] += data
-                if len(buffers[fd]) > caps[fd]:
-                    selector.unregister(fd)  # a runaway writer: stop reading, the kill follows
-    selector.close()
-    _kill_group(process.pid)
-    process.wait()
-    records = _parse_records(bytes(buffers[result_fd]), token)
-    return records, bytes(buffers[process.stderr.fileno()]), timed_out
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _parse_records(data: bytes, token: bytes) -> list[dict[str, Any]]:
-    r"""Frames are `token + b"<length>\\n" + JSON`; parsing stops at the first bad frame."""
-    records: list[dict[str, Any]] = []
-    position = 0
-    while position < len(data):
-        if data[position : position + supervisor.TOKEN_BYTES] != token:
-            break
-        newline = data.find(
-            b"\n", position + supervisor.TOKEN_BYTES, position + supervisor.TOKEN_BYTES + 20
-        )
-        length_text = data[position + supervisor.TOKEN_BYTES : newline] if newline > 0 else b""
-        if not length_text.isdigit():
-            break
-        start, end = newline + 1, newline + 1 + int(length_text)
-        if end > len(data):
-            break
-        records.append(json.loads(data[start:end]))
-        position = end
-    return records
+    try:
+        sandbox = take_sandbox(python, isolation, limits.file_bytes)
+    except SandboxStartError as error:
+        return SandboxRun((), str(error), isolation)
+    reusable = False
+    try:
+        records, stderr, timed_out, reusable = sandbox.run(job, tests, deadline, result_cap)
+    finally:
+        give_back(sandbox, reusable)
+    returncode = sandbox.process.poll()
+    return _interpret(program, records, stderr, timed_out, returncode, isolation)
 
 
 def _interpret(

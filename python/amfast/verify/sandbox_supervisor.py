@@ -13,6 +13,7 @@ side) documents the isolation as a whole.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import ctypes
 import fcntl
 import io
@@ -21,6 +22,7 @@ import math
 import os
 import resource
 import selectors
+import shutil
 import signal
 import site
 import sys
@@ -49,7 +51,7 @@ SOLUTION_FILE = "<solution>"
 # net: the limit itself is charged without the time spent waiting for a CPU).
 HARD_WALL_FACTOR = 100.0
 _POLL_SECONDS = 0.2
-# Judge fds: value 3, requests to the solution 4, replies 5, the tests' memfd 6.
+# Judge fds: value 3, requests to the solution 4, replies 5, the tests' pipe 6.
 _JUDGE_REQUESTS, _JUDGE_REPLIES, _JUDGE_TESTS = 4, 5, 6
 # Solution fds in an assert case: requests 3, replies 4 (it gets no value pipe).
 _SOLUTION_REQUESTS, _SOLUTION_REPLIES = 3, 4
@@ -68,19 +70,22 @@ _PRELUDE_MODULES += (
 _PR_SET_NO_NEW_PRIVS, _PR_SET_CHILD_SUBREAPER, _PR_SET_DUMPABLE = 38, 36, 4
 
 
-def _read_job() -> tuple[bytearray, dict[str, Any]]:
-    token = bytearray(TOKEN_BYTES)
-    view = memoryview(token)
-    filled = 0
-    while filled < TOKEN_BYTES:
-        count = os.readv(0, [view[filled:]])
-        if count == 0:
-            raise EOFError("no job on stdin")
-        filled += count
-    chunks = []
-    while chunk := os.read(0, 1 << 20):
+def _read_exactly(fd: int, count: int) -> bytes | None:
+    """`count` bytes from `fd`, or None at EOF."""
+    chunks: list[bytes] = []
+    while count > 0:
+        chunk = os.read(fd, min(count, 1 << 20))
+        if not chunk:
+            return None
         chunks.append(chunk)
-    return token, json.loads(b"".join(chunks))
+        count -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame(fd: int) -> bytes | None:
+    """One frame (8-byte big-endian length + payload) from `fd`, or None at EOF."""
+    header = _read_exactly(fd, 8)
+    return None if header is None else _read_exactly(fd, int.from_bytes(header, "big"))
 
 
 def _send(fd: int, token: bytearray, record: dict[str, Any]) -> None:
@@ -92,10 +97,14 @@ def _send(fd: int, token: bytearray, record: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    """The sandbox's main: confine, then run each case in its own process(es) and report it."""
-    token, job = _read_job()
-    result_fd = int(job["result_fd"])
-    isolation, uid, workdir = job["isolation"], job["uid"], job["workdir"]
+    """The sandbox's main: confine once, then run job after job (a warm sandbox) until EOF."""
+    token = bytearray(_read_exactly(0, TOKEN_BYTES) or b"")
+    setup_frame = _read_frame(0)
+    if len(token) != TOKEN_BYTES or setup_frame is None:
+        sys.exit(EXIT_SETUP)
+    setup = json.loads(setup_frame)
+    result_fd = int(setup["result_fd"])
+    isolation, uid, workdir = setup["isolation"], setup["uid"], setup["workdir"]
     c = confine.libc()
     try:
         confine.machine()  # refuse early on an architecture the syscall filter does not know
@@ -103,7 +112,7 @@ def main() -> None:
             # The interpreter, its stdlib and its installed packages (not a checkout on .pth).
             needed = [sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))]
             needed += site.getsitepackages()
-            tmp_bytes = 4 * int(job["limits"]["file_bytes"])
+            tmp_bytes = 4 * int(setup["file_bytes"])
             confine.private_root(c, workdir, uid, tmp_bytes, needed)
             os.environ.update(HOME="/tmp", TMPDIR="/tmp")
             workdir = "/tmp"
@@ -117,15 +126,27 @@ def main() -> None:
         sys.stderr.write(f"sandbox setup failed: {error!r}\n")
         sys.exit(EXIT_SETUP)
     _send(result_fd, token, {"event": "ready"})
-    program = job["program"]
-    for index, case in enumerate(program["cases"]):
-        _send(result_fd, token, {"event": "start", "case": index})
-        result = _run_case(job, case, token, c)
-        _send(result_fd, token, {"event": "case", "case": index, "result": result})
-        if result["status"] != "ok":
-            break
-    _send(result_fd, token, {"event": "done"})
+    while (frame := _read_frame(0)) is not None:
+        job = dict(json.loads(frame), **setup)
+        for index, case in enumerate(job["program"]["cases"]):
+            _send(result_fd, token, {"event": "start", "case": index})
+            result = _run_case(job, case, token, c)
+            _send(result_fd, token, {"event": "case", "case": index, "result": result})
+            if result["status"] != "ok":
+                break
+        _wipe(workdir)  # the next job starts from an empty /tmp
+        _send(result_fd, token, {"event": "done"})
     os._exit(0)
+
+
+def _wipe(directory: str) -> None:
+    """Removes everything in `directory` (the cases' processes are all dead by now)."""
+    for entry in os.scandir(directory):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
 
 
 def _run_case(
@@ -150,7 +171,10 @@ def _run_case(
         fds = {0: stdin_fd, 1: out_w, 2: err_w, 3: value_w, 4: ask_w, 5: reply_r}
         fds[_JUDGE_TESTS] = int(job["tests_fd"])
         judge_uid = None if uid is None else uid + 1
-        primary = _fork(job, token, c, fds, judge_uid, lambda: _judge(program, limits, case_token))
+        job_id = str(job["job_id"])
+        primary = _fork(
+            job, token, c, fds, judge_uid, lambda: _judge(program, limits, case_token, job_id)
+        )
         for fd in (ask_r, ask_w, reply_r, reply_w):
             os.close(fd)
     else:
@@ -410,12 +434,18 @@ def _execute(program: dict[str, Any], case: object, case_token: str) -> int:
     return code
 
 
-def _judge(program: dict[str, Any], limits: dict[str, Any], case_token: str) -> int:
+def _judge(program: dict[str, Any], limits: dict[str, Any], case_token: str, job_id: str) -> int:
     """The judge process: runs the tests against the solution's process; exit status."""
     os.chdir("/")
     sys.path[:] = [path for path in sys.path if path and os.path.isabs(path)]
-    size = os.fstat(_JUDGE_TESTS).st_size
-    source = os.pread(_JUDGE_TESTS, size, 0).decode()
+    # The tests pipe is shared by the warm sandbox's jobs: skip what a killed judge left.
+    while (frame := _read_frame(_JUDGE_TESTS)) is not None:
+        if frame[:16] == job_id.encode():
+            break
+    if frame is None:
+        print("the tests never arrived", file=sys.stderr)
+        return EXIT_SETUP
+    source = frame[16:].decode()
     os.close(_JUDGE_TESTS)
     reply_cap = 64 * int(limits["output_bytes"]) + (1 << 16)
     try:
