@@ -6,6 +6,7 @@ nothing was written outside the sandbox (a planted target under `tmp_path` stays
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from pathlib import Path
@@ -13,9 +14,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from amfast.cli.main import main
+from amfast.verify import sandbox
 from amfast.verify.code import verify_code
 from amfast.verify.sandbox import (
     Program,
+    SandboxCapabilities,
     SandboxLimits,
     SandboxUnavailable,
     run_program,
@@ -316,3 +320,29 @@ def test_missing_interpreter_is_an_infra_error_not_a_wrong_answer():
     verdict = verify_code(respond("print(3)"), ADD_TESTS, limits=limits)
     assert verdict.reason == "infra_error"
     assert not verdict.graded
+
+
+def test_code_verification_refuses_without_namespaces_naming_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    missing = SandboxCapabilities(
+        "process_group", False, False, False, False, notes=("not root: no namespaces",)
+    )
+    monkeypatch.setattr(sandbox, "sandbox_capabilities", lambda: missing)
+    with pytest.raises(SandboxUnavailable, match="not root: no namespaces"):
+        verify_code(respond("print(3)"), {"inputs": [""], "outputs": ["3"]}, limits=FAST)
+    trusted = SandboxLimits(wall_seconds=3.0, allow_unisolated=True)
+    assert verify_code(
+        respond("print(3)"), {"inputs": [""], "outputs": ["3"]}, limits=trusted
+    ).passed
+    rows = tmp_path / "rows.jsonl"
+    row = {
+        "prompt": "p",
+        "response": respond("print(3)"),
+        "test_case": {"inputs": [""], "outputs": ["3"]},
+    }
+    rows.write_text(json.dumps(row) + "\n")
+    argv = ["verify", str(rows), "-o", str(tmp_path / "out.jsonl"), "--no-progress"]
+    assert main(argv) == 2
+    assert "--allow-unisolated" in capsys.readouterr().err
+    assert main([*argv, "--allow-unisolated", "--restart"]) == 0
