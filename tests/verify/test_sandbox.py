@@ -285,8 +285,9 @@ def test_killing_the_parent_or_signalling_everyone_harms_nothing():
 
 @needs_namespaces
 def test_case_process_runs_unprivileged_without_seeing_host_processes():
-    # Its parent is PID 1: the supervisor of a PID namespace of its own.
-    code = "import os\nprint(os.getuid() != 0, os.getppid() == 1, len(os.listdir('/proc')) < 80)"
+    # PID 1 is the supervisor of a PID namespace of its own, not the host's init.
+    code = "import os\nprint(os.getuid() != 0, b'sandbox_supervisor' in "
+    code += "open('/proc/1/cmdline', 'rb').read(), len(os.listdir('/proc')) < 80)"
     stdout = run_program(Program("stdin", code, ("",)), FAST).cases[0].stdout
     assert stdout == "True True True\n"
 

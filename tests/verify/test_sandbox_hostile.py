@@ -289,7 +289,8 @@ def test_a_warm_sandbox_keeps_nothing_from_the_previous_solution() -> None:
     assert printed(first) == "started"
     second = """
     import os
-    others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
+    mine = (1, os.getpid(), os.getppid())  # the supervisor, this case, its job runner
+    others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in mine]
     print(os.listdir("/tmp"), others)
     """
     assert printed(second) == "[] []"

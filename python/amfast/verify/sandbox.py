@@ -40,11 +40,9 @@ Not contained: CPU and memory bandwidth, the page cache and timing side channels
 share the host's kernel); kernel exploits (the filter is a denylist for memory, not a full
 syscall allowlist); what `/usr` and the interpreter's site-packages contain is readable
 (software, not data); a solution may use all of its CPU, memory, output and `/tmp` limits.
-Warm sandboxes (`sandbox_process`) fork each case from a supervisor that has run earlier
-jobs: processes, files and IPC objects do not carry over, but freed heap memory of the
-supervisor may still hold earlier solutions' code, inputs and captured outputs (never tests or
-expected outputs), which a solution could read from its own memory. Re-executing the
-supervisor between jobs would close that; it is not done yet.
+Warm sandboxes (`sandbox_process`) keep the supervisor between jobs, but each job runs in a
+fresh fork of it that was made before the job was read: processes, files, IPC objects and
+memory (earlier solutions' code, inputs or outputs) do not carry over to the next solution.
 `process_group` (only with `SandboxLimits(allow_unisolated=True)`, for trusted inputs) keeps
 the rlimits, the private working directory and the judge process but contains none of the
 above: same uid, host filesystem and network.

@@ -126,17 +126,51 @@ def main() -> None:
         sys.stderr.write(f"sandbox setup failed: {error!r}\n")
         sys.exit(EXIT_SETUP)
     _send(result_fd, token, {"event": "ready"})
-    while (frame := _read_frame(0)) is not None:
-        job = dict(json.loads(frame), **setup)
-        for index, case in enumerate(job["program"]["cases"]):
-            _send(result_fd, token, {"event": "start", "case": index})
-            result = _run_case(job, case, token, c)
-            _send(result_fd, token, {"event": "case", "case": index, "result": result})
-            if result["status"] != "ok":
-                break
-        _wipe(workdir)  # the next job starts from an empty /tmp
-        _send(result_fd, token, {"event": "done"})
-    os._exit(0)
+    # Each job runs in a fresh fork of this process, which never reads a job itself: its
+    # memory (and so every case process's) holds no earlier solution, input or output.
+    while True:
+        runner = os.fork()
+        if runner == 0:
+            code = EXIT_SETUP
+            try:
+                code = _run_job(setup, token, c, workdir)
+            finally:
+                os._exit(code)
+        if _wait_for(runner) != 0:
+            os._exit(0)  # stdin closed (the parent is done with us), or the runner failed
+
+
+def _run_job(setup: dict[str, Any], token: bytearray, c: ctypes.CDLL, workdir: str) -> int:
+    """In a job runner: reads one job, runs its cases, reports them; 0, or 1 at EOF."""
+    frame = _read_frame(0)
+    if frame is None:
+        return 1
+    job = dict(json.loads(frame), **setup)
+    result_fd = int(setup["result_fd"])
+    for index, case in enumerate(job["program"]["cases"]):
+        _send(result_fd, token, {"event": "start", "case": index})
+        result = _run_case(job, case, token, c)
+        _send(result_fd, token, {"event": "case", "case": index, "result": result})
+        if result["status"] != "ok":
+            break
+    _wipe(workdir)  # the next job starts from an empty /tmp
+    _send(result_fd, token, {"event": "done"})
+    return 0
+
+
+def _wait_for(runner: int) -> int:
+    """Waits for the job runner, reaping the orphans re-parented to us meanwhile; its code."""
+    status = -1
+    while True:
+        try:
+            pid, waited = os.waitpid(-1, 0 if status < 0 else os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        if pid == runner:
+            status = os.waitstatus_to_exitcode(waited)
+    return status
 
 
 def _wipe(directory: str) -> None:
