@@ -44,6 +44,9 @@ reference_field = "answer"
 reference_extract = "after_hashes"
 max_rows = 3
 
+[select]
+keep = ["level=Level 5:0.0"]
+
 [clean]
 threshold = {threshold}
 filters = ["length", "repetition"]
@@ -113,30 +116,39 @@ def test_recipe_runs_every_stage_and_trains_only_on_verified_rows(
     assert all(str(r["reference_answer"]).isdigit() for r in gsm)
     assert not any("candidate_response" in r for r in gsm)
 
-    existing = _rows(run / "03-verify_existing" / "verified.jsonl")
+    # select drops every Level 5 MATH problem, with its reason in the ledger.
+    level5 = {r["id"] for r in math_rows if r["level"] == "Level 5"}
+    selected = [_rows(path) for path in sorted((run / "03-select").glob("part-*.jsonl"))]
+    assert {r["id"] for rows in selected for r in rows}.isdisjoint(level5)
+    existing = _rows(run / "04-verify_existing" / "verified.jsonl")
     passed = {r["id"] for r in existing if r["verify_reason"] == "correct"}
     # Human MATH solutions end in the boxed answer they are graded against.
     assert passed, [r["verify_reason"] for r in existing]
-    to_distill = _rows(run / "03-verify_existing" / "to_distill.jsonl")
+    to_distill = _rows(run / "04-verify_existing" / "to_distill.jsonl")
     assert {r["id"] for r in to_distill}.isdisjoint(passed)
     assert {r["id"] for r in gsm} <= {r["id"] for r in to_distill}
 
-    training = _rows(run / "06-collect" / "train.jsonl")
+    training = _rows(run / "07-collect" / "train.jsonl")
     assert len(training) >= len(passed)
     for row in training:
         messages = row["messages"]
         assert isinstance(messages, list)
         assert messages[-1]["info"]["verify_reason"] == "correct"
-    marker = json.loads((run / "07-train" / "recipe-stage.json").read_text())
+    marker = json.loads((run / "09-train" / "recipe-stage.json").read_text())
     assert marker["summary"]["steps"] == 2
-    assert (run / "08-eval" / "results.json").is_file()
+    assert (run / "10-eval" / "results.json").is_file()
+    card = (run / "08-export" / "README.md").read_text(encoding="utf-8")
+    assert "math_train" in card
+    assert list((run / "08-export").glob("am_*.jsonl.zst"))
+    report = (run / "report.html").read_text(encoding="utf-8")
+    assert "verify_existing" in report
 
     # A rerun reuses every stage; a changed clean setting reruns clean and what follows it.
     outcomes = run_recipe(read_recipe(recipe), progress=False)
     assert all(outcome.reused for outcome in outcomes)
     changed = _recipe(tmp_path, benchmarks, tiny_model, threshold=0.7)
     outcomes = run_recipe(read_recipe(changed), until="verify_existing", progress=False)
-    assert [o.reused for o in outcomes] == [True, False, False]
+    assert [o.reused for o in outcomes] == [True, False, False, False]
 
 
 def test_recipe_errors_name_the_file_and_the_key(tmp_path: Path) -> None:
@@ -165,7 +177,7 @@ def test_recipe_killed_mid_stage_resumes_without_redoing_finished_stages(
     recipe = _recipe(tmp_path, benchmarks_dir, tiny_model)
     command = [sys.executable, "-m", "amfast.cli.main", "run", str(recipe), "--no-progress"]
     command += ["--until", "verify"]
-    started = tmp_path / "run" / "04-distill" / "recipe-started.json"
+    started = tmp_path / "run" / "05-distill" / "recipe-started.json"
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 600
@@ -181,10 +193,11 @@ def test_recipe_killed_mid_stage_resumes_without_redoing_finished_stages(
     assert [(o.name, o.reused) for o in outcomes] == [
         ("sources", True),
         ("clean", True),
+        ("select", True),
         ("verify_existing", True),
         ("distill", False),
         ("verify", False),
     ]
-    samples = _rows(next((tmp_path / "run" / "05-verify").glob("part-*.jsonl")))
+    samples = _rows(next((tmp_path / "run" / "06-verify").glob("part-*.jsonl")))
     ids = [row["prompt_id"] for row in samples]
-    assert len(ids) == len(set(ids)) == outcomes[2].summary["to_distill"]
+    assert len(ids) == len(set(ids)) == outcomes[3].summary["to_distill"]

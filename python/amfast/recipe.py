@@ -9,18 +9,24 @@ the recipe fills in every input and output path, so no path is written twice. St
    that came with the row) in one corpus with stable ids (`<source name>/<row>` unless the
    source names an id field);
 2. `clean`: normalize, dedup, decontaminate and filter the prompts (`amfast clean`);
+   `label` (category, difficulty, language, length) and `select` (reproducible downsampling
+   per label) follow when the recipe has their tables;
 3. `verify_existing`: rows that arrived with a response are verified first; the prompts whose
    response passed are done, the rest go to distill;
 4. `distill`: responses from the teacher for the remaining prompts (`amfast distill`);
 5. `verify`: every distilled response graded (`amfast verify`);
 6. `collect`: the passing responses of both, as AM-schema conversations (the training set);
-7. `train`: SFT on the training set (`amfast train`);
-8. `eval`: the trained model on the eval tasks (`amfast eval`).
+7. `export`: the release (`am_*.jsonl.zst`, Parquet, a `datasets` folder) and its dataset card;
+8. `train`: SFT on the training set (`amfast train`);
+9. `eval`: the trained model on the eval tasks (`amfast eval`).
 
-Each stage writes `RUN/NN-<stage>/` and, when it finishes, `recipe-stage.json` there with the
-fingerprint of its settings and of everything upstream. A rerun reuses a finished stage whose
-fingerprint still matches, resumes an unfinished one (the stages are resumable themselves), and
-reruns a stage whose settings changed together with every stage after it.
+At the end `RUN/report.html` shows every stage on one offline page (`amfast.report`).
+
+Each stage writes `RUN/NN-<stage>/` (numbered in the recipe's order) and, when it finishes,
+`recipe-stage.json` there with the fingerprint of its settings and of everything upstream. A
+rerun reuses a finished stage whose fingerprint still matches, resumes an unfinished one (the
+stages are resumable themselves), and reruns a stage whose settings changed together with every
+stage after it.
 """
 
 from __future__ import annotations
@@ -44,7 +50,21 @@ from amfast.errors import InputError
 from amfast.io import AtomicWriter, field_at, iter_jsonl
 from amfast.stage import PLUGINS
 
-STAGES = ("sources", "clean", "verify_existing", "distill", "verify", "collect", "train", "eval")
+STAGES = (
+    "sources",
+    "clean",
+    "label",
+    "select",
+    "verify_existing",
+    "distill",
+    "verify",
+    "collect",
+    "export",
+    "train",
+    "eval",
+)
+# Stages a recipe runs only when it has their table (they need a labelling model, or rules).
+OPTIONAL_STAGES = ("label", "select")
 MARKER = "recipe-stage.json"
 ReferenceExtract = Literal["field", "last_boxed", "after_hashes"]
 
@@ -90,8 +110,13 @@ class Recipe:
     base: Path
 
     def stage_dir(self, name: str) -> Path:
-        """`RUN/NN-<name>`, numbered by the stage's place in `STAGES`."""
-        return self.run_dir / f"{STAGES.index(name) + 1:02d}-{name}"
+        """`RUN/NN-<name>`, numbered by the stage's place in this recipe."""
+        return self.run_dir / f"{self.stages.index(name) + 1:02d}-{name}"
+
+    def prompts_dir(self) -> Path:
+        """Where the curated prompts are: the last of select, label and clean in the recipe."""
+        name = next(n for n in ("select", "label", "clean") if n in self.stages)
+        return self.stage_dir(name)
 
 
 def read_recipe(path: str | os.PathLike[str], run_dir: str | None = None) -> Recipe:
@@ -103,7 +128,7 @@ def read_recipe(path: str | os.PathLike[str], run_dir: str | None = None) -> Rec
     path = Path(path)
     document = read_toml(path)
     base = path.parent
-    known = {"run_dir", "stages", "source", *STAGES, "label", "export"}
+    known = {"run_dir", "stages", "source", *STAGES}
     unknown = sorted(set(document) - known)
     if unknown:
         raise InputError(f"{path}: unknown keys {unknown}; known: {sorted(known)}")
@@ -121,12 +146,18 @@ def read_recipe(path: str | os.PathLike[str], run_dir: str | None = None) -> Rec
     names = [source.name for source in sources]
     if len(set(names)) != len(names):
         raise InputError(f"{path}: source names must be unique, got {names}")
-    stages = document.get("stages", list(STAGES))
+    default = [n for n in STAGES if n not in OPTIONAL_STAGES or n in document]
+    stages = document.get("stages", default)
     bad = [name for name in stages if name not in STAGES]
     if bad:
         raise InputError(f"{path}: unknown stages {bad}; known: {', '.join(STAGES)}")
     if "sources" in stages and not sources:
         raise InputError(f"{path}: no [[source]] table")
+    if [n for n in STAGES if n in stages] != list(stages):
+        raise InputError(f"{path}: stages must keep the order {', '.join(STAGES)}")
+    for needed, stage in (("sources", "clean"), ("clean", "verify_existing")):
+        if stage in stages and needed not in stages:
+            raise InputError(f"{path}: stage {stage} needs stage {needed} before it")
     run = run_dir or document.get("run_dir")
     if not run:
         raise InputError(f"{path}: no run_dir (set it in the file or pass --run-dir)")
@@ -230,6 +261,9 @@ def run_recipe(
         if name == until:
             break
     _write_json(recipe.run_dir / "recipe-summary.json", [dataclasses.asdict(o) for o in outcomes])
+    from amfast.report import write_report
+
+    write_report(recipe.run_dir)
     return outcomes
 
 
@@ -412,6 +446,39 @@ def _run_clean(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]:
     return {"rows": summary.rows, "kept": summary.kept, "dropped": summary.dropped}
 
 
+def _run_label(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]:
+    from amfast.label import LabelConfig, run_label
+
+    settings = check_values(LabelConfig, recipe.tables["label"], "[label]")
+    fixed = {
+        "input": str(recipe.stage_dir("clean")),
+        "output": str(folder),
+        "prompt_field": "prompt",
+        "id_field": "id",
+    }
+    summary = run_label(LabelConfig(**(settings | fixed)))
+    return {"rows": summary.rows, "labels": summary.counts}
+
+
+def _run_select(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]:
+    from amfast.selection import SelectConfig, run_select
+
+    upstream = recipe.stage_dir("label" if "label" in recipe.stages else "clean")
+    settings = check_values(SelectConfig, recipe.tables["select"], "[select]")
+    fixed = {"input": str(upstream), "output": str(folder), "id_field": "id"}
+    summary = run_select(SelectConfig(**(settings | fixed)))
+    return {"rows": summary.rows, "kept": summary.kept, "dropped": summary.dropped}
+
+
+def _run_export(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]:
+    from amfast.export import ExportConfig, run_export
+
+    settings = check_values(ExportConfig, recipe.tables["export"], "[export]")
+    fixed = {"input": str(recipe.stage_dir("collect")), "output": str(folder)}
+    summary = run_export(ExportConfig(**(settings | fixed)))
+    return {"rows": summary.rows, "shards": summary.shards, "card": summary.card}
+
+
 @dataclass
 class RecipeVerifySettings:
     """The `[verify]` table of a recipe: how both verify stages run."""
@@ -442,7 +509,7 @@ def _passed(row: dict[str, Any]) -> bool:
 def _run_verify_existing(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]:
     from amfast.verify.job import verify_file
 
-    kept = _parts(recipe.stage_dir("clean"), "part-*.jsonl")
+    kept = _parts(recipe.prompts_dir(), "part-*.jsonl")
     # The clean stage curated prompts; the response that came with a row is graded only here.
     with_response = _write_rows(
         folder / "candidates.jsonl",
@@ -535,15 +602,18 @@ def am_conversation(row: dict[str, Any]) -> dict[str, Any]:
     extra = {
         k: v
         for k, v in row.items()
-        if k not in ("prompt", "response", "response_source", "reference_answer", "test_case")
+        if k
+        not in ("prompt", "response", "response_source", "reference_answer", "test_case", "info")
         and k not in verify
     }
+    labels: dict[str, Any] = row["info"] if isinstance(row.get("info"), dict) else {}
     return extra | {
         "messages": [
             {
                 "role": "user",
                 "content": row["prompt"],
-                "info": {
+                "info": labels
+                | {
                     "source": row.get("source"),
                     "reference_answer": row.get("reference_answer"),
                     "test_case": row.get("test_case"),
@@ -562,13 +632,25 @@ def _run_collect(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]
     existing = _parts(recipe.stage_dir("verify_existing"), "verified.jsonl")
     distilled = _parts(recipe.stage_dir("verify"), "part-*.jsonl")
     counts = {"existing": 0, "distilled": 0}
+    # Distill keeps a prompt's id, not its labels: they come back from the prompt rows.
+    prompts = recipe.stage_dir("verify_existing") / "to_distill.jsonl"
+    labels = {
+        str(row["id"]): row["info"]
+        for row in _read_rows([prompts] if prompts.is_file() else [])
+        if isinstance(row.get("info"), dict)
+    }
 
     def rows() -> Iterator[dict[str, Any]]:
         for kind, paths in (("existing", existing), ("distilled", distilled)):
             for row in _read_rows(paths):
                 if _passed(row):
                     counts[kind] += 1
-                    yield am_conversation(row)
+                    conversation = am_conversation(row)
+                    info = labels.get(str(conversation.get("prompt_id")))
+                    if kind == "distilled" and info:
+                        user = conversation["messages"][0]
+                        user["info"] = info | (user.get("info") or {})
+                    yield conversation
 
     total = _write_rows(folder / "train.jsonl", rows())
     return {"samples": total, **counts}
@@ -609,10 +691,13 @@ def _run_eval(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]:
 STAGE_RUNNERS: dict[str, Callable[[Recipe, Path, bool], dict[str, Any]]] = {
     "sources": _run_sources,
     "clean": _run_clean,
+    "label": _run_label,
+    "select": _run_select,
     "verify_existing": _run_verify_existing,
     "distill": _run_distill,
     "verify": _run_verify,
     "collect": _run_collect,
+    "export": _run_export,
     "train": _run_train,
     "eval": _run_eval,
 }

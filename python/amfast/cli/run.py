@@ -31,7 +31,11 @@ def run(args: argparse.Namespace) -> int:
     """Runs `amfast run`."""
     recipe = read_recipe(args.recipe, args.run_dir)
     print(f"run folder    {recipe.run_dir}")
-    run_recipe(
+    outcomes = run_recipe(
         recipe, until=args.until, only=args.only, progress=args.progress, report=print_outcome
     )
+    print(f"report        {recipe.run_dir / 'report.html'}")
+    for outcome in outcomes:
+        if outcome.name == "export":
+            print(f"dataset card  {outcome.summary['card']}")
     return 0
