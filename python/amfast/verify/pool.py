@@ -305,14 +305,19 @@ class _Worker:
             request = pickle.dumps((task.function, task.item), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:
             return CallFailed("error", f"call cannot be sent to a worker: {_one_line(error)}"), True
-        seen: dict[str, int] = {}
-        start, waited_before = time.monotonic(), _cpu_wait_seconds(self.process.pid, seen)
+        seen: dict[str, tuple[int, int]] = {}
+        pids = [self.process.pid]
+        start = time.monotonic()
+        ran_before, waited_before, _ = _scheduler_times(pids, seen)
         hard_end = start + task.timeout * _HARD_WALL_FACTOR
 
         def expired() -> bool:
             now = time.monotonic()
-            waited = _cpu_wait_seconds(self.process.pid, seen) - waited_before
-            return now - start - waited >= task.timeout or now >= hard_end
+            ran, waited, runnable = _scheduler_times(pids, seen)
+            # While runnable, a wait in progress is not counted yet: only CPU time decides.
+            if runnable:
+                return ran - ran_before >= task.timeout or now >= hard_end
+            return now - start - (waited - waited_before) >= task.timeout or now >= hard_end
 
         try:
             pool_worker.write_payload(self._in, request)
@@ -398,18 +403,27 @@ def _drive(
             worker.stop()
 
 
-def _cpu_wait_seconds(pid: int, seen: dict[str, int]) -> float:
-    """Seconds the threads of `pid` spent runnable but waiting for a CPU (0.0 if unknown).
+def _scheduler_times(
+    pids: list[int], seen: dict[str, tuple[int, int]]
+) -> tuple[float, float, bool]:
+    """CPU seconds run and waited for by the threads of `pids`; whether one is runnable now.
 
-    `seen` keeps each thread's last reading, so a thread that ended still counts.
+    Schedstat counts a wait for a CPU only once it ends, hence the runnable flag. `seen`
+    keeps each thread's last reading, so a thread that ended still counts.
     """
-    try:
-        for thread in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{thread}/schedstat", "rb") as stats:
-                seen[thread] = int(stats.read().split()[1])
-    except (OSError, IndexError, ValueError):
-        pass  # the worker just exited, or no schedstat: charge the full wall clock
-    return sum(seen.values()) / 1e9
+    runnable = False
+    for pid in pids:
+        try:
+            for thread in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{thread}/schedstat", "rb") as stats:
+                    ran, waited = (int(field) for field in stats.read().split()[:2])
+                seen[f"{pid}/{thread}"] = (ran, waited)
+                with open(f"/proc/{pid}/task/{thread}/stat", "rb") as stat:
+                    runnable = runnable or stat.read().rsplit(b")", 1)[1].split()[0] == b"R"
+        except (OSError, IndexError, ValueError):
+            continue  # it already ended, or no schedstat: the full wall clock is charged
+    ran_total = sum(ran for ran, _ in seen.values())
+    return ran_total / 1e9, sum(waited for _, waited in seen.values()) / 1e9, runnable
 
 
 def _one_line(error: BaseException) -> str:

@@ -315,19 +315,23 @@ def _capture(
     selector.register(pidfd, selectors.EVENT_READ)
     pids = [primary, *others]
     wall = float(limits["wall_seconds"])
-    waits: dict[str, int] = {}
-    start, waited_before = time.monotonic(), _cpu_wait_seconds(pids, waits)
+    seen: dict[str, tuple[int, int]] = {}
+    start = time.monotonic()
+    ran_before, waited_before, _ = _scheduler_times(pids, seen)
     hard_end = start + wall * HARD_WALL_FACTOR
     killed: CaseStatus | None = None
     statuses: dict[int, int] = {}
     usages: dict[int, float] = {}
     while len(selector.get_map()) > 0 and killed is None:
         now = time.monotonic()
-        charged = now - start - (_cpu_wait_seconds(pids, waits) - waited_before)
-        if charged >= wall or now >= hard_end:
+        ran, waited, runnable = _scheduler_times(pids, seen)
+        charged = now - start - (waited - waited_before)
+        # While runnable, a wait in progress is not counted yet: only CPU time decides then.
+        over = ran - ran_before >= wall if runnable else charged >= wall
+        if over or now >= hard_end:
             killed = "timeout"
             break
-        for key, _ in selector.select(min(wall - charged, _POLL_SECONDS)):
+        for key, _ in selector.select(max(0.0, min(wall - charged, _POLL_SECONDS))):
             if key.fd == pidfd:
                 # The case ended: whatever it left behind dies now, so its pipes reach EOF.
                 selector.unregister(pidfd)
@@ -390,19 +394,27 @@ def _kill_rest(
             return
 
 
-def _cpu_wait_seconds(pids: list[int], seen: dict[str, int]) -> float:
-    """Seconds the threads of `pids` spent runnable but waiting for a CPU (schedstat).
+def _scheduler_times(
+    pids: list[int], seen: dict[str, tuple[int, int]]
+) -> tuple[float, float, bool]:
+    """CPU seconds run and waited for by the threads of `pids`; whether one is runnable now.
 
-    `seen` keeps each thread's last reading, so a thread that ended still counts.
+    Schedstat counts a wait for a CPU only once it ends, hence the runnable flag. `seen`
+    keeps each thread's last reading, so a thread that ended still counts.
     """
+    runnable = False
     for pid in pids:
         try:
             for thread in os.listdir(f"/proc/{pid}/task"):
                 with open(f"/proc/{pid}/task/{thread}/schedstat", "rb") as stats:
-                    seen[f"{pid}/{thread}"] = int(stats.read().split()[1])
+                    ran, waited = (int(field) for field in stats.read().split()[:2])
+                seen[f"{pid}/{thread}"] = (ran, waited)
+                with open(f"/proc/{pid}/task/{thread}/stat", "rb") as stat:
+                    runnable = runnable or stat.read().rsplit(b")", 1)[1].split()[0] == b"R"
         except (OSError, IndexError, ValueError):
             continue  # it already ended, or no schedstat: the full wall clock is charged
-    return sum(seen.values()) / 1e9
+    ran_total = sum(ran for ran, _ in seen.values())
+    return ran_total / 1e9, sum(waited for _, waited in seen.values()) / 1e9, runnable
 
 
 def _enter_case(job: dict[str, Any], fds: dict[int, int], uid: int | None, c: ctypes.CDLL) -> None:
