@@ -30,6 +30,12 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
     parser.add_argument("--math-timeout", type=float, default=10.0, help="seconds per math check")
     parser.add_argument("--code-timeout", type=float, default=10.0, help="seconds per code run")
     parser.add_argument("--code-memory-mb", type=int, default=1024, help="memory per code run")
+    parser.add_argument(
+        "--allow-unisolated",
+        action="store_true",
+        help="trusted inputs only: run code without the sandbox's namespaces where they are "
+        "unavailable (not root, no unshare) instead of refusing",
+    )
     parser.add_argument("--reward-model", help="local sequence-classification model directory")
     parser.add_argument("--reward-threshold", type=float, default=0.0, help="score to pass")
     judge = parser.add_argument_group("LLM judge (a second opinion on math rows)")
@@ -101,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         math_timeout=args.math_timeout,
         code_timeout=args.code_timeout,
         code_memory_mb=args.code_memory_mb,
+        allow_unisolated=args.allow_unisolated,
         reward_model=reward_model,
         judge=judge,
     )
