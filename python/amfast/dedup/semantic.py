@@ -5,10 +5,12 @@ The graph holds every pair of rows whose exact cosine is >= `threshold`. By defa
 cell per 1,000 rows) and every row is compared exactly with the rows of its `nprobe` nearest
 cells (default 2): an IVF-flat search with a threshold, deterministic for any thread count.
 `method="hnsw"` (usearch) serves new rows against an existing corpus; `method="exact"` compares
-all pairs (small N, recall checks). Every edge's cosine is the exact f32 one. Rows are then visited in priority order and a row is dropped iff it
-has an edge to a row already kept (`keep="greedy"`, the default: no chaining through rows that
-were themselves dropped), or one row is kept per connected component (`keep="component"`, what
-MinHash near dedup does). Cluster ids are always the connected components.
+all pairs (small N, recall checks). Every edge's cosine is the exact f32 one.
+
+Rows are then visited in priority order and a row is dropped iff it has an edge to a row
+already kept (`keep="greedy"`, the default: no chaining through rows that were themselves
+dropped), or one row is kept per connected component (`keep="component"`, what MinHash near
+dedup does). Cluster ids are always the connected components.
 
 Thresholds measured for all-MiniLM-L6-v2: 0.95 keeps to near-verbatim copies, 0.90 also merges
 paraphrases. For bge-m3 (multilingual; finds the same problem in Chinese and English) 0.90.
