@@ -156,7 +156,11 @@ def test_math500_reference_solutions_pass_against_their_answers(
     misses = [(row["answer"], v) for row, v in zip(math500, verdicts, strict=True) if not v.passed]
     assert len(verdicts) == 500
     assert 1 - len(misses) / len(verdicts) >= MATH500_AGREEMENT_FLOOR, misses
-    assert [v.extracted for v in verdicts] == [last_boxed(row["solution"]) for row in math500]
+    # Option-letter answers (`\text{(C)}`) are graded, and recorded, as the letter chosen.
+    boxed = [last_boxed(row["solution"]) or "" for row in math500]
+    letters = [re.fullmatch(r"\\text\{\(([A-E])\)\}", answer) for answer in boxed]
+    expected = [m.group(1) if m else answer for m, answer in zip(letters, boxed, strict=True)]
+    assert [v.extracted for v in verdicts] == expected
 
 
 def retypeset(answer: str) -> str:

@@ -40,6 +40,17 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
         "--judge-base-url", action="append", help="OpenAI-compatible server URL(s) of the judge"
     )
     judge.add_argument("--judge-max-tokens", type=int, default=4096, help="tokens per judgement")
+    parser.add_argument(
+        "--labels",
+        metavar="FIELD",
+        help="boolean verdict already in the rows (dotted path, e.g. harness_verdict): the audit "
+        "adds recall / false passes against it, disagreements go to --disagreements",
+    )
+    parser.add_argument(
+        "--disagreements",
+        help="JSONL of rows whose verdict disagrees with --labels "
+        "(default: OUTPUT.disagreements.jsonl)",
+    )
     parser.add_argument("--chunk-rows", type=int, default=1000, help="rows per resumable part")
     parser.add_argument("--restart", action="store_true", help="discard an earlier run's parts")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -103,9 +114,16 @@ def run(args: argparse.Namespace) -> int:
         audit_path=audit_path,
         restart=args.restart,
         progress=not args.no_progress,
+        labels=args.labels,
+        disagreements_path=args.disagreements,
     )
     print(audit.table())
     print(f"\nrows with verdicts: {Path(args.output)}\naudit: {audit_path}")
+    if args.labels:
+        print(
+            f"disagreements with {args.labels}: "
+            f"{args.disagreements or f'{args.output}.disagreements.jsonl'}"
+        )
     if audit.infrastructure_failures:
         print(
             f"{audit.infrastructure_failures} rows failed for infrastructure reasons (not "

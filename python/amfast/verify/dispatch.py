@@ -228,7 +228,13 @@ def _verify_choice_rows(tasks: Sequence[VerifyTask], options: VerifyOptions) -> 
     del options  # regular expressions only: nothing to configure
     letters = "ABCDEFGHIJ"
     return [
-        verify_choice(t.response, t.reference or "", letters=letters, finish_reason=t.finish_reason)
+        verify_choice(
+            t.response,
+            t.reference or "",
+            letters=letters,
+            finish_reason=t.finish_reason,
+            prompt=t.prompt,
+        )
         for t in tasks
     ]
 

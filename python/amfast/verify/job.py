@@ -12,6 +12,11 @@ Each output row is its input row plus `verify_score` (null when ungraded), `veri
 `verifier`, `verify_detail` and, when the LLM judge ran, `verify_judge`; AM-schema rows carry
 them in the last assistant message's `info`, flat rows at the top level. An unreadable line
 becomes `{"raw_line": ..., "verify_reason": "bad_row", ...}`, so no row is lost.
+
+With `labels` (a dotted path to a boolean verdict already in the rows), each audit entry also
+keeps the row's label, the audit gains the agreement table (`VerifyAudit.agreement`), and every
+graded row whose verdict disagrees with its label is written, with its extracted answer, to
+`<output>.disagreements.jsonl`.
 """
 
 from __future__ import annotations
@@ -30,7 +35,14 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from amfast.errors import InputError
-from amfast.io import AtomicWriter, _open_text_output, chunked, file_format, iter_raw_lines
+from amfast.io import (
+    AtomicWriter,
+    _open_text_output,
+    chunked,
+    field_at,
+    file_format,
+    iter_raw_lines,
+)
 from amfast.verify.audit import VerifyAudit
 from amfast.verify.dispatch import (
     BadRow,
@@ -101,8 +113,26 @@ def _with_verdict(record: Row, fields: Row) -> Row:
     return clean | fields
 
 
+def label_of(record: Row, labels: str) -> bool | None:
+    """The boolean verdict at the dotted path `labels` of a row (0/1 count), else None.
+
+    Example:
+        >>> label_of({"harness": {"passed": True}}, "harness.passed"), label_of({}, "passed")
+        (True, None)
+    """
+    try:
+        value = field_at(record, labels)
+    except KeyError:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    return None
+
+
 def _verify_chunk(
-    chunk: list[Row | str], fields: RowFields, options: VerifyOptions
+    chunk: list[Row | str], fields: RowFields, options: VerifyOptions, labels: str | None = None
 ) -> tuple[list[Row], list[Row]]:
     """Verdicts for one chunk: (output rows, audit entries)."""
     outputs: list[Row | None] = [None] * len(chunk)
@@ -130,14 +160,40 @@ def _verify_chunk(
         record = chunk[index]
         assert isinstance(record, dict)  # strings were handled above
         outputs[index] = _with_verdict(record, _verdict_fields(task.verifier, verdict, judge))
-        entries[index] = {
+        entry: Row = {
             "verifier": task.verifier,
             "source": task.source,
             "reason": verdict.reason,
             "judged": judge[0],
             "judge": judge[1],
         }
+        if labels is not None:
+            label = label_of(record, labels)
+            entry |= {"labelled": True, "label": label}
+            if label is not None and verdict.graded and label != verdict.passed:
+                entry |= {"extracted": verdict.extracted, "detail": verdict.detail}
+        entries[index] = entry
     return [o for o in outputs if o is not None], [e for e in entries if e is not None]
+
+
+def _check_labels(source: Path, chunk: list[Row | str], labels: str) -> None:
+    """A `labels` path that holds no boolean in the first chunk is a mistake, not a result."""
+    records = [row for row in chunk if isinstance(row, dict)]
+    if records and all(label_of(row, labels) is None for row in records):
+        try:
+            found: Any = field_at(records[0], labels)
+            what = f"{type(found).__name__} {found!r}"[:80]
+        except KeyError:
+            what = "nothing"
+        raise InputError(
+            f"{source}: --labels {labels!r}: no row of the first {len(records)} holds a boolean "
+            f"there (row 1 has {what})"
+        )
+
+
+def _disagreement(entry: Row) -> Row:
+    keys = ("verifier", "source", "label", "reason", "extracted", "detail")
+    return {key: entry.get(key) for key in keys}
 
 
 def _write_part(parts: Path, number: int, outputs: list[Row], entries: list[Row]) -> None:
@@ -163,20 +219,21 @@ def _retry_infra_errors(
     done: tuple[list[Row], list[Row]],
     fields: RowFields,
     options: VerifyOptions,
+    labels: str | None,
 ) -> tuple[list[Row], list[Row]] | None:
     """Re-verifies the rows of a finished part that failed for infrastructure reasons."""
     outputs, entries = done
     retry = [i for i, entry in enumerate(entries) if entry["reason"] == "infra_error"]
     if not retry:
         return None
-    new_outputs, new_entries = _verify_chunk([chunk[i] for i in retry], fields, options)
+    new_outputs, new_entries = _verify_chunk([chunk[i] for i in retry], fields, options, labels)
     for index, output, entry in zip(retry, new_outputs, new_entries, strict=True):
         outputs[index], entries[index] = output, entry
     return outputs, entries
 
 
 def _run_fingerprint(
-    source: Path, fields: RowFields, options: VerifyOptions, chunk_rows: int
+    source: Path, fields: RowFields, options: VerifyOptions, chunk_rows: int, labels: str | None
 ) -> str:
     stat = source.stat()
     settings = {
@@ -191,6 +248,7 @@ def _run_fingerprint(
         "reward_model": str(options.reward_model.path) if options.reward_model else None,
         "reward_threshold": options.reward_model.threshold if options.reward_model else None,
         "judge": options.judge is not None,
+        "labels": labels,
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
@@ -205,6 +263,8 @@ def verify_file(
     audit_path: str | os.PathLike[str] | None = None,
     restart: bool = False,
     progress: bool = True,
+    labels: str | None = None,
+    disagreements_path: str | os.PathLike[str] | None = None,
 ) -> VerifyAudit:
     """Verifies every row of `input_path` into `output_path` (JSONL, gzip for `.gz`).
 
@@ -217,9 +277,16 @@ def verify_file(
         audit_path: where the audit JSON goes (default: `<output>.audit.json`).
         restart: discard the parts of an earlier run with other inputs or settings.
         progress: show a progress bar.
+        labels: dotted path of a boolean verdict already in the rows (e.g. the harness's):
+            the audit gains the agreement table, and every graded row whose verdict disagrees
+            with its label goes to `disagreements_path`.
+        disagreements_path: where the disagreements go, as JSONL (default:
+            `<output>.disagreements.jsonl`); each line holds the row number, verifier, source,
+            label, reason, the extracted answer and the verdict's detail.
 
     Raises:
-        InputError: the input cannot be read, or `<output>.parts` is from a different run.
+        InputError: the input cannot be read, `<output>.parts` is from a different run, or
+            `labels` names no boolean in the first chunk of rows.
     """
     source, output = Path(input_path), Path(output_path)
     if not source.is_file():
@@ -229,7 +296,7 @@ def verify_file(
     options = options or VerifyOptions()
     fields = fields or RowFields()
     parts = output.with_name(output.name + ".parts")
-    fingerprint = _run_fingerprint(source, fields, options, chunk_rows)
+    fingerprint = _run_fingerprint(source, fields, options, chunk_rows, labels)
     marker = parts / "run.json"
     if marker.exists() and json.loads(marker.read_text())["fingerprint"] != fingerprint:
         if not restart:
@@ -244,25 +311,33 @@ def verify_file(
 
     audit = VerifyAudit()
     count = 0
+    disagreements: list[Row] = []
     with tqdm(desc="verify", unit="row", disable=not progress) as bar:
         for number, chunk in enumerate(chunked(_iter_rows(source), chunk_rows)):
+            if number == 0 and labels is not None:
+                _check_labels(source, chunk, labels)
             done = _read_part(parts, number)
             if done is None:
-                done = _verify_chunk(chunk, fields, options)
+                done = _verify_chunk(chunk, fields, options, labels)
                 _write_part(parts, number, *done)
             else:
-                retried = _retry_infra_errors(chunk, done, fields, options)
+                retried = _retry_infra_errors(chunk, done, fields, options, labels)
                 if retried is not None:
                     done = retried
                     _write_part(parts, number, *done)
-            for entry in done[1]:
+            for position, entry in enumerate(done[1]):
                 audit.add(
                     entry["verifier"],
                     entry["source"],
                     entry["reason"],
                     judged=entry.get("judged", False),
                     judge=entry.get("judge"),
+                    label=entry.get("label"),
+                    labelled=entry.get("labelled", False),
                 )
+                if "extracted" in entry:
+                    row = number * chunk_rows + position
+                    disagreements.append({"row": row} | _disagreement(entry))
             audit.unreadable_rows += sum(1 for row in chunk if isinstance(row, str))
             count += 1
             bar.update(len(chunk))
@@ -271,6 +346,11 @@ def verify_file(
             with (parts / f"part-{number:06d}.jsonl").open("rb") as part:
                 shutil.copyfileobj(part, out)
     audit.save(audit_path or output.with_name(output.name + ".audit.json"))
+    if labels is not None:
+        target = disagreements_path or output.with_name(output.name + ".disagreements.jsonl")
+        with AtomicWriter(target) as temporary, temporary.open("w", encoding="utf-8") as out:
+            for record in disagreements:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
     if not audit.infrastructure_failures:
         shutil.rmtree(parts)  # else kept: a rerun retries those rows and rewrites the output
     return audit

@@ -8,7 +8,7 @@ import random
 import pyarrow as pa
 import pytest
 
-from amfast import sources
+from amfast.clean import ingest as sources
 from amfast.clean.ingest import FieldMap, RowParser, _block_table, iter_chunks, rows_table
 from amfast.io import iter_line_blocks, iter_raw_lines
 
