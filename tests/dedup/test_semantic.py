@@ -256,7 +256,15 @@ def test_cli_semantic_dedup_with_the_default_model(tmp_path, real_rows):
     assert {row["reason"] for row in dropped} == {"semantic_duplicate"}
 
 
-def test_cli_semantic_dedup_with_precomputed_embeddings(tmp_path):
+@pytest.mark.parametrize(
+    "graph_flags",
+    [
+        [],
+        ["--graph-method", "exact"],
+        ["--graph-method", "clustered", "--nprobe", "1", "--cells", "2"],
+    ],
+)
+def test_cli_semantic_dedup_with_precomputed_embeddings(tmp_path, graph_flags):
     rows = [{"q": f"question {i}", "answer": "" if i == 0 else "x"} for i in range(4)]
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(row) + "\n" for row in rows))
@@ -276,8 +284,7 @@ def test_cli_semantic_dedup_with_precomputed_embeddings(tmp_path):
             "semantic",
             "--embeddings",
             str(tmp_path / "v.npy"),
-            "--graph-method",
-            "exact",
+            *graph_flags,
             "--priority",
             "has:answer",
         ]
