@@ -229,7 +229,9 @@ fn train(matrix: &Matrix<'_>, sample: &[u32], cells: usize) -> Result<Vec<f32>> 
                 }
                 let norm = dot(centroid, centroid).sqrt();
                 if norm > 0.0 {
-                    centroid.iter_mut().for_each(|value| *value /= norm);
+                    for value in centroid.iter_mut() {
+                        *value /= norm;
+                    }
                 }
             });
     }

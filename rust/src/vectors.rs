@@ -371,6 +371,8 @@ unsafe fn tile_products_avx2(
                 _mm256_loadu_ps(query_ptr.add(2 * stride + column)),
             ]
         };
+        // The index is both a pointer offset and a column of the accumulator grid.
+        #[allow(clippy::needless_range_loop)]
         for other in 0..BASE_TILE {
             // SAFETY: as above.
             let right = unsafe { _mm256_loadu_ps(base_ptr.add(other * stride + column)) };
