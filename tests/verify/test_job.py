@@ -105,7 +105,8 @@ def test_every_row_gets_a_verdict_in_input_order(am_input: Path, tmp_path: Path)
     rows = [json.loads(line) for line in output.read_text().splitlines()]
     assert len(rows) == len(am_input.read_text().splitlines())
     assert rows[3]["verify_reason"] == "bad_row"
-    assert "line 4" in rows[3]["verify_detail"]
+    assert "rows.jsonl:4: invalid JSON" in rows[3]["verify_detail"]
+    assert rows[3]["raw_line"] == am_input.read_text().splitlines()[3]
     graded = [r for i, r in enumerate(rows) if i != 3]
     math_reasons = [_assistant_info(r)["verify_reason"] for r in graded[:12]]
     assert math_reasons == ["correct", "wrong"] * 6

@@ -21,7 +21,9 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
         "A killed run resumes where it stopped; rows that failed for infrastructure reasons "
         "are retried on rerun.",
     )
-    parser.add_argument("input", help="JSONL (.gz, .zst) or Parquet rows")
+    parser.add_argument(
+        "input", help="rows: a file or folder (JSONL, Parquet, Arrow, a stage's output folder)"
+    )
     parser.add_argument("-o", "--output", required=True, help="JSONL output (.gz to compress)")
     parser.add_argument("--audit", help="audit JSON (default: OUTPUT.audit.json)")
     parser.add_argument("--workers", type=int, help="math processes / code sandboxes (all cores)")
@@ -56,10 +58,16 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     fields = parser.add_argument_group("flat rows (rows without 'messages')")
     defaults = RowFields()
-    for name in ("prompt", "response", "reference", "tests", "source", "verifier"):
+    for name in ("prompt", "response", "reference", "source", "verifier"):
+        default = getattr(defaults, name)
         fields.add_argument(
-            f"--{name}-field", default=getattr(defaults, name), help=f"field with the {name}"
+            f"--{name}-field",
+            default=default,
+            help=f"field with the {name} (default: {default or 'found, see amfast.schema'})",
         )
+    fields.add_argument(  # --tests-field: its name before the schema's one name per field
+        "--test-case-field", "--tests-field", help="field with the test cases (default: found)"
+    )
     parser.set_defaults(
         run=run, interrupted="finished work is kept: rerun the same command to resume"
     )
@@ -100,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         prompt=args.prompt_field,
         response=args.response_field,
         reference=args.reference_field,
-        tests=args.tests_field,
+        tests=args.test_case_field,
         source=args.source_field,
         verifier=args.verifier_field,
     )

@@ -1,12 +1,12 @@
 """`verify_file`: verify every row of a file, resumably, and write the verdicts and an audit.
 
-The input (JSONL, .gz, .zst or Parquet) is read in chunks of `chunk_rows`. Each chunk's rows go
-out, with their verdicts, to `<output>.parts/part-NNNNNN.jsonl`, written atomically: a part that
-exists is complete, so a killed run resumes at the first missing part. A rerun also re-verifies
-the rows of finished parts whose verdict was `infra_error` (the verifier failed, not the
-response). When every part is there, they are joined into `output`; the parts are then removed,
-unless some rows failed for infrastructure reasons: then a rerun of the same command retries
-just those rows and writes `output` again.
+The input (a file or folder of any kind `amfast.io` reads) is read in chunks of `chunk_rows`.
+Each chunk's rows go out, with their verdicts, to `<output>.parts/part-NNNNNN.jsonl`, written
+atomically: a part that exists is complete, so a killed run resumes at the first missing part. A
+rerun also re-verifies the rows of finished parts whose verdict was `infra_error` (the verifier
+failed, not the response). When every part is there, they are joined into `output`; the parts
+are then removed, unless some rows failed for infrastructure reasons: then a rerun of the same
+command retries just those rows and writes `output` again.
 
 Each output row is its input row plus `verify_score` (null when ungraded), `verify_reason`,
 `verifier`, `verify_detail` and, when the LLM judge ran, `verify_judge`; AM-schema rows carry
@@ -30,18 +30,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from amfast.errors import InputError
 from amfast.io import (
     AtomicWriter,
+    UnreadableRow,
     _open_text_output,
     chunked,
     field_at,
-    file_format,
-    iter_raw_lines,
+    input_files,
+    read_records,
 )
 from amfast.verify.audit import VerifyAudit
 from amfast.verify.dispatch import (
@@ -59,26 +58,13 @@ _VERIFY_KEYS = ("verify_score", "verify_reason", "verifier", "verify_detail", "v
 Row = dict[str, Any]
 
 
-def _iter_rows(path: Path) -> Iterator[Row | str]:
-    """Input rows as dicts; an unreadable JSONL line comes as its error message (a str)."""
-    if file_format(path) == "parquet":
-        try:
-            parquet = pq.ParquetFile(path)
-            for batch in parquet.iter_batches(batch_size=1024):
-                yield from batch.to_pylist()
-        except (OSError, pa.ArrowInvalid) as error:
-            raise InputError(f"{path}: cannot read as Parquet: {error}") from error
-        return
-    for line_number, raw in iter_raw_lines(path):
-        try:
-            record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            yield f"line {line_number}: invalid JSON ({error}): {raw[:200]!r}"
-            continue
+def _iter_rows(path: Path) -> Iterator[Row | UnreadableRow]:
+    """Input rows as dicts; an unreadable JSONL line comes as an `UnreadableRow`."""
+    for where, record in read_records(path):
         if isinstance(record, dict):
             yield record
         else:
-            yield f"line {line_number}: expected a JSON object, got {type(record).__name__}"
+            yield UnreadableRow(f"{where}: {record.message}", record.raw)
 
 
 def _verdict_fields(verifier: str, verdict: Verdict, judge: tuple[bool, bool | None]) -> Row:
@@ -132,7 +118,10 @@ def label_of(record: Row, labels: str) -> bool | None:
 
 
 def _verify_chunk(
-    chunk: list[Row | str], fields: RowFields, options: VerifyOptions, labels: str | None = None
+    chunk: list[Row | UnreadableRow],
+    fields: RowFields,
+    options: VerifyOptions,
+    labels: str | None = None,
 ) -> tuple[list[Row], list[Row]]:
     """Verdicts for one chunk: (output rows, audit entries)."""
     outputs: list[Row | None] = [None] * len(chunk)
@@ -140,9 +129,9 @@ def _verify_chunk(
     tasks: list[VerifyTask] = []
     task_rows: list[int] = []
     for index, row in enumerate(chunk):
-        if isinstance(row, str):
-            verdict = Verdict.ungraded("bad_row", detail=row)
-            outputs[index] = {"raw_line": row} | _verdict_fields("none", verdict, (False, None))
+        if isinstance(row, UnreadableRow):
+            verdict = Verdict.ungraded("bad_row", detail=row.message)
+            outputs[index] = {"raw_line": row.raw} | _verdict_fields("none", verdict, (False, None))
             entries[index] = {"verifier": "none", "source": "unknown", "reason": "bad_row"}
             continue
         try:
@@ -158,7 +147,7 @@ def _verify_chunk(
     for position, (index, task, verdict) in enumerate(zip(task_rows, tasks, verdicts, strict=True)):
         judge = (judgements.judged[position], judgements.decisions[position])
         record = chunk[index]
-        assert isinstance(record, dict)  # strings were handled above
+        assert isinstance(record, dict)  # unreadable rows were handled above
         outputs[index] = _with_verdict(record, _verdict_fields(task.verifier, verdict, judge))
         entry: Row = {
             "verifier": task.verifier,
@@ -176,7 +165,7 @@ def _verify_chunk(
     return [o for o in outputs if o is not None], [e for e in entries if e is not None]
 
 
-def _check_labels(source: Path, chunk: list[Row | str], labels: str) -> None:
+def _check_labels(source: Path, chunk: list[Row | UnreadableRow], labels: str) -> None:
     """A `labels` path that holds no boolean in the first chunk is a mistake, not a result."""
     records = [row for row in chunk if isinstance(row, dict)]
     if records and all(label_of(row, labels) is None for row in records):
@@ -215,7 +204,7 @@ def _read_part(parts: Path, number: int) -> tuple[list[Row], list[Row]] | None:
 
 
 def _retry_infra_errors(
-    chunk: list[Row | str],
+    chunk: list[Row | UnreadableRow],
     done: tuple[list[Row], list[Row]],
     fields: RowFields,
     options: VerifyOptions,
@@ -235,11 +224,10 @@ def _retry_infra_errors(
 def _run_fingerprint(
     source: Path, fields: RowFields, options: VerifyOptions, chunk_rows: int, labels: str | None
 ) -> str:
-    stat = source.stat()
+    stats = [(file.stat().st_size, file.stat().st_mtime_ns) for file in input_files(source)]
     settings = {
         "input": str(source.resolve()),
-        "size": stat.st_size,
-        "mtime_ns": stat.st_mtime_ns,
+        "files": stats,
         "fields": asdict(fields),
         "chunk_rows": chunk_rows,
         "math_timeout": options.math_timeout,
@@ -269,7 +257,8 @@ def verify_file(
     """Verifies every row of `input_path` into `output_path` (JSONL, gzip for `.gz`).
 
     Args:
-        input_path: JSONL (plain, .gz, .zst) or Parquet rows, AM schema or flat.
+        input_path: a file or folder of rows, AM schema or flat (any kind `amfast.io` reads:
+            JSONL/.gz/.zst, Parquet, Arrow, `datasets` folders, a stage's output folder).
         output_path: where the rows go with their verdicts, in input order.
         options: how the verifiers run.
         fields: where flat rows keep prompt, response, reference, tests, source.
@@ -289,8 +278,8 @@ def verify_file(
             `labels` names no boolean in the first chunk of rows.
     """
     source, output = Path(input_path), Path(output_path)
-    if not source.is_file():
-        raise InputError(f"{source}: no such file")
+    if not source.exists():
+        raise InputError(f"{source}: no such file or folder")
     if chunk_rows < 1:
         raise InputError("chunk_rows must be at least 1")
     options = options or VerifyOptions()
@@ -338,7 +327,7 @@ def verify_file(
                 if "extracted" in entry:
                     row = number * chunk_rows + position
                     disagreements.append({"row": row} | _disagreement(entry))
-            audit.unreadable_rows += sum(1 for row in chunk if isinstance(row, str))
+            audit.unreadable_rows += sum(1 for row in chunk if isinstance(row, UnreadableRow))
             count += 1
             bar.update(len(chunk))
     with AtomicWriter(output) as temporary, _open_text_output(temporary, output) as out:
