@@ -56,6 +56,7 @@ def verify_options(config: VerifyConfig) -> VerifyOptions:
         math_timeout=config.math_timeout,
         code_timeout=config.code_timeout,
         code_memory_mb=config.code_memory_mb,
+        allow_unisolated=config.allow_unisolated,
         reward_model=reward_model,
         judge=judge,
     )

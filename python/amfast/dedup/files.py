@@ -53,8 +53,11 @@ class SemanticOptions:
         embeddings_column: Vector column of a Parquet/Arrow `embeddings` file.
         cache_dir: Embedding cache directory (keyed by model and text hash).
         threshold: Minimum cosine for two rows to be duplicates.
-        graph_method: "hnsw" (usearch) or "exact".
-        k: Neighbours asked per row first.
+        graph_method: "clustered" (k-means cells + exact products, default), "hnsw" (usearch)
+            or "exact".
+        nprobe: Clustered: nearest cells each row is compared with.
+        cells: Clustered: k-means cells (None: one per 1,000 rows).
+        k: HNSW neighbours asked per row first.
         quantization: HNSW storage (f32, f16, bf16, i8); edges are re-scored in f32.
         keep: "greedy" or "component" (see `amfast.dedup.semantic`).
         priority: Priority expression over fields (see `priority_rank`); None: row id.
@@ -74,8 +77,17 @@ class SemanticOptions:
     )
     cache_dir: str | None = field(default=None, metadata={"help": "embedding cache directory"})
     threshold: float = field(default=0.95, metadata={"help": "cosine cut"})
-    graph_method: GraphMethod = field(default="hnsw", metadata={"help": "similarity graph"})
-    k: int = field(default=32, metadata={"help": "neighbours asked per row first"})
+    graph_method: GraphMethod = field(
+        default="clustered",
+        metadata={
+            "help": "clustered: k-means cells + exact products; hnsw: usearch; exact: all pairs"
+        },
+    )
+    nprobe: int = field(default=2, metadata={"help": "clustered: nearest cells compared per row"})
+    cells: int | None = field(
+        default=None, metadata={"help": "clustered: k-means cells (default: one per 1,000 rows)"}
+    )
+    k: int = field(default=32, metadata={"help": "hnsw: neighbours asked per row first"})
     quantization: Quantization = field(default="f16", metadata={"help": "HNSW vector storage"})
     keep: Keep = field(default="greedy", metadata={"help": "keep policy over the graph"})
     priority: str | None = field(
@@ -93,6 +105,8 @@ class SemanticOptions:
     def __post_init__(self) -> None:
         require(0.0 < self.threshold <= 1.0, "threshold", self.threshold, "a number in (0, 1]")
         require(self.k >= 1, "k", self.k, "an integer >= 1")
+        require(self.nprobe >= 1, "nprobe", self.nprobe, "an integer >= 1")
+        require(self.cells is None or self.cells >= 1, "cells", self.cells, "an integer >= 1")
         require(self.embed_batch_size >= 1, "embed_batch_size", self.embed_batch_size, ">= 1")
 
     def embedder(self) -> Embedder:
@@ -350,6 +364,8 @@ def _semantic_duplicates_of_file(
         priority=priority,
         keep=options.keep,
         method=options.graph_method,
+        nprobe=options.nprobe,
+        cells=options.cells,
         k=options.k,
         quantization=options.quantization,
         num_threads=num_threads,

@@ -16,9 +16,10 @@ Three test kinds, told apart by their keys (`tests` is a dict or a JSON string o
    compared in the parent (so a lying `__eq__` cannot pass).
 3. assert-style `{"test_code": str | [str], "test_entry_point": str, "test_setup_code": str}`
    (HumanEval `check(candidate)`, MBPP asserts; `test_list` is accepted for `test_code`) and
-   LeetCode `{"functional": "def check(candidate): ..."}`: the tests run after the solution in its
-   process (see `amfast.verify.sandbox` for what that leaves forgeable). When the test code
-   defines `check` and the entry point is known, `check(<entry point>)` is appended.
+   LeetCode `{"functional": "def check(candidate): ..."}`: the tests run in a judge process that
+   calls the solution's functions through a pipe and compares plain data only (see
+   `amfast.verify.sandbox_judge`). When the test code defines `check` and the entry point is
+   known, `check(<entry point>)` is appended.
 
 The formats harnesses publish are read as these: LiveCodeBench `{"public_tests": [{"input",
 "output", "testtype"}], "starter_code"}` (stdin cases, or call cases of the starter code's

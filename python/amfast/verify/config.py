@@ -46,6 +46,13 @@ class VerifyConfig:
     math_timeout: float = field(default=10.0, metadata={"help": "seconds per math check"})
     code_timeout: float = field(default=10.0, metadata={"help": "seconds per code run"})
     code_memory_mb: int = field(default=1024, metadata={"help": "memory per code run (MB)"})
+    allow_unisolated: bool = field(
+        default=False,
+        metadata={
+            "help": "trusted inputs only: run code without the sandbox's namespaces where they "
+            "are unavailable (not root, no unshare) instead of refusing"
+        },
+    )
     reward_model: str | None = field(
         default=None, metadata={"help": "local sequence-classification model directory"}
     )

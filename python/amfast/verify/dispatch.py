@@ -87,6 +87,8 @@ class VerifyOptions:
         math_timeout: seconds per math check.
         code_timeout: wall-clock seconds per code test run.
         code_memory_mb: address-space limit per code run.
+        allow_unisolated: run code without the sandbox's namespaces where they are
+            unavailable, instead of refusing (trusted inputs only).
         reward_model: scores rows without a reference; None leaves them ungraded.
         judge: asks an LLM about every math row that has an extracted answer.
     """
@@ -95,6 +97,7 @@ class VerifyOptions:
     math_timeout: float = 10.0
     code_timeout: float = 10.0
     code_memory_mb: int = 1024
+    allow_unisolated: bool = False
     reward_model: RewardModel | None = None
     judge: LLMJudge | None = None
     progress: bool = False
@@ -228,7 +231,9 @@ def _verify_code_rows(tasks: Sequence[VerifyTask], options: VerifyOptions) -> li
     from amfast.verify.sandbox import SandboxLimits
 
     limits = SandboxLimits(
-        wall_seconds=options.code_timeout, memory_bytes=options.code_memory_mb << 20
+        wall_seconds=options.code_timeout,
+        memory_bytes=options.code_memory_mb << 20,
+        allow_unisolated=options.allow_unisolated,
     )
     return verify_code_batch(
         [t.response for t in tasks],
