@@ -103,6 +103,7 @@ def test_bad_rows_and_failing_requests_are_reported_per_row_and_the_job_goes_on(
         "distill", str(source), "-o", str(out), "--model", str(tiny_teacher),
         "--base-url", fault_server, "--no-chat-prefill", "--max-tokens", "8",
         "--truncation", "keep", "--max-retries", "1", "--retry-backoff", "0.05", "--no-progress",
+        "--prompt-field", "prompt",  # named: a row without it is bad, not searched for others
     ]  # fmt: skip
     assert main(argv) == 1  # some prompts lack samples: the summary says which and why
     printed = capsys.readouterr().out
