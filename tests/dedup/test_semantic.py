@@ -64,6 +64,19 @@ def test_greedy_keep_does_not_chain_and_follows_priority():
     np.testing.assert_allclose(preferred.similarity, np.cos(np.radians([20, 0, 20])), atol=1e-6)
 
 
+def test_number_guard_keeps_rows_whose_numbers_differ():
+    vectors = np.array([[1.0, 0.0], [0.999, 0.04], [0.998, 0.06], [0.0, 1.0]], dtype=np.float32)
+    texts = ["pay $165 a month", "pay $5,845,682 a month", "a month: pay 165 $", "other"]
+    guarded = semantic_duplicates(vectors, texts=texts, method="exact")
+    assert guarded.representative.tolist() == [0, 1, 0, 3]
+    # The graph is returned whole, so it can be reused with the guard off.
+    assert guarded.graph.pairs() == {(0, 1), (0, 2), (1, 2)}
+    plain = semantic_duplicates(vectors, texts=texts, number_guard=False, method="exact")
+    assert plain.representative.tolist() == [0, 0, 0, 3]
+    with pytest.raises(ValueError, match="3 texts for 4 embedding rows"):
+        semantic_duplicates(vectors, texts=texts[:3], method="exact")
+
+
 def test_rethreshold_reuses_the_graph():
     vectors = planted(500)
     loose = similarity_graph(vectors, threshold=0.5, method="exact")

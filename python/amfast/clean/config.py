@@ -65,8 +65,11 @@ class CleanConfig:
         default_factory=lambda: list(DEFAULT_FILTERS), metadata=_help("quality filters in order")
     )
     priority: list[str] = field(
-        default_factory=lambda: ["has_reference", "has_test_case", "source_rank", "longer"],
-        metadata=_help("which duplicate to keep: has_reference, has_test_case, source_rank, ..."),
+        default_factory=lambda: ["has_reference", "has_test_case", "source_rank"],
+        metadata=_help(
+            "which duplicate to keep: has_reference, has_test_case, source_rank, longer, "
+            "shorter; the earliest row breaks ties"
+        ),
     )
     source_rank: list[str] = field(
         default_factory=list, metadata=_help("sources by preference, best first")
@@ -103,8 +106,20 @@ class CleanConfig:
     bands: int | None = None
     rows: int | None = None
     ngram: int = field(default=5, metadata=_help("words per shingle (near dedup)"))
+    unigram_below: int = field(
+        default=20, metadata=_help("near dedup compares texts under this many words as word sets")
+    )
+    bigram_below: int = field(
+        default=50, metadata=_help("near dedup compares texts under this many words as word pairs")
+    )
     seed: int = 1
-    number_guard: bool = field(default=False, metadata=_help("never merge different numbers"))
+    number_guard: bool = field(
+        default=True, metadata=_help("never drop a row for one whose numbers differ")
+    )
+    keep: Literal["greedy", "component"] = field(
+        default="greedy",
+        metadata=_help("near dedup: greedy (drop only for a similar kept row) or component"),
+    )
     # filters: the same names as `FilterOptions`, whose defaults they take
     min_words: int = FilterOptions.min_words
     max_words: int = FilterOptions.max_words
@@ -200,6 +215,9 @@ class CleanConfig:
                         ngram=self.ngram,
                         seed=self.seed,
                         number_guard=self.number_guard,
+                        unigram_below=self.unigram_below,
+                        bigram_below=self.bigram_below,
+                        keep=self.keep,
                     )
                 )
             elif name in PLUGINS:

@@ -53,10 +53,34 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
     parser.add_argument("--num-perm", type=int, default=128, help="MinHash permutations")
     parser.add_argument("--bands", type=int, help="LSH bands (with --rows; default automatic)")
     parser.add_argument("--rows", type=int, help="slots per LSH band")
-    parser.add_argument("--ngram", type=int, default=5, help="words per shingle")
+    parser.add_argument(
+        "--ngram", type=int, default=5, help="words per shingle (texts of --bigram-below words+)"
+    )
+    parser.add_argument(
+        "--unigram-below",
+        type=int,
+        default=20,
+        help="texts with fewer words are compared as word sets (0: never)",
+    )
+    parser.add_argument(
+        "--bigram-below",
+        type=int,
+        default=50,
+        help="texts with fewer words are compared as word pairs (0: never)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="MinHash seed")
     parser.add_argument(
-        "--number-guard", action="store_true", help="never merge texts with different numbers"
+        "--number-guard",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="never drop a row for one whose numbers differ (minhash and semantic)",
+    )
+    parser.add_argument(
+        "--keep",
+        choices=["greedy", "component"],
+        default="greedy",
+        help="greedy: in priority order, drop a row only for a kept row it is similar to; "
+        "component: one row per connected component (can chain)",
     )
     parser.add_argument("--batch-size", type=int, default=65_536, help="rows per batch")
     parser.add_argument("--num-threads", type=int, help="worker threads (default: all cores)")
@@ -75,7 +99,6 @@ def add_semantic_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--graph-method", choices=["hnsw", "exact"], default="hnsw")
     group.add_argument("--k", type=int, default=32, help="neighbours asked per row first")
     group.add_argument("--quantization", choices=["f32", "f16", "bf16", "i8"], default="f16")
-    group.add_argument("--keep", choices=["greedy", "component"], default="greedy")
     group.add_argument(
         "--priority", help="e.g. 'has:info.reference_answer,source:source' (smaller kept first)"
     )
@@ -126,6 +149,9 @@ def run(args: argparse.Namespace) -> int:
         ngram=args.ngram,
         seed=args.seed,
         number_guard=args.number_guard,
+        unigram_below=args.unigram_below,
+        bigram_below=args.bigram_below,
+        keep=args.keep,
         normalize=normalize_options(args),
         batch_size=args.batch_size,
         num_threads=args.num_threads,

@@ -16,15 +16,14 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from amfast.dedup.exact import exact_duplicates
-from amfast.dedup.near import NearDuplicateIndex, NearDuplicates
+from amfast.dedup.near import Keep, NearDuplicateIndex, NearDuplicates
+from amfast.dedup.semantic import Method as GraphMethod
 from amfast.dedup.semantic import (
-    Keep,
     Quantization,
     SemanticDuplicates,
     priority_rank,
     semantic_duplicates,
 )
-from amfast.dedup.semantic import Method as GraphMethod
 from amfast.embed import Embedder, PrecomputedEmbeddings, SentenceTransformerEmbedder, embed_texts
 from amfast.errors import InputError, InvalidRowError
 from amfast.io import (
@@ -186,7 +185,10 @@ def dedup_file(
     rows: int | None = None,
     ngram: int = 5,
     seed: int = 1,
-    number_guard: bool = False,
+    number_guard: bool = True,
+    unigram_below: int = 20,
+    bigram_below: int = 50,
+    keep: Keep = "greedy",
     normalize: NormalizeOptions | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     num_threads: int | None = None,
@@ -198,7 +200,8 @@ def dedup_file(
     write), so memory does not grow with the text. Outputs appear only once complete.
 
     `method="semantic"` embeds the texts (see `SemanticOptions`; `threshold` and the other
-    MinHash arguments do not apply) and keeps rows in priority order.
+    MinHash arguments do not apply) and keeps rows in priority order. `number_guard` applies
+    to minhash and semantic; `keep` to minhash (semantic takes `SemanticOptions.keep`).
 
     Raises:
         InputError: Missing file or field, a non-string value, invalid UTF-8 or JSON, or an
@@ -213,7 +216,12 @@ def dedup_file(
     try:
         if method == "semantic":
             representative, similarity, reason, found_semantic = _semantic_duplicates_of_file(
-                source, text_field, batch_size, semantic or SemanticOptions(), num_threads
+                source,
+                text_field,
+                batch_size,
+                semantic or SemanticOptions(),
+                num_threads,
+                number_guard,
             )
             near = None
         elif method == "exact":
@@ -229,6 +237,9 @@ def dedup_file(
                 ngram=ngram,
                 seed=seed,
                 number_guard=number_guard,
+                unigram_below=unigram_below,
+                bigram_below=bigram_below,
+                keep=keep,
                 normalize=normalize,
                 num_threads=num_threads,
             )
@@ -298,6 +309,7 @@ def _semantic_duplicates_of_file(
     batch_size: int,
     options: SemanticOptions,
     num_threads: int | None,
+    number_guard: bool,
 ) -> tuple[np.ndarray, np.ndarray, str, SemanticDuplicates]:
     texts: list[str] = []
     for batch in _batches(source, text_field, batch_size, "reading"):
@@ -320,6 +332,8 @@ def _semantic_duplicates_of_file(
         threshold=options.threshold,
         priority=priority,
         keep=options.keep,
+        texts=texts,
+        number_guard=number_guard,
         method=options.graph_method,
         k=options.k,
         quantization=options.quantization,
