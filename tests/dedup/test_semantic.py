@@ -198,7 +198,8 @@ def test_cli_semantic_dedup_with_the_default_model(tmp_path, real_rows):
 
 
 def test_cli_semantic_dedup_with_precomputed_embeddings(tmp_path):
-    rows = [{"q": f"question {i}", "answer": "" if i == 0 else "x"} for i in range(4)]
+    # Letters, not digits: the number guard would keep "question 0" and "question 1" apart.
+    rows = [{"q": f"question {'abcd'[i]}", "answer": "" if i == 0 else "x"} for i in range(4)]
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(row) + "\n" for row in rows))
     vectors = np.array([[1, 0], [0.999, 0.04], [0, 1], [-1, 0]], dtype=np.float32)
@@ -225,7 +226,7 @@ def test_cli_semantic_dedup_with_precomputed_embeddings(tmp_path):
     )
     assert code == 0
     kept = [json.loads(line)["q"] for line in (tmp_path / "kept.jsonl").read_text().splitlines()]
-    assert kept == ["question 1", "question 2", "question 3"]
+    assert kept == ["question b", "question c", "question d"]
     dropped = json.loads((tmp_path / "dropped.jsonl").read_text())
     assert (dropped["row_id"], dropped["dup_of"]) == (0, 1)
     assert dropped["similarity"] == pytest.approx(0.9992, abs=1e-3)
