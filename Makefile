@@ -12,7 +12,7 @@ DEMO_ROWS ?= 20000
 # pyproject extras the dev environment installs (torch comes with `reward`).
 EXTRAS := zstd reward eval distill datasets embed ray test lint
 
-.PHONY: help demo test test-rust test-python lint fmt bench build-release build-debug clean
+.PHONY: help demo gpu-prepare test test-rust test-python lint fmt bench build-release build-debug clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,8 +29,12 @@ build-release: $(STAMP) ## Build and install the extension in release mode
 build-debug: $(STAMP) ## Build and install the extension in debug mode (tests)
 	$(BIN)/maturin develop --quiet
 
-demo: build-release ## `amfast clean` on a generated corpus: funnel, ledger, dedup recall/precision
-	$(BIN)/amfast demo --rows $(DEMO_ROWS) --out demo-out
+SHARED ?= ../shared/benchmarks
+
+demo: build-release ## The AM recipe on a slice of ../shared (tiny model), then dedup vs a planted truth
+	$(BIN)/python -m amfast.tiny_model demo-out/tiny-model $(SHARED)/math/math_train.jsonl.gz $(SHARED)/eval/gsm8k_train.jsonl.gz
+	$(BIN)/amfast run examples/demo_recipe.toml
+	$(BIN)/amfast demo --rows $(DEMO_ROWS) --out demo-out/dedup
 
 test: test-rust test-python ## Run every test (Rust unit/property tests, then pytest)
 
@@ -66,6 +70,9 @@ bench: build-release ## Every benchmark against its peer, side by side; see benc
 	$(BIN)/python benches/sft_vs_trainer.py
 	$(BIN)/python benches/ann_vs_faiss.py
 	$(BIN)/python benches/decontam_vs_python.py
+
+gpu-prepare: $(STAMP) ## Build .gpu/ (abi3 wheel, missing wheels, data) for benches/gpu_check.sh
+	bash scripts/gpu_prepare.sh
 
 clean: ## Remove build outputs and the virtualenv
 	rm -rf target $(VENV) demo-out

@@ -40,7 +40,7 @@ from machine import REPO, machine_info
 
 MATH500 = REPO.parent / "shared" / "benchmarks" / "eval" / "math500.jsonl"
 RESULTS_DIR = REPO / "benches" / "results"
-PACKAGES = ("amfast", "math-verify", "latex2sympy2_extended", "sympy", "pebble")
+PACKAGES = ("amfast", "math-verify", "latex2sympy2_extended", "sympy")
 
 
 def retypeset(answer: str) -> str:

@@ -42,3 +42,11 @@ def benchmarks_dir() -> Path:
     if not BENCHMARKS.is_dir():
         pytest.skip(f"benchmark data not found at {BENCHMARKS}")
     return BENCHMARKS
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer random-weight Qwen2 with a chat template (`tiny_models.build_tiny_teacher`)."""
+    from tiny_models import build_tiny_teacher
+
+    return build_tiny_teacher(tmp_path_factory.mktemp("teacher"))

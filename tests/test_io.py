@@ -13,7 +13,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from amfast.errors import InputError
-from amfast.io import AtomicWriter, file_format, iter_jsonl, iter_text_batches, write_jsonl
+from amfast.io import (
+    AtomicWriter,
+    DroppedInfo,
+    UnreadableRow,
+    file_format,
+    input_files,
+    iter_jsonl,
+    iter_text_batches,
+    read_batches,
+    read_records,
+    write_jsonl,
+    write_split,
+)
 
 
 def write_lines(path, lines: list[bytes]) -> None:
@@ -44,8 +56,9 @@ def test_jsonl_batches_hold_every_row_in_order(tmp_path, name):
     write_lines(path, records(7))
     batches = list(iter_text_batches(path, "text", batch_size=3))
     assert [len(batch) for batch in batches] == [3, 3, 1]
-    assert all(isinstance(batch, list) for batch in batches)
-    assert [text for batch in batches for text in batch] == [f"row {i} ü" for i in range(7)]
+    # Columnar: pyarrow parses each block for the field, no Python object per row.
+    assert all(isinstance(batch, pa.Array) for batch in batches)
+    assert read_all(path, batch_size=3) == [f"row {i} ü" for i in range(7)]
 
 
 def test_zstd_jsonl_is_read_across_frames(tmp_path):
@@ -205,7 +218,7 @@ def test_error_is_raised_before_reading_past_the_bad_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     write_lines(path, [b'{"text": "a"}', b"[]", *records(5)])
     batches = iter_text_batches(path, "text", batch_size=1)
-    assert next(batches) == ["a"]
+    assert next(batches).to_pylist() == ["a"]
     with pytest.raises(InputError, match=":2: "):
         next(batches)
 
@@ -317,3 +330,73 @@ def test_write_jsonl_round_trips_through_the_reader(tmp_path, name):
     assert [line.record for line in iter_jsonl(path)] == rows
     if name.endswith(".gz"):
         assert path.read_bytes()[:2] == b"\x1f\x8b"
+
+
+# --- one reader for every input kind ---
+
+
+def test_jsonl_text_column_ignores_other_fields_of_changing_type(tmp_path):
+    # `answer` is a number in one row and a string in another: only `text` is parsed.
+    path = tmp_path / "mixed.jsonl"
+    write_lines(path, [b'{"text": "a", "answer": 1}', b'{"text": "b", "answer": "two"}'])
+    (batch,) = iter_text_batches(path, "text")
+    assert isinstance(batch, pa.Array)
+    assert batch.to_pylist() == ["a", "b"]
+
+
+def test_write_split_copies_kept_jsonl_lines_byte_for_byte_and_annotates_dropped(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'{"text": "a", "k": [1]}\r\n\n{"text": "b"}\n{"text": "c",  "x": 1}')
+    kept, dropped = tmp_path / "kept.jsonl", tmp_path / "dropped.jsonl"
+    info = DroppedInfo(representative=[0, 0, 2], similarity=[1.0, 0.9, 1.0], reason="dup")
+    write_split(source, [True, False, True], kept, dropped, info, batch_size=2)
+    assert kept.read_bytes() == b'{"text": "a", "k": [1]}\n{"text": "c",  "x": 1}\n'
+    (row,) = [json.loads(line) for line in dropped.read_text().splitlines()]
+    assert row == {"text": "b", "row_id": 1, "dup_of": 0, "similarity": 0.9, "reason": "dup"}
+
+
+def test_input_files_of_stage_output_folders(tmp_path):
+    clean = tmp_path / "clean"
+    (clean / "_work").mkdir(parents=True)
+    for name in ("part-00000.jsonl", "part-00001.jsonl", "dropped.parquet", "_work/x.jsonl"):
+        (clean / name).write_text("")
+    assert [p.name for p in input_files(clean)] == ["part-00000.jsonl", "part-00001.jsonl"]
+    distill = tmp_path / "distill"
+    (distill / "shards").mkdir(parents=True)
+    for name in ("journal-00000-of-00001.jsonl", "shards/a-000000.parquet"):
+        (distill / name).write_text("")
+    (distill / "shards" / "a-000000.outcomes.jsonl").write_text("")
+    assert [p.name for p in input_files(distill)] == ["a-000000.parquet"]
+    with pytest.raises(InputError, match="no such file or folder"):
+        input_files(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "parquet", "arrow"])
+def test_read_batches_and_records_give_the_same_rows_for_every_kind(tmp_path, kind):
+    rows = [{"id": i, "text": f"t{i}"} for i in range(5)]
+    table = pa.Table.from_pylist(rows)
+    folder = tmp_path / "rows"
+    folder.mkdir()
+    if kind == "jsonl":
+        write_jsonl(folder / "part-0.jsonl", rows[:3])
+        write_jsonl(folder / "part-1.jsonl.gz", rows[3:])
+    elif kind == "parquet":
+        pq.write_table(table, folder / "part-0.parquet")
+    else:
+        with pa.ipc.new_stream(folder / "data-00000-of-00001.arrow", table.schema) as writer:
+            writer.write_table(table)
+    batches = list(read_batches(folder, batch_rows=2))
+    assert all(isinstance(batch, pa.RecordBatch) for batch in batches)
+    assert [row for batch in batches for row in batch.to_pylist()] == rows
+    assert [record for _, record in read_records(folder)] == rows
+
+
+def test_read_records_keeps_an_unreadable_line_whole(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    write_lines(path, [b'{"text": "a"}', b'{"text": "b" oops'])
+    (_, good), (where, bad) = read_records(path)
+    assert good == {"text": "a"}
+    assert where == f"{path}:2"
+    assert isinstance(bad, UnreadableRow)
+    assert bad.raw == '{"text": "b" oops'
+    assert bad.message.startswith("invalid JSON")

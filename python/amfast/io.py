@@ -1,8 +1,13 @@
-"""Reading text columns from JSONL / Parquet files and writing row subsets atomically.
+"""Reading every input kind as record batches or rows, and writing row subsets atomically.
 
-JSONL may be plain, `.gz` or `.zst`; Parquet is read by row groups (streaming). A text field is
-a top-level key or a dotted path into nested objects and lists (`messages.0.content`). Every
-problem names the file, the 1-based line (JSONL) or 0-based row, and the field.
+Inputs: a file or a folder. Files are JSONL (plain, `.gz`, `.zst`), Parquet (read by row
+groups, streaming) and Arrow IPC (file or stream); a folder is a stage's output (its `shards/`
+or `part-*` files), a Hugging Face `datasets` folder saved with `save_to_disk` (read with
+pyarrow: `datasets` itself is not needed), or any folder of such files. The kind of a file is
+decided once, by `input_kind`; `input_files` lists what a path holds and `read_batches` /
+`read_records` read it. A text field is a top-level key or a dotted path into nested objects
+and lists (`messages.0.content`). Every problem names the file, the 1-based line (JSONL) or
+0-based row, and the field.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import json
 import os
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
@@ -26,21 +31,94 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from amfast.errors import InputError
+from amfast.schema import field_at as field_at  # public here too (io.field_at predates schema)
 
 Format = Literal["jsonl", "parquet"]
+InputKind = Literal["jsonl", "parquet", "arrow"]
 DEFAULT_BATCH_SIZE = 65_536
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+# Files a stage writes next to its data that are not rows (summaries, audits, outcomes).
+_NOT_ROWS = (
+    ".outcomes.jsonl",
+    ".audit.json",
+    "summary.json",
+    "run.json",
+    "state.json",
+    "manifest.json",
+    "funnel.json",
+)
+
+
+def input_kind(path: str | os.PathLike[str]) -> InputKind | None:
+    """The kind of a data file by its name, or None when it is not one.
+
+    Example:
+        >>> input_kind("a/part-00000.jsonl.zst"), input_kind("x.arrow"), input_kind("x.csv")
+        ('jsonl', 'arrow', None)
+    """
+    name = Path(path).name.lower().removesuffix(".gz").removesuffix(".zst")
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".arrow", ".feather", ".ipc")):
+        return "arrow"
+    return None
 
 
 def file_format(path: str | os.PathLike[str]) -> Format:
     """The format implied by a file name (`.jsonl`, `.json`, `.gz`/`.zst` of those, `.parquet`)."""
-    name = Path(path).name.lower()
-    for suffix in (".gz", ".zst"):
-        name = name.removesuffix(suffix)
-    if name.endswith((".jsonl", ".json", ".ndjson")):
-        return "jsonl"
-    if name.endswith((".parquet", ".pq")):
-        return "parquet"
+    kind = input_kind(path)
+    if kind == "jsonl" or kind == "parquet":
+        return kind
     raise InputError(f"{path}: unknown format; use .jsonl[.gz|.zst] or .parquet")
+
+
+def _is_rows(path: Path, root: Path) -> bool:
+    """A data file of rows under `root`, not in a work folder and not a stage report."""
+    name = path.name
+    inside = path.relative_to(root).parts[:-1]
+    return (
+        input_kind(path) is not None
+        and not name.endswith(_NOT_ROWS)
+        and ".tmp-" not in name
+        and not any(part.startswith(("_", ".")) or part.endswith(".parts") for part in inside)
+        and path.is_file()
+    )
+
+
+def input_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The data files behind `path`, in name order.
+
+    A file is itself. A folder is, in this order: a `datasets` save (its `state.json` lists
+    the files); a stage's output with a `shards/` folder (distill) or `part-*` files (clean,
+    dedup), which alone are read (not the ledger or reports beside them); else every data
+    file below it, except work folders (`_work`, hidden ones, `*.parts`) and stage reports.
+
+    Raises:
+        InputError: Nothing readable there.
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise InputError(f"{path}: no such file or folder")
+    state = path / "state.json"
+    if state.is_file():
+        try:
+            files = [item["filename"] for item in json.loads(state.read_text())["_data_files"]]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise InputError(f"{state}: not a datasets save_to_disk state: {error}") from error
+        return [path / name for name in files]
+    if (path / "shards").is_dir():
+        path = path / "shards"
+    parts = sorted(item for item in path.glob("part-*") if _is_rows(item, path))
+    if parts:
+        return parts
+    found = sorted(item for item in path.rglob("*") if _is_rows(item, path))
+    if not found:
+        raise InputError(f"{path}: no .jsonl[.gz|.zst], .parquet or .arrow files in this folder")
+    return found
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -64,23 +142,6 @@ def _broken_file_errors() -> tuple[type[Exception], ...]:
     errors: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error)
     zstandard = sys.modules.get("zstandard")
     return (*errors, zstandard.ZstdError) if zstandard is not None else errors
-
-
-def field_at(record: Any, field: str) -> Any:  # noqa: ANN401 - JSON values are untyped
-    """Follows a dotted path; raises KeyError naming the first missing part."""
-    value = record
-    for part in field.split("."):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif (
-            isinstance(value, list)
-            and part.lstrip("-").isdigit()
-            and -len(value) <= int(part) < len(value)
-        ):
-            value = value[int(part)]
-        else:
-            raise KeyError(part)
-    return value
 
 
 @dataclass
@@ -270,6 +331,141 @@ def iter_line_blocks(
             pending = buffer[resume:]
 
 
+def _arrow_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """Record batches of an Arrow IPC file or stream (`datasets` writes streams), memory-mapped."""
+    try:
+        with pa.memory_map(str(path)) as source:
+            try:
+                reader: Any = pa.ipc.open_file(source)
+                for index in range(reader.num_record_batches):
+                    yield reader.get_batch(index)
+            except pa.ArrowInvalid:
+                source.seek(0)
+                yield from pa.ipc.open_stream(source)
+    except (OSError, pa.ArrowInvalid) as error:
+        raise InputError(f"{path}: not a readable Arrow IPC file: {error}") from error
+
+
+def table_batches(
+    path: Path, batch_rows: int = DEFAULT_BATCH_SIZE, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Record batches of one Parquet or Arrow IPC file.
+
+    Raises:
+        InputError: The file is unreadable or lacks one of `columns`.
+    """
+    if input_kind(path) == "arrow":
+        for batch in _arrow_batches(path):
+            yield _select(batch, columns, path)
+        return
+    parquet = _parquet_file(path)
+    _select(parquet.schema_arrow.empty_table(), columns, path)
+    try:
+        yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
+    except (OSError, pa.ArrowInvalid) as error:
+        raise InputError(f"{path}: not a readable Parquet file: {error}") from error
+
+
+def _select(batch: Any, columns: list[str] | None, path: Path) -> Any:  # noqa: ANN401 - batch or table
+    if columns is None:
+        return batch
+    missing = [name for name in columns if name not in batch.schema.names]
+    if missing:
+        raise InputError(f"{path}: columns {missing} are missing (columns: {batch.schema.names})")
+    return batch.select(columns)
+
+
+def _jsonl_batch(path: Path, block: LineBlock, columns: list[str] | None) -> pa.RecordBatch:
+    """One block of JSONL lines parsed by pyarrow as a whole; a bad line is named."""
+    import pyarrow.json as pajson
+
+    try:
+        table = pajson.read_json(
+            pa.py_buffer(block.data), read_options=pajson.ReadOptions(block_size=8 << 20)
+        )
+    except pa.ArrowException as error:
+        for number, raw in block.lines():  # the line-by-line parser names the culprit
+            parse_jsonl_line(path, number, raw)
+        raise InputError(
+            f"{path}: lines {block.numbers[0]}-{block.numbers[-1]}: rows of different shapes "
+            f"that Arrow cannot put in one column ({error})"
+        ) from error
+    if table.num_rows != len(block):
+        raise InputError(f"{path}: line {block.numbers[0]} or after: two JSON objects on one line")
+    return _select(table, columns, path).combine_chunks().to_batches()[0]
+
+
+def read_batches(
+    path: str | os.PathLike[str],
+    *,
+    columns: list[str] | None = None,
+    batch_rows: int = DEFAULT_BATCH_SIZE,
+) -> Iterator[pa.RecordBatch]:
+    r"""Every row of `path` (any input kind, see `input_files`) as Arrow record batches.
+
+    Columnar for every format: JSONL blocks are parsed by pyarrow, Parquet by row groups,
+    Arrow IPC memory-mapped. Batches of different files may differ in schema.
+
+    Raises:
+        InputError: An unreadable file, a bad JSONL line or a missing column, named.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "part-0.jsonl").write_text('{"a": 1}\n{"a": 2}\n')
+        >>> [batch.num_rows for batch in read_batches(folder)]
+        [2]
+    """
+    for file in input_files(path):
+        if input_kind(file) == "jsonl":
+            for block in iter_line_blocks(file, batch_rows):
+                yield _jsonl_batch(file, block, columns)
+        else:
+            yield from table_batches(file, batch_rows, columns)
+
+
+@dataclass(frozen=True)
+class UnreadableRow:
+    """A JSONL line that is not a JSON object: why (`message`) and the whole line (`raw`)."""
+
+    message: str
+    raw: str
+
+    def __str__(self) -> str:
+        """The message."""
+        return self.message
+
+
+def read_records(
+    path: str | os.PathLike[str], batch_rows: int = 1024
+) -> Iterator[tuple[str, dict[str, Any] | UnreadableRow]]:
+    """`(where, row)` for every row of `path` (any input kind), in order, one dict per row.
+
+    For stages that hand rows on whole (distill, verify, train). `where` is `file:line` for
+    JSONL and `file: row N` otherwise; a JSONL line that is not a JSON object comes as an
+    `UnreadableRow` so the caller can record it and go on. JSONL rows are parsed by
+    `json` and not through Arrow, so they come back exactly as written (no keys added).
+
+    Raises:
+        InputError: A file that cannot be read at all.
+    """
+    for file in input_files(path):
+        if input_kind(file) == "jsonl":
+            for number, raw in iter_raw_lines(file):
+                where = f"{file}:{number}"
+                try:
+                    yield where, parse_jsonl_line(file, number, raw).record
+                except InputError as error:
+                    message = str(error).removeprefix(f"{where}: ")
+                    yield where, UnreadableRow(message, raw.decode("utf-8", "replace"))
+            continue
+        row = 0
+        for batch in table_batches(file, batch_rows):
+            for record in batch.to_pylist():
+                yield f"{file}: row {row}", record
+                row += 1
+
+
 def parse_jsonl_line(path: str | os.PathLike[str], line_number: int, raw: bytes) -> JsonlLine:
     """Parses one JSONL line into an object, or raises InputError naming file and line."""
     try:
@@ -335,10 +531,51 @@ def _parquet_text_column(batch: pa.RecordBatch, field: str, path: Path, first_ro
     return column
 
 
+def _block_texts(block: LineBlock, field: str) -> pa.Array | None:
+    """`field` of every line of a JSONL block, parsed by pyarrow for that field alone.
+
+    None when the block needs the line-by-line reader: a line it cannot parse, a value that is
+    missing, null or not a string, a list index in the path, a byte-order mark or invalid
+    UTF-8 (the line reader names the line and the problem).
+    """
+    import pyarrow.json as pajson
+
+    parts = field.split(".")
+    if any(part.lstrip("-").isdigit() for part in parts):
+        return None
+    data = np.frombuffer(block.data, np.uint8)
+    if len(block) == 0 or (data[block.starts] == 0xEF).any():
+        return None  # a byte-order mark, which `json.loads` refuses, may start a line
+    kind: pa.DataType = pa.large_string()
+    for name in reversed(parts[1:]):
+        kind = pa.struct([(name, kind)])
+    options = pajson.ParseOptions(
+        explicit_schema=pa.schema([(parts[0], kind)]), unexpected_field_behavior="ignore"
+    )
+    try:
+        block.as_arrow().cast(pa.large_string())  # validates UTF-8 in one pass
+        table = pajson.read_json(
+            pa.py_buffer(block.data),
+            read_options=pajson.ReadOptions(block_size=8 << 20),
+            parse_options=options,
+        )
+    except pa.ArrowException:
+        return None
+    if table.num_rows != len(block):  # two objects on one line
+        return None
+    column = table.column(0).combine_chunks()
+    for name in parts[1:]:
+        column = pc.struct_field(column, name)
+    return None if column.null_count else column
+
+
 def iter_text_batches(
     path: str | os.PathLike[str], field: str, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> Iterator[list[str] | pa.Array]:
-    """Yields the texts of `field` in batches: lists (JSONL) or Arrow arrays (Parquet).
+    """Yields the texts of `field` in batches: Arrow arrays, or lists where JSONL needs them.
+
+    JSONL blocks are parsed by pyarrow for `field` alone (no Python object per row); a block
+    that pyarrow cannot read that way is read line by line, which names the bad line.
 
     Raises:
         InputError: A missing field, a non-string or null value, a broken file; the message
@@ -356,14 +593,15 @@ def iter_text_batches(
             yield _parquet_text_column(batch, field, path, first_row)
             first_row += batch.num_rows
         return
-    texts: list[str] = []
-    for line in iter_jsonl(path):
-        texts.append(text_of(line, field, path))
-        if len(texts) == batch_size:
+    for block in iter_line_blocks(path, batch_size):
+        texts = _block_texts(block, field)
+        if texts is not None:
             yield texts
-            texts = []
-    if texts:
-        yield texts
+            continue
+        yield [
+            text_of(parse_jsonl_line(path, number, raw), field, path)
+            for number, raw in block.lines()
+        ]
 
 
 @dataclass(frozen=True)
@@ -408,7 +646,7 @@ def _open_text_output(temporary: Path, final: str | os.PathLike[str]) -> IO[byte
 
 def write_split(
     source: str | os.PathLike[str],
-    keep: list[bool],
+    keep: Sequence[bool] | npt.NDArray[np.bool_],
     kept_path: str | os.PathLike[str],
     dropped_path: str | os.PathLike[str] | None,
     dropped: DroppedInfo,
@@ -416,11 +654,12 @@ def write_split(
 ) -> None:
     """Re-reads `source` and writes kept rows to `kept_path`, dropped rows to `dropped_path`.
 
-    Kept JSONL rows are copied byte for byte; dropped rows get `row_id`, `dup_of` (the kept
-    representative's row id), `similarity` and `reason`. Output format follows each file name.
-    Both files appear only once complete.
+    Kept JSONL rows are copied byte for byte, a block of lines at a time; dropped rows get
+    `row_id`, `dup_of` (the kept representative's row id), `similarity` and `reason`. Output
+    format follows each file name. Both files appear only once complete.
     """
     source = Path(source)
+    keep = np.asarray(keep, dtype=bool)
     with contextlib.ExitStack() as stack:
         kept_tmp = stack.enter_context(AtomicWriter(kept_path))
         dropped_tmp = stack.enter_context(AtomicWriter(dropped_path)) if dropped_path else None
@@ -428,21 +667,29 @@ def write_split(
             _write_split_parquet(source, keep, kept_tmp, dropped_tmp, dropped, batch_size)
         else:
             dropped_target = (dropped_tmp, dropped_path) if dropped_tmp else None
-            _write_split_jsonl(source, keep, (kept_tmp, kept_path), dropped_target, dropped)
+            _write_split_jsonl(
+                source, keep, (kept_tmp, kept_path), dropped_target, dropped, batch_size
+            )
 
 
-def _dropped_columns(rows: list[int], dropped: DroppedInfo) -> dict[str, pa.Array]:
+def _arrow_mask(mask: npt.NDArray[np.bool_]) -> pa.BooleanArray:
+    """A numpy mask as an Arrow one, bit-packed in numpy (`pa.array` of numpy imports pandas)."""
+    bits = pa.py_buffer(np.packbits(mask, bitorder="little"))
+    return pa.BooleanArray.from_buffers(pa.bool_(), len(mask), [None, bits])
+
+
+def _dropped_columns(rows: npt.NDArray[np.int64], dropped: DroppedInfo) -> dict[str, pa.Array]:
     return {
         "row_id": pa.array(rows, pa.int64()),
-        "dup_of": pa.array([dropped.representative[row] for row in rows], pa.int64()),
-        "similarity": pa.array([dropped.similarity[row] for row in rows], pa.float32()),
+        "dup_of": pa.array(np.asarray(dropped.representative)[rows], pa.int64()),
+        "similarity": pa.array(np.asarray(dropped.similarity)[rows], pa.float32()),
         "reason": pa.array([dropped.reason] * len(rows), pa.string()),
     }
 
 
 def _write_split_parquet(
     source: Path,
-    keep: list[bool],
+    keep: npt.NDArray[np.bool_],
     kept_tmp: Path,
     dropped_tmp: Path | None,
     dropped: DroppedInfo,
@@ -451,7 +698,7 @@ def _write_split_parquet(
     parquet = _parquet_file(source)
     schema = parquet.schema_arrow
     dropped_schema = schema
-    for name, column in _dropped_columns([], dropped).items():
+    for name, column in _dropped_columns(np.zeros(0, np.int64), dropped).items():
         dropped_schema = dropped_schema.append(pa.field(name, column.type))
     with contextlib.ExitStack() as stack:
         kept_writer = stack.enter_context(pq.ParquetWriter(kept_tmp, schema))
@@ -462,11 +709,11 @@ def _write_split_parquet(
         )
         first_row = 0
         for batch in parquet.iter_batches(batch_size=batch_size):
-            mask = pa.array(keep[first_row : first_row + batch.num_rows])
-            kept_writer.write_batch(batch.filter(mask))
+            mask = keep[first_row : first_row + batch.num_rows]
+            kept_writer.write_batch(batch.filter(_arrow_mask(mask)))
             if dropped_writer is not None:
-                rows = [first_row + i for i in range(batch.num_rows) if not keep[first_row + i]]
-                removed = batch.filter(pc.invert(mask))
+                rows = first_row + np.flatnonzero(~mask)
+                removed = batch.filter(_arrow_mask(~mask))
                 for name, column in _dropped_columns(rows, dropped).items():
                     removed = removed.append_column(name, column)
                 dropped_writer.write_batch(removed)
@@ -475,10 +722,11 @@ def _write_split_parquet(
 
 def _write_split_jsonl(
     source: Path,
-    keep: list[bool],
+    keep: npt.NDArray[np.bool_],
     kept: tuple[Path, str | os.PathLike[str]],
     dropped_target: tuple[Path, str | os.PathLike[str] | None] | None,
     dropped: DroppedInfo,
+    batch_size: int,
 ) -> None:
     with contextlib.ExitStack() as stack:
         kept_out = stack.enter_context(_open_text_output(*kept))
@@ -487,19 +735,31 @@ def _write_split_jsonl(
             if dropped_target
             else None
         )
-        # Kept lines are copied as bytes; only dropped lines are parsed again.
-        for row, (line_number, raw) in enumerate(iter_raw_lines(source)):
-            if keep[row]:
-                kept_out.write(raw + b"\n")
-            elif dropped_out is not None:
-                record = dict(parse_jsonl_line(source, line_number, raw).record)
-                record.update(
-                    row_id=row,
-                    dup_of=dropped.representative[row],
-                    similarity=round(dropped.similarity[row], 6),
-                    reason=dropped.reason,
-                )
-                dropped_out.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+        first_row = 0
+        for block in iter_line_blocks(source, batch_size):
+            mask = keep[first_row : first_row + len(block)]
+            # Kept lines leave as one buffer per block; only dropped lines are parsed again.
+            lines = block.as_arrow().filter(_arrow_mask(mask))
+            offsets = np.frombuffer(lines.buffers()[1], np.int64)[
+                lines.offset : lines.offset + len(lines) + 1
+            ]
+            if len(lines):
+                kept_out.write(memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]])
+            if dropped_out is not None:
+                for position in np.flatnonzero(~mask).tolist():
+                    row = first_row + position
+                    raw = block.data[block.starts[position] : block.ends[position]]
+                    number = int(block.numbers[position])
+                    record = dict(parse_jsonl_line(source, number, raw).record)
+                    record.update(
+                        row_id=row,
+                        dup_of=int(dropped.representative[row]),
+                        similarity=round(float(dropped.similarity[row]), 6),
+                        reason=dropped.reason,
+                    )
+                    line = json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
+                    dropped_out.write(line)
+            first_row += len(block)
 
 
 def write_jsonl(path: str | os.PathLike[str], records: list[dict[str, Any]]) -> None:

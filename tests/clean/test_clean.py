@@ -149,3 +149,21 @@ def test_funnel_json_html_and_manifest_agree(tmp_path):
     ]
     assert funnel["stages"][-1]["out"] == summary.kept == 4
     assert "<svg" in (out / "funnel.html").read_text()
+
+
+def test_samples_of_one_prompt_are_kept_when_dedup_compares_prompt_and_response(tmp_path):
+    # Two verified samples per prompt, as `amfast verify` writes them; one exact repeat.
+    samples = [
+        am_row(f"{q}:{s}", QUESTIONS[q], answer="5", response=f"<think>try {s}</think> 5")
+        for q in range(2)
+        for s in range(2)
+    ]
+    samples.append(am_row("again", QUESTIONS[0], answer="5", response="<think>try 0</think> 5"))
+    source = write_jsonl(tmp_path / "verified.jsonl", samples)
+    stages = ["normalize", "exact_dedup", "near_dedup"]
+    by_prompt = run(tmp_path / "p", source, stages=stages)
+    assert by_prompt.kept == 2  # the prompt alone: every second sample is a "duplicate"
+    summary = run(tmp_path / "pr", source, stages=stages, dedup_on="prompt_response")
+    assert (summary.kept, summary.dropped) == (4, 1)
+    (dropped,) = read_ledger(summary.ledger).to_pylist()
+    assert (dropped["row_id"], dropped["kept_row_id"]) == ("again", "0:0")

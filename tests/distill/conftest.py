@@ -25,11 +25,6 @@ from tiny_models import build_tiny_teacher
 
 
 @pytest.fixture(scope="session")
-def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_teacher(tmp_path_factory.mktemp("teacher"))
-
-
-@pytest.fixture(scope="session")
 def endless_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny teacher without an end-of-sequence token: it always hits max_tokens."""
     return build_tiny_teacher(tmp_path_factory.mktemp("endless"), stops=False)

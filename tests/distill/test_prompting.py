@@ -24,6 +24,7 @@ from amfast.generate.backend import (
     Message,
     completion_prompt,
 )
+from amfast.schema import FieldMap
 
 
 def test_r1_defaults_no_system_prompt_and_math_directive_only_for_math() -> None:
@@ -103,7 +104,7 @@ def test_read_prompts_names_each_bad_row_and_keeps_the_rest(tmp_path: Path) -> N
         json.dumps({"prompt": "no id: hashed"}),
     ]
     source.write_text("\n".join(lines) + "\n")
-    prompts = read_prompts(source)
+    prompts = read_prompts(source, prompt_field="prompt")
     assert [s.prompt for s in prompts.specs] == ["fine", "no id: hashed"]
     errors = {bad.location.rsplit(":", 1)[1]: bad.error for bad in prompts.bad_rows}
     assert errors["2"] == "prompt field 'prompt' is missing"
@@ -136,3 +137,23 @@ def test_read_prompts_takes_am_schema_rows_and_parquet(tmp_path: Path) -> None:
         "demo",
     )
     assert spec.is_math
+
+
+def test_flat_rows_of_a_clean_output_folder_carry_reference_and_get_the_math_directive(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    rows = [
+        {"unique_id": "u1", "problem": "1+1?", "answer": "2", "subject": "Algebra"},
+        {"id": "c1", "question": "Write f.", "tests": [{"input": "1", "output": "2"}]},
+    ]
+    (folder / "part-00000.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    pq.write_table(pa.Table.from_pylist([{"row": 1}]), folder / "dropped.parquet")  # not input
+    fields = FieldMap(id="unique_id", source="subject")
+    math, code = read_prompts(folder, fields=fields).specs
+    assert (math.prompt_id, math.reference_answer, math.source) == ("u1", "2", "Algebra")
+    last = [m.content for m in messages_for(math, PromptOptions())][-1]
+    assert last.endswith(R1_MATH_DIRECTIVE)
+    assert code.test_case == [{"input": "1", "output": "2"}]
+    assert not code.is_math

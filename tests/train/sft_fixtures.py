@@ -96,7 +96,7 @@ def build_model(directory: Path, *, template: str | None = QWEN_TEMPLATE, seed: 
 
 
 def am_row(question: str, think: str, answer: str, *, source: str = "test") -> dict[str, Any]:
-    """One row in the AM message schema, as `amfast distill` writes it."""
+    """One row in the AM message schema, as `amfast verify` writes it (passed)."""
     return {
         "messages": [
             {
@@ -107,7 +107,13 @@ def am_row(question: str, think: str, answer: str, *, source: str = "test") -> d
             {
                 "role": "assistant",
                 "content": f"<think>{think}</think>\n<answer>{answer}</answer>",
-                "info": {"think_content": think, "answer_content": answer, "verify_score": 1.0},
+                "info": {
+                    "think_content": think,
+                    "answer_content": answer,
+                    "verify_score": 1.0,
+                    "verify_reason": "correct",
+                    "verifier": "math",
+                },
             },
         ]
     }

@@ -153,31 +153,60 @@ def test_dataset_counts_drops_and_keeps_the_rest(tmp_path: Path, tiny_model: Pat
         am_row("long", "think " * 400, "x"),
     ]
     data = write_jsonl(tmp_path / "rows.jsonl", rows)
-    dataset = tokenize_dataset(
-        str(data), str(tiny_model), TokenizeOptions(max_seq_len=256), cache_dir=tmp_path / "cache"
-    )
+    options = TokenizeOptions(max_seq_len=256, include_unverified=True)
+    dataset = tokenize_dataset(str(data), str(tiny_model), options, cache_dir=tmp_path / "cache")
     assert len(dataset) == 3
     assert dataset.drops == {"no_assistant": 1, "empty_response": 1, "too_long": 1}
 
 
 def test_structurally_bad_rows_name_file_and_row(tmp_path: Path, tiny_model: Path) -> None:
     data = write_jsonl(tmp_path / "bad.jsonl", [*am_rows(2), {"messages": [{"role": "user"}]}])
-    with pytest.raises(InputError, match=r"bad\.jsonl: row 2: message 0 needs"):
-        tokenize_dataset(str(data), str(tiny_model), TokenizeOptions(), cache_dir=tmp_path / "c")
+    options = TokenizeOptions(include_unverified=True)  # the rows' shape, not the gate, is wrong
+    with pytest.raises(InputError, match=r"bad\.jsonl:3: message 0 needs"):
+        tokenize_dataset(str(data), str(tiny_model), options, cache_dir=tmp_path / "c")
     data = write_jsonl(tmp_path / "none.jsonl", [{"text": "x"}])
     with pytest.raises(InputError, match="field 'messages' is missing"):
-        tokenize_dataset(str(data), str(tiny_model), TokenizeOptions(), cache_dir=tmp_path / "c")
+        tokenize_dataset(str(data), str(tiny_model), options, cache_dir=tmp_path / "c")
     only_dropped = write_jsonl(tmp_path / "empty.jsonl", [{"messages": []}])
     with pytest.raises(InputError, match="no trainable sample"):
-        tokenize_dataset(str(only_dropped), str(tiny_model), TokenizeOptions(), cache_dir=tmp_path)
+        tokenize_dataset(str(only_dropped), str(tiny_model), options, cache_dir=tmp_path)
 
 
 def test_flat_prompt_response_rows_via_field_mapping(tmp_path: Path, tokenizer: Any) -> None:
     data = write_jsonl(tmp_path / "flat.jsonl", [{"question": "q?", "solution": REPLY}])
-    options = TokenizeOptions(prompt_field="question", response_field="solution")
+    options = TokenizeOptions(
+        prompt_field="question", response_field="solution", include_unverified=True
+    )
     [(where, messages)] = list(read_conversations(data, options))
-    assert where.endswith("flat.jsonl: row 0")
+    assert where.endswith("flat.jsonl:1")
     assert messages == _messages(("user", "q?"), ("assistant", REPLY))
+
+
+def test_gate_trains_only_verified_rows_and_counts_the_rest(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    passed, wrong, truncated = am_rows(3)
+    wrong["messages"][-1]["info"]["verify_reason"] = "wrong"
+    truncated["messages"][-1]["info"]["verify_reason"] = "truncated"
+    flat_wrong = {"prompt": "q", "response": REPLY, "verify_reason": "wrong"}
+    data = write_jsonl(tmp_path / "verified.jsonl", [passed, wrong, truncated, flat_wrong])
+    dataset = tokenize_dataset(
+        str(data), str(tiny_model), TokenizeOptions(max_seq_len=512), cache_dir=tmp_path / "c"
+    )
+    assert len(dataset) == 1
+    assert dataset.drops == {"verify:wrong": 2, "verify:truncated": 1}
+    everything = TokenizeOptions(max_seq_len=512, include_unverified=True)
+    assert len(tokenize_dataset(str(data), str(tiny_model), everything, cache_dir=tmp_path)) == 4
+
+
+def test_gate_refuses_rows_that_were_never_verified(tmp_path: Path, tiny_model: Path) -> None:
+    row = am_rows(1)[0]
+    del row["messages"][-1]["info"]["verify_reason"]
+    data = write_jsonl(tmp_path / "distilled.jsonl", [*am_rows(2), row])
+    with pytest.raises(InputError, match=r"distilled\.jsonl:3: the row has no verify verdict"):
+        tokenize_dataset(str(data), str(tiny_model), TokenizeOptions(), cache_dir=tmp_path / "c")
+    options = TokenizeOptions(include_unverified=True)
+    assert len(tokenize_dataset(str(data), str(tiny_model), options, cache_dir=tmp_path)) == 3
 
 
 def test_parquet_jsonl_and_saved_arrow_dataset_read_the_same(tmp_path: Path) -> None:

@@ -76,3 +76,30 @@ def test_key_that_is_not_a_letter_is_a_bad_reference_not_a_wrong_answer() -> Non
 def test_among_weak_forms_the_last_letter_written_wins() -> None:
     assert extract_choice("Between (B) and (A), I pick:\nB") == "B"
     assert extract_choice("**A** is wrong; (C) is right") == "C"
+
+
+PROMPT = "Which is largest?\n(A) 1.5\n(B) 15\n(C) $\\frac{1}{2}$\n(D) none of these"
+
+
+@pytest.mark.parametrize(
+    ("answer", "key", "passed"),
+    [
+        ("The answer is 15.", "B", True),
+        ("The answer is $1.5$.", "A", True),
+        ("So the answer is \\boxed{\\frac{1}{2}}.", "C", True),
+        ("The answer is 15.", "A", False),
+        ("The answer is 7.", "B", False),
+    ],
+)
+def test_an_answer_given_as_option_text_chooses_that_option(
+    answer: str, key: str, passed: bool
+) -> None:
+    verdict = verify_choice(answer, key, prompt=PROMPT)
+    assert verdict.passed is passed
+    if passed:
+        assert verdict.detail == "rule option_text"
+
+
+def test_option_text_is_only_read_when_no_letter_was_chosen() -> None:
+    verdict = verify_choice("The answer is (A), i.e. 15.", "B", prompt=PROMPT)
+    assert (verdict.reason, verdict.extracted) == ("wrong", "A")

@@ -233,3 +233,56 @@ def test_a_failed_assert_is_wrong_and_another_exception_a_runtime_error():
     crashed = verify_code(respond("def double(x):\n    return x + None"), tests)
     assert crashed.reason == "runtime_error"
     assert "TypeError" in crashed.detail
+
+
+THREADED_MAIN = """
+import sys, threading
+def main():
+    sys.setrecursionlimit(1 << 25)
+    n = int(input())
+    print(pow(n, 3, 1000))
+threading.stack_size(1 << 26)
+threading.Thread(target=main).start()
+"""
+
+
+def test_a_threaded_main_runs_to_completion_with_three_argument_pow():
+    # The output is printed by a non-daemon thread after the module body ends; `pow` must be
+    # the builtin although the prelude star-imports math (as LiveCodeBench's does).
+    verdict = verify_code(respond(THREADED_MAIN), {"inputs": ["12\n"], "outputs": ["728\n"]})
+    assert verdict.reason == "correct", verdict
+
+
+def test_published_test_formats_run_as_their_harnesses_ran_them():
+    livecodebench = {
+        "kind": "livecodebench",
+        "starter_code": "class Solution:\n    def twice(self, x: int) -> int:\n        ",
+        "public_tests": [{"input": "3", "output": "6", "testtype": "functional"}],
+    }
+    solution = "class Solution:\n    def twice(self, x: int) -> int:\n        return 2 * x\n"
+    assert verify_code(respond(solution), livecodebench).passed
+    humaneval = {
+        "kind": "humaneval",
+        "entry_point": "twice",
+        "test": "def check(candidate):\n    assert candidate(3) == 6\n",
+    }
+    # HumanEval completions come without a fence; the detail names the rule that found them.
+    verdict = verify_code("def twice(x):\n    return 2 * x\n", humaneval)
+    assert verdict.passed
+    assert verdict.detail.startswith("rule unfenced_code")
+    stdin = {
+        "kind": "livecodebench",
+        "starter_code": "",
+        "public_tests": [{"input": "2\n", "output": "4\n", "testtype": "stdin"}],
+    }
+    assert verify_code(respond("print(2 * int(input()))"), stdin).passed
+
+
+def test_the_block_defining_the_entry_point_is_graded_not_the_usage_example():
+    response = (
+        "```python\ndef twice(x):\n    return 2 * x\n```\nExample:\n```python\nprint(twice(3))\n```"
+    )
+    tests = {"test_code": "def check(f):\n    assert f(3) == 6\n", "test_entry_point": "twice"}
+    verdict = verify_code(response, tests)
+    assert verdict.passed
+    assert verdict.detail.startswith("rule fence_defining_entry_point")

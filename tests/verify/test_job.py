@@ -105,7 +105,8 @@ def test_every_row_gets_a_verdict_in_input_order(am_input: Path, tmp_path: Path)
     rows = [json.loads(line) for line in output.read_text().splitlines()]
     assert len(rows) == len(am_input.read_text().splitlines())
     assert rows[3]["verify_reason"] == "bad_row"
-    assert "line 4" in rows[3]["verify_detail"]
+    assert "rows.jsonl:4: invalid JSON" in rows[3]["verify_detail"]
+    assert rows[3]["raw_line"] == am_input.read_text().splitlines()[3]
     graded = [r for i, r in enumerate(rows) if i != 3]
     math_reasons = [_assistant_info(r)["verify_reason"] for r in graded[:12]]
     assert math_reasons == ["correct", "wrong"] * 6
@@ -316,3 +317,38 @@ def test_cli_judge_runs_a_real_local_model_through_the_distill_backend(
 def test_missing_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", str(tmp_path / "nope.jsonl"), "-o", str(tmp_path / "o.jsonl")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_labels_that_name_no_boolean_are_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "rows.jsonl"
+    source.write_text(json.dumps({"response": "\\boxed{1}", "reference_answer": "1", "ok": "yes"}))
+    argv = ["verify", str(source), "-o", str(tmp_path / "o.jsonl"), "--labels", "ok"]
+    assert main(argv) == 2
+    assert "--labels 'ok'" in capsys.readouterr().err
+
+
+def test_labels_count_in_the_audit_and_disagreements_name_their_row(tmp_path: Path) -> None:
+    rows = [
+        {"response": "\\boxed{1}", "reference_answer": "1", "judged": {"ok": True}},
+        {"response": "\\boxed{2}", "reference_answer": "1", "judged": {"ok": True}},
+        {"response": "\\boxed{1}", "reference_answer": "1", "judged": {"ok": 0}},
+        {"response": "\\boxed{3}", "reference_answer": "1", "judged": {}},
+    ]
+    source = tmp_path / "rows.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    output = tmp_path / "out.jsonl"
+    audit = verify_file(source, output, labels="judged.ok", progress=False, chunk_rows=2)
+    found = audit.agreement("math")
+    assert (found.labelled_true, found.passed_true) == (2, 1)
+    assert (found.labelled_false, found.passed_false) == (1, 1)
+    disagreements = [
+        json.loads(line)
+        for line in output.with_name("out.jsonl.disagreements.jsonl").read_text().splitlines()
+    ]
+    assert [(d["row"], d["label"], d["reason"], d["extracted"]) for d in disagreements] == [
+        (1, True, "wrong", "2"),
+        (2, False, "correct", "1"),
+    ]
+    assert audit.to_json()["label_agreement"]["by_verifier"]["math"]["recall"] == 0.5

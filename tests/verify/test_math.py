@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
 import subprocess
@@ -156,7 +157,11 @@ def test_math500_reference_solutions_pass_against_their_answers(
     misses = [(row["answer"], v) for row, v in zip(math500, verdicts, strict=True) if not v.passed]
     assert len(verdicts) == 500
     assert 1 - len(misses) / len(verdicts) >= MATH500_AGREEMENT_FLOOR, misses
-    assert [v.extracted for v in verdicts] == [last_boxed(row["solution"]) for row in math500]
+    # Option-letter answers (`\text{(C)}`) are graded, and recorded, as the letter chosen.
+    boxed = [last_boxed(row["solution"]) or "" for row in math500]
+    letters = [re.fullmatch(r"\\text\{\(([A-E])\)\}", answer) for answer in boxed]
+    expected = [m.group(1) if m else answer for m, answer in zip(letters, boxed, strict=True)]
+    assert [v.extracted for v in verdicts] == expected
 
 
 def retypeset(answer: str) -> str:
@@ -304,7 +309,8 @@ def _verify_in_daemon(pair: tuple[str, str]) -> str:
 
 
 def test_verify_math_inside_a_daemonic_worker_process() -> None:
-    # multiprocessing.Pool workers are daemons and may not start children: checks run inline.
+    # multiprocessing.Pool workers are daemons and may not start multiprocessing children;
+    # the check's workers are plain subprocesses, which they may.
     with get_context("spawn").Pool(1) as daemons:
         reasons = daemons.map(_verify_in_daemon, [(r"$\boxed{0.5}$", r"\frac12"), ("5", "6")])
     assert reasons == ["correct", "wrong"]
@@ -324,3 +330,49 @@ def test_importing_the_module_does_not_import_sympy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+GUARDLESS_SCRIPT = """\
+from amfast.verify import verify_math, verify_math_batch
+
+print("half", verify_math(r"$\\boxed{0.5}$", r"\\frac12").reason)
+rows = [(rf"$\\boxed{{{n}/2}}$", f"{n / 2}") for n in range(1, 9)]
+verdicts = verify_math_batch([r for r, _ in rows], [a for _, a in rows], timeout=5.0)
+print("batch", " ".join(v.reason for v in verdicts))
+"""
+
+
+def run_guardless_script(directory: Path) -> subprocess.CompletedProcess[str]:
+    """Runs `GUARDLESS_SCRIPT` as a file with no `__main__` guard, as a new user would."""
+    script = directory / "check_answers.py"
+    script.write_text(GUARDLESS_SCRIPT)
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def assert_guardless_verdicts(done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["half correct", "batch " + " ".join(["correct"] * 8)]
+    assert "safe importing of main module" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_script_without_a_main_guard_gets_right_verdicts_and_exits(tmp_path: Path) -> None:
+    # Each line is printed once: the workers never re-run the script.
+    assert_guardless_verdicts(run_guardless_script(tmp_path))
+
+
+@pytest.mark.slow
+def test_script_verdicts_unchanged_on_a_loaded_machine(tmp_path: Path) -> None:
+    busy = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(4 * len(os.sched_getaffinity(0)))
+    ]
+    try:
+        done = run_guardless_script(tmp_path)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert_guardless_verdicts(done)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +22,19 @@ def pid_after(seconds: float) -> int:
 
 def exit_worker(code: int) -> int:
     os._exit(code)
+
+
+def burn_cpu(seconds: float) -> float:
+    """Spins until this process has used `seconds` of CPU time; returns the wall time it took."""
+    started, wall = time.process_time(), time.monotonic()
+    while time.process_time() - started < seconds:
+        pass
+    return time.monotonic() - wall
+
+
+def busy_processes(count: int) -> list[subprocess.Popen[bytes]]:
+    """`count` processes that spin forever: a loaded machine (the caller kills them)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
 
 def test_overrunning_call_times_out_and_only_its_worker_is_replaced() -> None:
@@ -90,3 +105,39 @@ def test_rejects_bad_arguments() -> None:
         DeadlinePool(-1)
     with pytest.raises(ValueError, match="timeout"):
         DeadlinePool(1).map(abs, [1], timeout=0)
+
+
+@pytest.mark.slow
+def test_a_loaded_machine_does_not_turn_a_quick_call_into_a_timeout() -> None:
+    # 0.3 s of CPU under a 0.8 s deadline, while 4 spinning processes per core share the CPUs:
+    # the wall clock runs well past 0.8 s, but waiting for a CPU is not charged to the call.
+    with DeadlinePool(1) as pool:
+        pool.call(burn_cpu, 0.0, timeout=60.0)  # the worker imports this module once, unloaded
+        busy = busy_processes(4 * len(os.sched_getaffinity(0)))
+        try:
+            results = pool.map(burn_cpu, [0.3, 0.3], timeout=0.8)
+        finally:
+            for process in busy:
+                process.kill()
+                process.wait()
+    assert all(isinstance(wall, float) for wall in results), results
+    assert max(results) > 0.8, "the machine was not loaded enough to test anything"  # type: ignore[type-var]
+
+
+def test_a_call_that_burns_past_its_deadline_still_times_out() -> None:
+    with DeadlinePool(1) as pool:
+        result = pool.call(burn_cpu, 30.0, timeout=1.0)
+    assert isinstance(result, CallFailed)
+    assert result.reason == "timeout"
+
+
+def test_functions_of_the_callers_main_module_fail_cleanly() -> None:
+    # Workers never import the caller's __main__, so its functions cannot reach them.
+    script = "from amfast.verify.pool import DeadlinePool\n"
+    script += "def double(x):\n    return 2 * x\n"
+    script += "with DeadlinePool(1) as pool:\n    print(pool.call(double, 2, timeout=30))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "CallFailed(reason='error'" in done.stdout
+    assert "double" in done.stdout

@@ -17,12 +17,12 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
-from amfast.clean.ingest import FieldMap
 from amfast.config import check_values, options_from, read_toml
 from amfast.dedup.stages import ExactDedupStage, NearDedupStage, NormalizeStage
 from amfast.errors import InputError
 from amfast.filters import FILTER_NAMES, FilterOptions, FilterStage
 from amfast.normalize import NormalizeOptions
+from amfast.schema import FieldMap
 from amfast.stage import PLUGINS, Stage, plugin_stage
 
 STAGE_NAMES = ("normalize", "exact_dedup", "near_dedup", "semantic_dedup", "decontam", "filters")
@@ -54,6 +54,13 @@ class CleanConfig:
     id_field: str | None = field(default=None, metadata=_help("row id field (default: id)"))
     reference_field: str | None = field(default=None, metadata=_help("reference answer field"))
     test_case_field: str | None = field(default=None, metadata=_help("test case field"))
+    dedup_on: Literal["prompt", "prompt_response"] = field(
+        default="prompt",
+        metadata=_help(
+            "text the stages compare: the prompt, or prompt + response (to filter samples: "
+            "several samples of one prompt are not duplicates)"
+        ),
+    )
     stages: list[str] = field(
         default_factory=lambda: list(DEFAULT_STAGES),
         metadata=_help(
@@ -158,7 +165,7 @@ class CleanConfig:
     def fields(self) -> FieldMap:
         """The field mapping of input rows."""
         return FieldMap(
-            text=self.text_field,
+            prompt=self.text_field,
             response=self.response_field,
             source=self.source_field,
             id=self.id_field,

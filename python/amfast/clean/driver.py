@@ -34,10 +34,10 @@ import pyarrow.parquet as pq
 
 from amfast.clean.config import CleanConfig
 from amfast.clean.engines import start_engine
-from amfast.clean.ingest import ingest, input_files, prepare, read_shard, strip_newline
+from amfast.clean.ingest import ingest, prepare, read_shard, strip_newline
 from amfast.clean.ledger import Funnel, StageReport, write_reports
 from amfast.errors import InputError
-from amfast.io import AtomicWriter
+from amfast.io import AtomicWriter, input_files
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ file, line and field; the rest of the file is still read.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,20 +26,31 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
-import pyarrow.parquet as pq
 
 from amfast.errors import InputError
-from amfast.io import AtomicWriter, LineBlock, field_at, iter_line_blocks
+from amfast.io import (
+    AtomicWriter,
+    LineBlock,
+    input_kind,
+    iter_line_blocks,
+    table_batches,
+)
+from amfast.schema import (
+    PROMPT_FIELDS,
+    REFERENCE_FIELDS,
+    RESPONSE_FIELDS,
+    TEST_CASE_FIELDS,
+    FieldMap,
+    RowProblem,
+    field_at,
+    read_sample,
+)
 from amfast.stage import FRAME_SCHEMA, fingerprint
 
 if TYPE_CHECKING:
     from amfast.clean.config import CleanConfig
 
-TEXT_FIELDS = ("problem", "prompt", "question", "query", "instruction", "text")
-RESPONSE_FIELDS = ("response", "completion", "output")
-REFERENCE_FIELDS = ("reference_answer", "answer", "solution")
-TEST_CASE_FIELDS = ("test_case", "test_cases", "tests")
-JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+TEXT_FIELDS = PROMPT_FIELDS  # the query field's old name here
 # A JSONL block that pyarrow cannot read is halved down to this many lines, then read line by line.
 ROW_BY_ROW_LINES = 256
 # Blocks of a few MB parse as fast as pyarrow's default 1 MB and leave fewer chunks to join.
@@ -63,27 +73,6 @@ def read_shard(path: Path, columns: list[str] | None = None) -> pa.Table:
     with pa.memory_map(str(path)) as source:
         table = pa.ipc.open_file(source).read_all()
     return table.select(columns) if columns else table
-
-
-@dataclass(frozen=True)
-class FieldMap:
-    """Where each part of a row lives; `None` means "find it" (AM schema, then common names).
-
-    Attributes:
-        text: The query (dotted paths allowed: `messages.0.content`).
-        response: The response, if any.
-        source: The row's source name.
-        id: A stable id already in the data; otherwise `<file>:<line or row>`.
-        reference: A reference answer (only its presence matters here, for keep priority).
-        test_case: Test cases (presence only).
-    """
-
-    text: str | None = None
-    response: str | None = None
-    source: str | None = None
-    id: str | None = None
-    reference: str | None = None
-    test_case: str | None = None
 
 
 @dataclass
@@ -136,69 +125,9 @@ class Chunk:
         return list(self.lines.lines()) if self.lines is not None else self.records
 
 
-def input_files(path: str | os.PathLike[str]) -> list[Path]:
-    """The data files under `path` (itself when a file), in name order.
-
-    Raises:
-        InputError: Nothing readable there.
-    """
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise InputError(f"{path}: no such file or folder")
-    state = path / "state.json"
-    if state.is_file():
-        try:
-            files = [item["filename"] for item in json.loads(state.read_text())["_data_files"]]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise InputError(f"{state}: not a datasets save_to_disk state: {error}") from error
-        return [path / name for name in files]
-    found = sorted(item for item in path.rglob("*") if item.is_file() and _format(item))
-    if not found:
-        raise InputError(f"{path}: no .jsonl[.gz|.zst], .parquet or .arrow files in this folder")
-    return found
-
-
-def _format(path: Path) -> str | None:
-    name = path.name.lower().removesuffix(".gz").removesuffix(".zst")
-    if name.endswith(JSONL_SUFFIXES):
-        return "jsonl"
-    if name.endswith((".parquet", ".pq")):
-        return "parquet"
-    if name.endswith((".arrow", ".feather", ".ipc")):
-        return "arrow"
-    return None
-
-
-def _arrow_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    """Record batches of an Arrow IPC file or stream (datasets writes streams)."""
-    try:
-        with pa.memory_map(str(path)) as source:
-            try:
-                reader: Any = pa.ipc.open_file(source)
-                for index in range(reader.num_record_batches):
-                    yield reader.get_batch(index)
-            except pa.ArrowInvalid:
-                source.seek(0)
-                yield from pa.ipc.open_stream(source)
-    except (OSError, pa.ArrowInvalid) as error:
-        raise InputError(f"{path}: not a readable Arrow IPC file: {error}") from error
-
-
-def _table_batches(path: Path, kind: str) -> Iterator[pa.RecordBatch]:
-    if kind == "arrow":
-        yield from _arrow_batches(path)
-        return
-    try:
-        yield from pq.ParquetFile(path).iter_batches(batch_size=16_384)
-    except (OSError, pa.ArrowInvalid) as error:
-        raise InputError(f"{path}: not a readable Parquet file: {error}") from error
-
-
 def iter_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
     """Consecutive chunks of raw rows: `(line, bytes)` for JSONL, `(row, dict)` otherwise."""
-    kind = _format(path)
+    kind = input_kind(path)
     if kind is None:
         raise InputError(f"{path}: unknown format; use .jsonl[.gz|.zst], .parquet or .arrow")
     if kind == "jsonl":
@@ -207,7 +136,8 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
             yield Chunk(path, first, lines=block)
             first += len(block)
         return
-    rows = enumerate(record for batch in _table_batches(path, kind) for record in batch.to_pylist())
+    batches = table_batches(path, 16_384)
+    rows = enumerate(record for batch in batches for record in batch.to_pylist())
     chunk = Chunk(path, 0)
     for count, item in enumerate(rows, start=1):
         chunk.records.append(item)
@@ -266,7 +196,7 @@ class RowParser:
     def parse(self, chunk: Chunk) -> list[Row | RowError]:
         """Every raw row of the chunk, in order."""
         name = chunk.path.name
-        jsonl = _format(chunk.path) == "jsonl"
+        jsonl = input_kind(chunk.path) == "jsonl"
         out: list[Row | RowError] = []
         append = out.append
         for number, raw in chunk.raw:
@@ -298,53 +228,21 @@ class RowParser:
     def _row(
         self, record: dict[str, Any], raw: str, where: str, fallback_id: str
     ) -> Row | RowError:
-        fields = self.fields
-        messages = record.get("messages")
-        user = assistant = None
-        if isinstance(messages, list):
-            for message in messages:
-                if isinstance(message, dict):
-                    role = message.get("role")
-                    if role == "user" and user is None:
-                        user = message
-                    elif role == "assistant":
-                        assistant = message
-        user_info = _info(user)
-        row_id = _string(record, fields.id or "id") or fallback_id
-        source = (
-            _string(record, fields.source)
-            if fields.source
-            else _string(record, "source") or _string(user_info, "source")
-        ) or ""
-        if fields.text:
-            text_field = fields.text
-            found, text = _get(record, text_field)
-        elif user is not None:
-            text_field = "messages[user].content"
-            found, text = "content" in user, user.get("content")
-        else:
-            text_field = next((name for name in TEXT_FIELDS if name in record), TEXT_FIELDS[0])
-            found, text = _get(record, text_field)
-        if not found:
-            message = f"{where}: field {text_field!r} is missing"
-            return RowError(row_id, source, "missing_field", message, raw)
-        if not isinstance(text, str):
-            kind = "null" if text is None else type(text).__name__
-            message = f"{where}: field {text_field!r} is {kind}, expected a string"
-            return RowError(row_id, source, "wrong_type", message, raw)
-        if fields.response:
-            response = _string(record, fields.response)
-        elif assistant is not None:
-            response = assistant.get("content")
-            response = response if isinstance(response, str) else None
-        else:
-            response = next(
-                (record[name] for name in RESPONSE_FIELDS if isinstance(record.get(name), str)),
-                None,
-            )
-        reference = _present(record, user_info, fields.reference, REFERENCE_FIELDS)
-        test_case = _present(record, user_info, fields.test_case, TEST_CASE_FIELDS)
-        return Row(row_id, source, text, response, reference, test_case, raw)
+        try:
+            sample = read_sample(record, self.fields)
+        except RowProblem as problem:
+            row_id = _string(record, self.fields.id or "id") or fallback_id
+            source = _string(record, self.fields.source or "source") or ""
+            return RowError(row_id, source, problem.reason, f"{where}: {problem}", raw)
+        return Row(
+            sample.id or fallback_id,
+            sample.source or "",
+            sample.prompt,
+            sample.response,
+            sample.has_reference,
+            sample.has_test_case,
+            raw,
+        )
 
 
 def first_record_check(record: dict[str, Any], fields: FieldMap, where: str) -> None:
@@ -353,24 +251,19 @@ def first_record_check(record: dict[str, Any], fields: FieldMap, where: str) -> 
     Raises:
         InputError: Naming the field and the fields the row has.
     """
-    if fields.text is None:
+    if fields.prompt is None:
         if "messages" in record or any(name in record for name in TEXT_FIELDS):
             return
         raise InputError(
             f"{where}: no text field found (looked for messages or {', '.join(TEXT_FIELDS)}); "
             f"name it with --text-field (fields: {sorted(record)})"
         )
-    found, _ = _get(record, fields.text)
+    found, _ = _get(record, fields.prompt)
     if not found:
         raise InputError(
-            f"{where}: field {fields.text!r} is missing (fields: {sorted(record)}); "
+            f"{where}: field {fields.prompt!r} is missing (fields: {sorted(record)}); "
             "check --text-field"
         )
-
-
-def _info(message: dict[str, Any] | None) -> dict[str, Any]:
-    info = message.get("info") if message else None
-    return info if isinstance(info, dict) else {}
 
 
 def _get(record: dict[str, Any], path: str) -> tuple[bool, Any]:
@@ -387,29 +280,6 @@ def _string(record: dict[str, Any], path: str | None) -> str | None:
     if not found or value is None:
         return None
     return value if isinstance(value, str) else str(value)
-
-
-def _present(
-    record: dict[str, Any], info: dict[str, Any], path: str | None, names: tuple[str, ...]
-) -> bool:
-    """Whether a reference / test case is there (non-empty), wherever it is.
-
-    The value is the first of `names` that is not null, in `info` and then in the row (a null
-    is no answer, and a column of parsed JSON cannot tell it from a missing key).
-    """
-    if path:
-        value = _get(record, path)[1]
-    else:
-        value = next(
-            (
-                where[name]
-                for where in (info, record)
-                for name in names
-                if where.get(name) is not None
-            ),
-            None,
-        )
-    return value not in (None, "", [], {}, "null")
 
 
 def rows_table(rows: list[Row | RowError], first_row: int) -> pa.Table:
@@ -483,8 +353,8 @@ def _fields(
     info = _struct_field(user, "info")
     if info is not None and not pa.types.is_struct(info.type):
         info = None  # an `info` that is not an object counts as empty
-    if fields.text:
-        text = _path(table, fields.text)
+    if fields.prompt:
+        text = _path(table, fields.prompt)
     elif user is not None:
         if user.null_count:  # rows without a user message look elsewhere for their text
             raise _RowByRow
@@ -502,7 +372,7 @@ def _fields(
     if fields.source:
         sources = [_path(table, fields.source)]
     else:
-        sources = [_path(table, "source"), _struct_field(info, "source")]
+        sources = [_struct_field(info, "source"), _path(table, "source")]
     source = pc.coalesce(
         *[_non_empty(_strings(value, rows)) for value in sources], pa.scalar("", pa.large_string())
     )
@@ -649,7 +519,7 @@ def prepare(config: CleanConfig, files: list[Path]) -> str:
     if config.restart and work.exists():
         shutil.rmtree(work)
     stats = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in files]
-    key = fingerprint(stats, config.fields.__dict__, config.shard_rows)
+    key = fingerprint(stats, config.fields.__dict__, config.shard_rows, config.dedup_on)
     state = work / "state.json"
     if state.is_file() and json.loads(state.read_text()).get("ingest") != key:
         shutil.rmtree(work / "ingest", ignore_errors=True)
@@ -672,7 +542,7 @@ def ingest(config: CleanConfig, files: list[Path]) -> list[Path]:
                 shard = folder / f"part-{len(shards):05d}.arrow"
                 shards.append(shard)
                 if not shard.is_file():
-                    table = parser.table(chunk, first_row)
+                    table = compared_text(parser.table(chunk, first_row), config.dedup_on)
                     if not checked:
                         _check_first(table, chunk, config)
                     with (
@@ -685,6 +555,20 @@ def ingest(config: CleanConfig, files: list[Path]) -> list[Path]:
                 first_row += len(chunk)
                 bar.update(len(chunk))
     return shards
+
+
+def compared_text(table: pa.Table, dedup_on: str) -> pa.Table:
+    """The shard with `text` as the stages compare it: the prompt, or prompt + response.
+
+    With `prompt_response`, the samples of one prompt differ by their responses, so `clean`
+    used as a filter on distilled or verified samples drops only true duplicates.
+    """
+    if dedup_on == "prompt":
+        return table
+    response = pc.coalesce(table.column("response"), pa.scalar("", pa.large_string()))
+    separator = pa.scalar("\n\n", pa.large_string())
+    joined = pc.binary_join_element_wise(table.column("text"), response, separator)
+    return table.set_column(table.schema.get_field_index("text"), "text", joined)
 
 
 def _check_first(table: pa.Table, chunk: Chunk, config: CleanConfig) -> None:

@@ -8,7 +8,20 @@ import sys
 from collections.abc import Sequence
 
 from amfast import __version__
-from amfast.cli import clean, decontam, dedup, demo, distill, evaluate, train, verify
+from amfast.cli import (
+    clean,
+    decontam,
+    dedup,
+    demo,
+    distill,
+    evaluate,
+    export,
+    label,
+    report,
+    run,
+    train,
+    verify,
+)
 from amfast.errors import AmfastError, AmfastInternalError
 
 
@@ -23,10 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     dedup.register(commands)
     decontam.register(commands)
     distill.register(commands)
+    label.register(commands)
+    report.register(commands)
     evaluate.register(commands)
+    export.register(commands)
     demo.register(commands)
     verify.register(commands)
     train.register(commands)
+    run.register(commands)
     return parser
 
 

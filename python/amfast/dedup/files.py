@@ -139,7 +139,8 @@ class TextPasses:
         schema = pa.schema([pa.field("text", pa.large_string())])
         with pa.OSFile(self._spool_path(), "wb") as sink, pa.ipc.new_file(sink, schema) as out:
             for batch in batches:
-                out.write_batch(pa.record_batch([pa.array(batch, pa.large_string())], schema))
+                texts = batch if isinstance(batch, pa.Array) else pa.array(batch)
+                out.write_batch(pa.record_batch([texts.cast(pa.large_string())], schema))
                 yield batch
 
     def second_pass(self) -> Iterator[list[str] | pa.Array]:
@@ -252,7 +253,7 @@ def dedup_file(
     keep = representative == np.arange(len(representative))
     write_split(
         source,
-        keep.tolist(),
+        keep,
         output,
         dropped,
         DroppedInfo(representative.tolist(), similarity.tolist(), reason),

@@ -1,9 +1,11 @@
-"""Reading the prompts to distill: AM-schema rows, or flat JSONL/Parquet rows with a prompt field.
+"""Reading the prompts to distill: any input kind, AM-schema or flat rows, through `FieldMap`.
 
-An AM-schema row (it has `messages`) asks its first user message; `reference_answer`,
-`test_case` and `source` come from that message's `info`. A flat row asks `prompt_field` (a
-dotted path), with `reference_answer`, `test_case` and `source` read from top-level fields of
-those names when present.
+Rows are read by `amfast.io.read_records` (a file, a folder of shards such as `amfast clean`'s
+output, JSONL/.gz/.zst, Parquet, Arrow, `datasets` folders) and mapped by
+`amfast.schema.read_sample`: an AM row asks its first user message, with `reference_answer`,
+`test_case` and `source` from that message's `info`; a flat row asks its prompt field (named,
+or the first of `problem`, `prompt`, `question`...), with the reference answer, test case and
+source from the fields named or found (`reference_answer`, `answer`, `solution`...).
 
 A row that cannot be asked (unreadable line, missing or empty prompt, duplicate id) becomes a
 `BadRow` naming its place in the file and the problem; the other rows go on.
@@ -15,19 +17,13 @@ prompt text, so a rerun (or another machine) gives every prompt the same id.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from amfast.distill.prompting import PromptSpec
-from amfast.errors import InputError
-from amfast.io import field_at, file_format, iter_raw_lines
+from amfast.io import read_records
+from amfast.schema import FieldMap, RowProblem, is_present, read_sample
 
 
 @dataclass(frozen=True)
@@ -56,32 +52,6 @@ def prompt_id_of(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _iter_records(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
-    """(location, record) per row; an unreadable row comes as its error message."""
-    if file_format(path) == "parquet":
-        try:
-            parquet = pq.ParquetFile(path)
-            row = 0
-            for batch in parquet.iter_batches(batch_size=4096):
-                for record in batch.to_pylist():
-                    yield f"{path}:row {row}", record
-                    row += 1
-        except (OSError, pa.ArrowInvalid) as error:
-            raise InputError(f"{path}: cannot read as Parquet: {error}") from error
-        return
-    for line_number, raw in iter_raw_lines(path):
-        location = f"{path}:{line_number}"
-        try:
-            record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            yield location, f"invalid JSON: {error}"
-            continue
-        if isinstance(record, dict):
-            yield location, record
-        else:
-            yield location, f"expected a JSON object, got {type(record).__name__}"
-
-
 def _text_or_none(value: Any) -> str | None:  # noqa: ANN401 - JSON values are untyped
     if value is None or isinstance(value, bool):
         return None
@@ -90,90 +60,62 @@ def _text_or_none(value: Any) -> str | None:  # noqa: ANN401 - JSON values are u
     return value.strip() or None if isinstance(value, str) else None
 
 
-def _spec_of(record: dict[str, Any], prompt_field: str, location: str) -> PromptSpec:
-    """The prompt of one row; ValueError says what is wrong with it."""
-    if isinstance(record.get("messages"), list):
-        users = [m for m in record["messages"] if isinstance(m, dict) and m.get("role") == "user"]
-        if not users:
-            raise ValueError("no user message in 'messages'")
-        info: dict[str, Any] = users[0].get("info") or {}
-        if not isinstance(info, dict):
-            raise ValueError("the user message's 'info' is not an object")
-        prompt, what = users[0].get("content"), "the user message's content"
-        reference, tests, source = (
-            info.get("reference_answer"),
-            info.get("test_case"),
-            info.get("source"),
-        )
-    else:
-        try:
-            prompt = field_at(record, prompt_field)
-        except KeyError:
-            raise ValueError(f"prompt field {prompt_field!r} is missing") from None
-        what = f"prompt field {prompt_field!r}"
-        reference, tests, source = (
-            record.get("reference_answer"),
-            record.get("test_case"),
-            record.get("source"),
-        )
-    if not isinstance(prompt, str):
-        kind = "null" if prompt is None else type(prompt).__name__
-        raise ValueError(f"{what} is {kind}, expected a string")
-    if not prompt.strip():
-        raise ValueError(f"{what} is empty")
+def _spec_of(record: dict[str, Any], fields: FieldMap, location: str, use_ids: bool) -> PromptSpec:
+    """The prompt of one row (its id: the row's, else a hash); ValueError says what is wrong."""
+    try:
+        sample = read_sample(record, fields)
+    except RowProblem as problem:
+        raise ValueError(f"prompt {problem}") from None
+    if not sample.prompt.strip():
+        raise ValueError(f"prompt field {fields.prompt or 'of the row'!r} is empty")
+    tests = sample.test_case
     return PromptSpec(
-        prompt_id="",
-        prompt=prompt,
-        reference_answer=_text_or_none(reference),
-        test_case=tests if tests not in (None, "", {}, []) else None,
-        source=_text_or_none(source),
+        prompt_id=(sample.id if use_ids else None) or prompt_id_of(sample.prompt),
+        prompt=sample.prompt,
+        reference_answer=_text_or_none(sample.reference_answer),
+        test_case=tests if is_present(tests) else None,
+        source=_text_or_none(sample.source),
         location=location,
     )
 
 
 def read_prompts(
-    path: str | os.PathLike[str], *, prompt_field: str = "prompt", id_field: str | None = "id"
+    path: str | os.PathLike[str],
+    *,
+    fields: FieldMap | None = None,
+    prompt_field: str | None = None,
+    id_field: str | None = "id",
 ) -> Prompts:
-    """Every prompt of `path` (JSONL, .gz, .zst or Parquet), with the rows that were skipped.
+    """Every prompt of `path` (any input kind), with the rows that were skipped.
+
+    Args:
+        path: a file or a folder (see `amfast.io.input_files`).
+        fields: where flat rows keep prompt, reference, tests, source and id.
+        prompt_field: shorthand for `fields.prompt` (used when `fields` is None).
+        id_field: shorthand for `fields.id`; None: ids are hashes of the prompts.
 
     Raises:
-        InputError: The file is missing or unreadable as a whole.
+        InputError: The path is missing or unreadable as a whole.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such input file")
+    fields = fields or FieldMap(prompt=prompt_field, id=id_field)
     specs: list[PromptSpec] = []
     bad_rows: list[BadRow] = []
     seen: dict[str, str] = {}
-    for location, record in _iter_records(path):
-        if isinstance(record, str):
-            bad_rows.append(BadRow(location, record))
+    for location, record in read_records(path):
+        if not isinstance(record, dict):
+            bad_rows.append(BadRow(location, str(record)))
             continue
         try:
-            spec = _spec_of(record, prompt_field, location)
+            spec = _spec_of(record, fields, location, use_ids=fields.id is not None)
         except ValueError as error:
             bad_rows.append(BadRow(location, str(error)))
             continue
-        given_id = _text_or_none(record.get(id_field)) if id_field else None
-        prompt_id = given_id or prompt_id_of(spec.prompt)
-        if prompt_id in seen:
-            what = "id" if given_id else "prompt"
-            bad_rows.append(
-                BadRow(
-                    location,
-                    f"duplicate {what} (prompt id {prompt_id}, first at {seen[prompt_id]})",
-                )
-            )
+        if spec.prompt_id in seen:
+            what = "prompt" if spec.prompt_id == prompt_id_of(spec.prompt) else "id"
+            first = seen[spec.prompt_id]
+            message = f"duplicate {what} (prompt id {spec.prompt_id}, first at {first})"
+            bad_rows.append(BadRow(location, message))
             continue
-        seen[prompt_id] = location
-        specs.append(
-            PromptSpec(
-                prompt_id=prompt_id,
-                prompt=spec.prompt,
-                reference_answer=spec.reference_answer,
-                test_case=spec.test_case,
-                source=spec.source,
-                location=location,
-            )
-        )
+        seen[spec.prompt_id] = location
+        specs.append(spec)
     return Prompts(specs, bad_rows)

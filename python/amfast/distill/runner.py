@@ -334,7 +334,7 @@ def select_prompts(specs: list[PromptSpec], config: DistillConfig) -> list[Promp
 async def distill_async(config: DistillConfig, backend: Backend | None = None) -> DistillSummary:
     """`run_distill` inside a running event loop; `backend` overrides `config.backend`."""
     started = time.monotonic()
-    prompts = read_prompts(config.input, prompt_field=config.prompt_field, id_field=config.id_field)
+    prompts = read_prompts(config.input, fields=config.fields)
     specs = select_prompts(prompts.specs, config)
     directory = Path(config.output)
     _check_settings(directory, config)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from amfast.distill.prompting import R1_MATH_DIRECTIVE, PromptOptions
 from amfast.distill.store import OutputFormat
 from amfast.generate.backend import R1_COMPLETION_TEMPLATE, BackendName
+from amfast.schema import FieldMap
 
 TruncationPolicy = Literal["keep", "drop", "resample", "extend"]
 
@@ -25,7 +26,12 @@ def _help(text: str, **extra: Any) -> Any:  # noqa: ANN401 - dataclasses.field's
 class DistillConfig:
     """Settings of `amfast distill` / `run_distill` (the help text of each is its CLI help)."""
 
-    input: str = field(metadata={"positional": True, "help": "JSONL/Parquet prompts"})
+    input: str = field(
+        metadata={
+            "positional": True,
+            "help": "prompts: a file or folder (JSONL/.gz/.zst, Parquet, Arrow, a stage's output)",
+        }
+    )
     output: str = field(metadata={"aliases": ("-o",), "help": "output directory"})
     model: str = _help("teacher model: served name (openai) or local path (vllm, transformers)")
     backend: BackendName = field(default="openai", metadata={"help": "generation backend"})
@@ -61,9 +67,18 @@ class DistillConfig:
     temperature: float = field(default=0.6, metadata={"help": "sampling temperature"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
     seed: int = field(default=0, metadata={"help": "base seed; each sample derives its own"})
-    prompt_field: str = field(
-        default="prompt", metadata={"help": "prompt field of flat rows (dotted path)"}
+    prompt_field: str | None = field(
+        default=None,
+        metadata={"help": "prompt field of flat rows, dotted path (default: problem, prompt, ..)"},
     )
+    reference_field: str | None = field(
+        default=None,
+        metadata={"help": "reference answer field (default: reference_answer, answer, solution)"},
+    )
+    test_case_field: str | None = field(
+        default=None, metadata={"help": "test case field (default: test_case, test_cases, tests)"}
+    )
+    source_field: str | None = field(default=None, metadata={"help": "source field"})
     id_field: str | None = field(
         default="id", metadata={"help": "row id field (absent: a hash of the prompt)"}
     )
@@ -165,6 +180,17 @@ class DistillConfig:
             reply_prefix=self.reply_prefix,
         )
 
+    @property
+    def fields(self) -> FieldMap:
+        """Where flat input rows keep each value (`amfast.schema`)."""
+        return FieldMap(
+            prompt=self.prompt_field,
+            reference=self.reference_field,
+            test_case=self.test_case_field,
+            source=self.source_field,
+            id=self.id_field,
+        )
+
     def fingerprint(self) -> dict[str, Any]:
         """The settings a resumed run must share with the first (they shape the samples)."""
         keep = [
@@ -178,6 +204,9 @@ class DistillConfig:
             "top_p",
             "seed",
             "prompt_field",
+            "reference_field",
+            "test_case_field",
+            "source_field",
             "id_field",
             "system_prompt",
             "user_template",

@@ -18,7 +18,10 @@ class SftConfig:
 
     model: str = field(metadata={"help": "Hugging Face model directory to fine-tune"})
     data: str = field(
-        metadata={"help": "AM-schema JSONL/Parquet file, or a directory of them / HF dataset"}
+        metadata={
+            "help": "verified rows (amfast verify's output), AM schema or flat: a file or folder "
+            "(JSONL, Parquet, Arrow, HF dataset)"
+        }
     )
     output_dir: str = field(metadata={"help": "checkpoints, metrics and the final model"})
     tokenizer: str | None = field(
@@ -44,6 +47,13 @@ class SftConfig:
     )
     response_field: str | None = field(
         default=None, metadata={"help": "flat rows: the response column"}
+    )
+    include_unverified: bool = field(
+        default=False,
+        metadata={
+            "help": "also train on rows amfast verify did not pass or never saw (default: "
+            "only passed rows; a row without a verdict is an error)"
+        },
     )
     max_seq_len: int = field(
         default=32768, metadata={"help": "packed sequence length; longer samples are dropped"}
@@ -158,6 +168,7 @@ class SftConfig:
             messages_field=self.messages_field,
             prompt_field=self.prompt_field,
             response_field=self.response_field,
+            include_unverified=self.include_unverified,
         )
 
 

@@ -10,11 +10,14 @@ the template writes none. Prompt and reply segments are tokenized apart, as they
 inference (the prompt is encoded, the reply generated), so the tokens that carry loss are
 exactly the tokens of the replies and their end tokens, and no token straddles a boundary.
 
-Rows that cannot be trained on (no assistant turn, an empty reply, longer than `max_seq_len`)
-are dropped and counted; a broken template or row structure raises `InputError`. Tokenized
-samples are cached on disk as flat numpy arrays (memory-mapped on load) keyed by the data files,
-the tokenizer and the options, and packed best-fit decreasing into sequences of `max_seq_len`
-whose position ids restart at every sample, so that attention and loss never cross samples.
+Only rows that `amfast verify` passed are trained on, unless `include_unverified`: a row whose
+verdict is not a pass is skipped and counted as `verify:<reason>`, and a row with no verdict at
+all is an error (the data was never verified). Rows that cannot be trained on (no assistant
+turn, an empty reply, longer than `max_seq_len`) are dropped and counted; a broken template or
+row structure raises `InputError`. Tokenized samples are cached on disk as flat numpy arrays
+(memory-mapped on load) keyed by the data files, the tokenizer and the options, and packed best-
+fit decreasing into sequences of `max_seq_len` whose position ids restart at every sample, so
+that attention and loss never cross samples.
 """
 
 from __future__ import annotations
@@ -38,6 +41,15 @@ import numpy as np
 import numpy.typing as npt
 
 from amfast.errors import InputError
+from amfast.schema import (
+    PASSED_REASON,
+    RESPONSE_FIELDS,
+    FieldMap,
+    RowProblem,
+    field_at,
+    read_sample,
+    verify_reason_of,
+)
 
 AM_SYSTEM_PROMPT = (
     "You are a helpful assistant. To answer the user's question, you first think about the "
@@ -72,6 +84,7 @@ class TokenizeOptions:
         messages_field: the column holding the message list (AM schema).
         prompt_field: with `response_field`, read flat rows as one user and one assistant turn.
         response_field: see `prompt_field`.
+        include_unverified: also train on rows `amfast verify` did not pass or never saw.
     """
 
     system_prompt: str = AM_SYSTEM_PROMPT
@@ -81,6 +94,7 @@ class TokenizeOptions:
     messages_field: str = "messages"
     prompt_field: str | None = None
     response_field: str | None = None
+    include_unverified: bool = False
 
     def __post_init__(self) -> None:
         if (self.prompt_field is None) != (self.response_field is None):
@@ -101,67 +115,101 @@ class Encoded:
 # ---------------------------------------------------------------------------- reading rows
 
 
+def _value_at(row: dict[str, Any], field: str) -> Any:  # noqa: ANN401 - JSON values are untyped
+    try:
+        return field_at(row, field)
+    except KeyError:
+        return None
+
+
 def data_files(path: str | os.PathLike[str]) -> list[Path]:
-    """The files behind `path`: the file itself, or a directory's Parquet, Arrow or JSONL files.
+    """The files behind `path` (`amfast.io.input_files`: a file, a stage's output folder...)."""
+    from amfast.io import input_files
 
-    A directory saved by `datasets.save_to_disk` holds `*.arrow` files; `amfast distill` writes
-    Parquet shards into `OUTDIR/shards`.
+    return input_files(path)
+
+
+def _rows_of(path: str | os.PathLike[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    from amfast.io import read_records
+
+    for where, record in read_records(path):
+        if not isinstance(record, dict):
+            raise InputError(f"{where}: {record}")
+        yield where, record
+
+
+def passes_gate(
+    row: dict[str, Any], options: TokenizeOptions, where: str, skipped: Counter[str] | None
+) -> bool:
+    """Whether the training gate lets `row` through; a skipped row is counted in `skipped`.
+
+    Raises:
+        InputError: The row has no verdict and unverified rows are not included.
     """
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise InputError(f"{path}: no such file or directory")
-    for pattern in ("*.parquet", "*.arrow", "*.jsonl", "*.jsonl.gz", "*.jsonl.zst"):
-        found = sorted(p for p in path.glob(pattern) if not p.name.endswith(".outcomes.jsonl"))
-        if found:
-            return found
-    raise InputError(f"{path}: no .parquet, .arrow or .jsonl files in this directory")
-
-
-def _rows_of(path: Path) -> Iterator[dict[str, Any]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from amfast.io import file_format, iter_jsonl
-
-    if path.name.endswith(".arrow"):
-        with pa.memory_map(str(path)) as source:
-            try:
-                reader = pa.ipc.open_stream(source)
-            except pa.ArrowInvalid:
-                reader = pa.ipc.open_file(source)
-            for batch in reader:
-                yield from batch.to_pylist()
-    elif file_format(path) == "parquet":
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
-            yield from batch.to_pylist()
-    else:
-        for line in iter_jsonl(path):
-            yield line.record
+    if options.include_unverified:
+        return True
+    reason = verify_reason_of(row, options.messages_field)
+    if reason is None:
+        raise InputError(
+            f"{where}: the row has no verify verdict (verify_reason); train takes only rows "
+            "that `amfast verify` passed: verify the data first, or set include_unverified "
+            "(--include-unverified) to train on it as it is"
+        )
+    if reason == PASSED_REASON:
+        return True
+    if skipped is not None:
+        skipped[f"verify:{reason}"] += 1
+    return False
 
 
 def read_conversations(
-    path: str | os.PathLike[str], options: TokenizeOptions = TokenizeOptions()
+    path: str | os.PathLike[str],
+    options: TokenizeOptions = TokenizeOptions(),
+    skipped: Counter[str] | None = None,
 ) -> Iterator[tuple[str, list[dict[str, str]]]]:
-    """Yields `(where, messages)` per row: `where` names file and row, messages role/content.
+    """Yields `(where, messages)` per row the gate lets through (`passes_gate`).
+
+    `where` names file and line or row; messages have role and content. Rows the gate skips
+    are counted in `skipped` by reason.
 
     Raises:
-        InputError: A row lacks the messages field, or a message lacks a string role/content.
+        InputError: A row lacks the messages field, a message lacks a string role/content, or
+            a row was never verified (see `passes_gate`).
     """
-    for file in data_files(path):
-        for index, row in enumerate(_rows_of(file)):
-            where = f"{file}: row {index}"
+    for where, row in _rows_of(path):
+        if passes_gate(row, options, where, skipped):
             yield where, _messages_of(row, options, where)
 
 
 def _messages_of(row: dict[str, Any], options: TokenizeOptions, where: str) -> list[dict[str, str]]:
-    if options.prompt_field is not None and options.response_field is not None:
-        fields = {"user": options.prompt_field, "assistant": options.response_field}
-        for field in fields.values():
-            if not isinstance(row.get(field), str):
+    """The conversation of an AM row, or the user and assistant turn of a flat row.
+
+    A flat row is one without the messages field, or any row when `prompt_field` and
+    `response_field` are set; its fields are mapped by `amfast.schema.read_sample` (named, or
+    found: `prompt`/`problem`/`question`..., `response`/`completion`/`output`).
+    """
+    flat = options.prompt_field is not None or options.messages_field not in row
+    if flat:
+        fields = FieldMap(prompt=options.prompt_field, response=options.response_field)
+        for field in (options.prompt_field, options.response_field):
+            if field is not None and not isinstance(_value_at(row, field), str):
                 raise InputError(f"{where}: field {field!r} is missing or not a string")
-        return [{"role": role, "content": row[field]} for role, field in fields.items()]
+        try:
+            sample = read_sample(row, fields)
+        except RowProblem as problem:
+            sample = None
+            reason = str(problem)
+        if sample is not None and sample.response is not None:
+            return [
+                {"role": "user", "content": sample.prompt},
+                {"role": "assistant", "content": sample.response},
+            ]
+        if sample is not None:
+            reason = f"no response field ({', '.join(RESPONSE_FIELDS)})"
+        raise InputError(
+            f"{where}: field {options.messages_field!r} is missing or not a list, and the row "
+            f"is not a flat prompt/response row: {reason}"
+        )
     raw = row.get(options.messages_field)
     if not isinstance(raw, list):
         raise InputError(f"{where}: field {options.messages_field!r} is missing or not a list")
@@ -473,7 +521,7 @@ def _tokenize_to(
 
     from amfast.io import chunked
 
-    chunks = chunked(read_conversations(data, options), chunk_rows)
+    chunks = chunked(read_conversations(data, options, drops), chunk_rows)
     if num_proc <= 1:
         _init_worker(tokenizer_path, chat_template)
         for chunk in chunks:

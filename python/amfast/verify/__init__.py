@@ -6,7 +6,14 @@ One verifier per answer kind, each returning a `Verdict` (see `amfast.verify.ver
 second opinion). `verify_file` / `amfast verify` pick one per row, resumably, with an audit.
 """
 
-from amfast.verify.answer import final_answer, last_boxed, last_code_block, split_response
+from amfast.verify.answer import (
+    extract_code,
+    extract_math_answer,
+    final_answer,
+    last_boxed,
+    last_code_block,
+    split_response,
+)
 from amfast.verify.audit import VerifyAudit
 from amfast.verify.choice import extract_choice, verify_choice
 from amfast.verify.code import verify_code, verify_code_batch
@@ -25,6 +32,8 @@ __all__ = [
     "VerifyAudit",
     "VerifyOptions",
     "extract_choice",
+    "extract_code",
+    "extract_math_answer",
     "final_answer",
     "last_boxed",
     "last_code_block",

@@ -1,7 +1,11 @@
 """The verification audit: what was decided, by which verifier, for which source.
 
 Three tables: verifier x reason, source x outcome (passed / failed / ungraded), and, when the
-LLM judge ran, math-verify's decision x the judge's. Printed as text, saved as JSON.
+LLM judge ran, math-verify's decision x the judge's. With labels (`amfast verify --labels
+FIELD`: a boolean verdict already in the rows, e.g. the harness that produced them), an
+agreement table too: per verifier and per source, recall (labelled-correct rows we pass) and
+false passes (labelled-incorrect rows we pass), and the labels per verifier x source x reason.
+Printed as text, saved as JSON.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +22,36 @@ from amfast.verify.verdict import REASONS, UNGRADED_REASONS, Reason
 
 OUTCOMES = ("passed", "failed", "ungraded")
 JUDGE_COLUMNS = ("judge_yes", "judge_no", "judge_none")
+LABEL_COLUMNS = ("unlabelled", "label_true", "label_false")
+
+
+@dataclass(frozen=True)
+class LabelAgreement:
+    """How verdicts agree with labels over some rows.
+
+    Attributes:
+        labelled_true: rows labelled correct (graded by us: ungraded rows left out).
+        passed_true: of those, the rows we passed.
+        labelled_false: rows labelled incorrect (graded by us).
+        passed_false: of those, the rows we passed (false passes).
+        ungraded: labelled rows we could not grade (`bad_reference`, `infra_error`, ...).
+    """
+
+    labelled_true: int
+    passed_true: int
+    labelled_false: int
+    passed_false: int
+    ungraded: int
+
+    @property
+    def recall(self) -> float | None:
+        """Share of labelled-correct rows that pass (None without such rows)."""
+        return self.passed_true / self.labelled_true if self.labelled_true else None
+
+    @property
+    def false_pass_rate(self) -> float | None:
+        """Share of labelled-incorrect rows that pass (None without such rows)."""
+        return self.passed_false / self.labelled_false if self.labelled_false else None
 
 
 def outcome_of(reason: Reason) -> str:
@@ -41,6 +76,7 @@ class VerifyAudit:
     by_verifier: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     by_source: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     judge_agreement: Counter[str] = field(default_factory=Counter)
+    label_agreement: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
     unreadable_rows: int = 0
 
     def add(
@@ -51,10 +87,19 @@ class VerifyAudit:
         *,
         judged: bool = False,
         judge: bool | None = None,
+        label: bool | None = None,
+        labelled: bool = False,
     ) -> None:
-        """Counts one verdict; with `judged`, also the judge's decision (None: no YES/NO)."""
+        """Counts one verdict, and the judge's decision and the row's label when given.
+
+        `judge` None: the judge said neither YES nor NO; `label` None: the row has no boolean
+        label (counted as `unlabelled` when `labelled`).
+        """
         self.by_verifier[verifier][reason] += 1
         self.by_source[source][outcome_of(reason)] += 1
+        if labelled:
+            column = LABEL_COLUMNS[0 if label is None else (1 if label else 2)]
+            self.label_agreement[verifier, source, reason, column] += 1
         if judged:
             column = "judge_none" if judge is None else ("judge_yes" if judge else "judge_no")
             self.judge_agreement[f"{outcome_of(reason)}/{column}"] += 1
@@ -77,8 +122,60 @@ class VerifyAudit:
         )
         return agree / judged if judged else None
 
+    def agreement(
+        self, verifier: str | None = None, sources: Collection[str] | None = None
+    ) -> LabelAgreement:
+        """Agreement with the labels over one verifier (None: all) and some sources (None: all).
+
+        Example:
+            >>> audit = VerifyAudit()
+            >>> audit.add("math", "aime", "correct", label=True, labelled=True)
+            >>> audit.add("math", "aime", "wrong", label=True, labelled=True)
+            >>> audit.add("math", "aime", "correct", label=False, labelled=True)
+            >>> found = audit.agreement("math")
+            >>> found.recall, found.false_pass_rate
+            (0.5, 1.0)
+        """
+        counts = Counter[str]()
+        for (name, source, reason, column), count in self.label_agreement.items():
+            if (verifier is not None and name != verifier) or (
+                sources is not None and source not in sources
+            ):
+                continue
+            outcome = outcome_of(reason)  # type: ignore[arg-type]
+            if column == "unlabelled":
+                continue
+            if outcome == "ungraded":
+                counts["ungraded"] += 1 * count
+                continue
+            counts[column] += count
+            if outcome == "passed":
+                counts[f"passed_{column}"] += count
+        return LabelAgreement(
+            counts["label_true"],
+            counts["passed_label_true"],
+            counts["label_false"],
+            counts["passed_label_false"],
+            counts["ungraded"],
+        )
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every table."""
+        labels: dict[str, Any] = {}
+        if self.label_agreement:
+            labels = {
+                "by_verifier": {
+                    name: _agreement_json(self.agreement(name)) for name in self._labelled("v")
+                },
+                "by_source": {
+                    source: _agreement_json(self.agreement(sources={source}))
+                    for source in self._labelled("s")
+                },
+                "by_verifier_source_reason": [
+                    {"verifier": v, "source": s, "reason": r, "label": c, "rows": n}
+                    for (v, s, r, c), n in sorted(self.label_agreement.items())
+                ],
+            }
         return {
             "rows": self.rows,
             "unreadable_rows": self.unreadable_rows,
@@ -88,7 +185,12 @@ class VerifyAudit:
             "by_source": {s: dict(sorted(c.items())) for s, c in sorted(self.by_source.items())},
             "judge_agreement": dict(sorted(self.judge_agreement.items())),
             "judge_agreement_rate": self.agreement_rate(),
+            **({"label_agreement": labels} if labels else {}),
         }
+
+    def _labelled(self, axis: str) -> list[str]:
+        index = 0 if axis == "v" else 1
+        return sorted({key[index] for key in self.label_agreement})
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes `to_json()` atomically."""
@@ -112,7 +214,48 @@ class VerifyAudit:
             rate = self.agreement_rate()
             if rate is not None:
                 lines.append(f"agreement: {rate:.1%}")
+        if self.label_agreement:
+            lines += ["", *self._label_table()]
         return "\n".join(lines)
+
+    def _label_table(self) -> list[str]:
+        header = ["vs labels", "label_true", "passed", "recall", "label_false", "passed", "false"]
+        body = []
+        groups = [(f"verifier {v}", self.agreement(v)) for v in self._labelled("v")]
+        groups += [(f"source {s}", self.agreement(sources={s})) for s in self._labelled("s")]
+        for name, found in groups:
+            recall, false = found.recall, found.false_pass_rate
+            body.append(
+                [
+                    name,
+                    str(found.labelled_true),
+                    str(found.passed_true),
+                    "-" if recall is None else f"{recall:.1%}",
+                    str(found.labelled_false),
+                    str(found.passed_false),
+                    "-" if false is None else f"{false:.1%}",
+                ]
+            )
+        reasons: dict[str, Counter[str]] = defaultdict(Counter)
+        for (verifier, source, reason, column), count in self.label_agreement.items():
+            reasons[f"{verifier} {source} {reason}"][column] += count
+        return [
+            *_aligned([header, *body]),
+            "",
+            *_grid("verifier source reason", list(LABEL_COLUMNS), reasons),
+        ]
+
+
+def _agreement_json(found: LabelAgreement) -> dict[str, Any]:
+    return {
+        "label_true": found.labelled_true,
+        "passed_label_true": found.passed_true,
+        "recall": found.recall,
+        "label_false": found.labelled_false,
+        "passed_label_false": found.passed_false,
+        "false_pass_rate": found.false_pass_rate,
+        "ungraded": found.ungraded,
+    }
 
 
 def _grid(
@@ -128,6 +271,11 @@ def _grid(
             graded = total - counts["ungraded"]
             cells.append(f"{counts['passed'] / graded:.1%}" if graded else "-")
         body.append(cells)
+    return _aligned([header, *body])
+
+
+def _aligned(table: list[list[str]]) -> list[str]:
+    header, *body = table
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     return [
         "  ".join(

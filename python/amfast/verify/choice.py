@@ -10,13 +10,17 @@ The letter is looked for in the answer part only, strongest evidence first:
 
 Letters must be capitals ("the answer is a function of x" chooses nothing); the key may be
 given in any case.
+
+4. else, when the prompt is given, the option *text* the response answered with: its final
+   answer (by `amfast.verify.answer.MATH_RULES`) equal to one option's text ("The answer is
+   12" where the prompt offers "(C) 12") chooses that option.
 """
 
 from __future__ import annotations
 
 import re
 
-from amfast.verify.answer import last_boxed, split_response
+from amfast.verify.answer import extract_math_answer, last_boxed, split_response
 from amfast.verify.verdict import Verdict
 
 DEFAULT_LETTERS = "ABCD"
@@ -78,12 +82,48 @@ def extract_choice(answer_part: str, letters: str = DEFAULT_LETTERS) -> str | No
     return last[1] if last else None
 
 
+def options_in_prompt(prompt: str, letters: str = DEFAULT_LETTERS) -> dict[str, str]:
+    r"""The options a prompt offers, one per line: `(A) 12`, `A. 12`, `A) 12`, `A: 12`.
+
+    Example:
+        >>> options_in_prompt("Pick one.\n(A) 12\n(B) $\\frac{1}{2}$\nC. none")
+        {'A': '12', 'B': '$\\frac{1}{2}$', 'C': 'none'}
+    """
+    letter = _letter_class(letters)
+    found: dict[str, str] = {}
+    pattern = r"^\s*(?:\*\*)?\(?(" + letter + r")(?:\)|\.|:)(?:\*\*)?\s+(.+?)\s*$"
+    for match in re.finditer(pattern, prompt, re.MULTILINE):
+        found.setdefault(match.group(1), match.group(2))
+    return found
+
+
+def _normalized(text: str) -> str:
+    text = re.sub(r"\\text\{([^{}]*)\}", r"\1", text)  # \text{east} -> east
+    return re.sub(r"[\s$*]|\\[,!;]|\\left|\\right", "", text).rstrip(".").lower()
+
+
+def choice_by_option_text(answer_part: str, options: dict[str, str]) -> str | None:
+    """The letter whose option text equals the response's final answer (`option_text` rule).
+
+    Example:
+        >>> choice_by_option_text("So the answer is $12$.", {"A": "10", "C": "12"})
+        'C'
+    """
+    found = extract_math_answer(split_response(answer_part))
+    if found is None:
+        return None
+    value = _normalized(found.value)
+    matches = [letter for letter, text in options.items() if _normalized(text) == value]
+    return matches[0] if len(matches) == 1 else None
+
+
 def verify_choice(
     response: str,
     key: str,
     *,
     letters: str = DEFAULT_LETTERS,
     finish_reason: str | None = None,
+    prompt: str | None = None,
 ) -> Verdict:
     r"""Grades a multiple-choice response against the key letter.
 
@@ -92,6 +132,8 @@ def verify_choice(
         key: the right letter (`"B"`, `"(B)"`, `"b"` are all accepted).
         letters: the valid option letters.
         finish_reason: the generator's finish reason; `"length"` means truncated.
+        prompt: the question; when given, a response that answers with an option's text
+            instead of its letter chooses that option.
 
     Example:
         >>> verify_choice("<think>B.</think>\n<answer>The answer is (B).</answer>", "B").passed
@@ -106,10 +148,15 @@ def verify_choice(
         )
     parts = split_response(response, finish_reason)
     chosen = extract_choice(parts.answer, letters) if parts.answer else None
+    rule = "choice_letter"
+    if chosen is None and prompt and parts.answer:
+        chosen = choice_by_option_text(parts.answer, options_in_prompt(prompt, letters))
+        rule = "option_text"
     if parts.truncated:
         return Verdict.failed("truncated", chosen)
     if chosen is None:
-        return Verdict.failed("no_answer")
+        return Verdict.failed("no_answer", detail="no option letter and no option's text")
     if chosen == normalized_key:
-        return Verdict.correct(chosen)
-    return Verdict.failed("wrong", chosen, detail=f"chose {chosen}, key is {normalized_key}")
+        return Verdict.correct(chosen, detail=f"rule {rule}")
+    detail = f"rule {rule}: chose {chosen}, key is {normalized_key}"
+    return Verdict.failed("wrong", chosen, detail=detail)

@@ -1,4 +1,8 @@
-r"""Verify code answers: run the last Python block of the answer against the row's tests.
+r"""Verify code answers: run the answer's program against the row's tests.
+
+The program is found by the named rules of `amfast.verify.answer.CODE_RULES` (the fenced block
+that defines the entry point the tests call, else the last Python block, else an unfenced answer
+that parses as Python); `Verdict.detail` starts with `rule <name>`.
 
 Three test kinds, told apart by their keys (`tests` is a dict or a JSON string of one):
 
@@ -12,16 +16,23 @@ Three test kinds, told apart by their keys (`tests` is a dict or a JSON string o
    compared in the parent (so a lying `__eq__` cannot pass).
 3. assert-style `{"test_code": str | [str], "test_entry_point": str, "test_setup_code": str}`
    (HumanEval `check(candidate)`, MBPP asserts; `test_list` is accepted for `test_code`) and
-   LeetCode `{"functional": "def check(candidate): ..."}`: the tests run after the solution in its
-   process (see `amfast.verify.sandbox` for what that leaves forgeable). When the test code
-   defines `check` and the entry point is known, `check(<entry point>)` is appended.
+   LeetCode `{"functional": "def check(candidate): ..."}`: the tests run in a judge process that
+   calls the solution's functions through a pipe and compares plain data only (see
+   `amfast.verify.sandbox_judge`). When the test code defines `check` and the entry point is
+   known, `check(<entry point>)` is appended.
+
+The formats harnesses publish are read as these: LiveCodeBench `{"public_tests": [{"input",
+"output", "testtype"}], "starter_code"}` (stdin cases, or call cases of the starter code's
+method) and HumanEval / MultiPL-E `{"entry_point", "test"}` (assert-style).
 
 Call-based, stdin and LeetCode programs get LiveCodeBench's import prelude (`from typing import
-*`, `collections`, `heapq`, ...), as the judges that wrote these problems do.
+*`, `collections`, `heapq`, ...), as the judges that wrote these problems do. A stdin program's
+non-daemon threads are joined before the case ends (`threading.Thread(target=main).start()`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -32,7 +43,7 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
-from amfast.verify.answer import last_code_block, split_response
+from amfast.verify.answer import extract_code, split_response
 from amfast.verify.pool import ProgressCallback
 from amfast.verify.sandbox import CaseResult, Program, SandboxLimits, SandboxRun, run_program
 from amfast.verify.verdict import Verdict
@@ -41,11 +52,27 @@ PRELUDE = (
     "from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
     "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\n"
     "from random import *\nfrom statistics import *\nfrom itertools import *\n"
-    "from functools import *\nfrom operator import *\nfrom typing import *\n"
+    "from functools import *\nfrom operator import *\nfrom io import *\nfrom sys import *\n"
+    "from json import *\nfrom builtins import *\nfrom typing import *\n"
     "import string, re, datetime, collections, heapq, bisect, copy, math, random, statistics\n"
-    "import itertools, functools, operator, sys, json\nsys.setrecursionlimit(50000)\n"
+    "import itertools, functools, operator, io, sys, json\nsys.setrecursionlimit(50000)\n"
 )
-"""Imports LiveCodeBench puts before every solution (LeetCode code uses `List`, `inf`, ...)."""
+"""Imports LiveCodeBench puts before every solution (LeetCode code uses `List`, `inf`, ...).
+
+`from builtins import *` comes after `from math import *`, as in LiveCodeBench: without it
+`pow(a, b, mod)` is `math.pow` and fails.
+"""
+
+THREAD_EPILOGUE = (
+    "\nimport threading as __amfast_threading\n"
+    "for __amfast_thread in __amfast_threading.enumerate():\n"
+    "    if __amfast_thread is not __amfast_threading.current_thread() "
+    "and not __amfast_thread.daemon:\n"
+    "        __amfast_thread.join()\n"
+)
+"""Appended to stdin programs: `threading.Thread(target=main).start()` (the deep-recursion
+idiom of competitive programming) must finish, output and all, before the case process exits.
+"""
 
 _FLOAT_TOLERANCE = 1e-6
 _SHOWN = 200  # characters of expected/actual output quoted in a verdict's detail
@@ -62,7 +89,7 @@ def verify_code(
     finish_reason: str | None = None,
     limits: SandboxLimits | None = None,
 ) -> Verdict:
-    r"""Runs the last Python code block of `response`'s answer against `tests`.
+    r"""Runs the program in `response`'s answer (see `CODE_RULES`) against `tests`.
 
     Args:
         response: the model's full response; only the answer part is graded.
@@ -83,16 +110,24 @@ def verify_code(
         'wrong'
     """
     parts = split_response(response, finish_reason)
-    code = last_code_block(parts.answer)
-    if parts.truncated:
-        return Verdict.failed("truncated", code)
-    if code is None or not code.strip():
-        return Verdict.failed("no_answer", detail="no code block in the answer")
     try:
-        program, expected = program_for(code, tests)
+        spec = _load_tests(tests)
+    except _BadTests as error:
+        return Verdict.ungraded("bad_reference", detail=str(error))
+    found = extract_code(parts.answer, entry_point_of(spec))
+    code = found.value if found else None
+    if parts.truncated:
+        return Verdict.failed("truncated", code, detail=f"response was cut off ({parts.layout})")
+    if found is None or code is None:
+        detail = "no code in the answer: no fenced block, and the answer does not parse as Python"
+        return Verdict.failed("no_answer", detail=detail)
+    try:
+        program, expected = program_for(code, spec)
     except _BadTests as error:
         return Verdict.ungraded("bad_reference", code, detail=str(error))
-    return grade_run(program, expected, run_program(program, limits), code)
+    verdict = grade_run(program, expected, run_program(program, limits), code)
+    detail = f"rule {found.rule}: {verdict.detail}" if verdict.detail else f"rule {found.rule}"
+    return dataclasses.replace(verdict, detail=detail)
 
 
 def verify_code_batch(
@@ -155,7 +190,7 @@ def program_for(code: str, tests: dict[str, Any] | str) -> tuple[Program, list[A
         >>> program.kind, program.cases, expected
         ('call', ([1],), [1])
     """
-    spec = _load_tests(tests)
+    spec = _standard_tests(_load_tests(tests))
     if "functional" in spec:
         test_code = _text(spec["functional"], "functional")
         entry = spec.get("test_entry_point") or spec.get("fn_name")
@@ -175,7 +210,54 @@ def program_for(code: str, tests: dict[str, Any] | str) -> tuple[Program, list[A
         expected = [_json_value(value) for value in outputs]
         return Program("call", code, arguments, str(spec["fn_name"]), PRELUDE), expected
     texts = tuple(_text(value, "inputs") for value in inputs)
-    return Program("stdin", code, texts, None, PRELUDE), [_text(v, "outputs") for v in outputs]
+    program = Program("stdin", code + THREAD_EPILOGUE, texts, None, PRELUDE)
+    return program, [_text(v, "outputs") for v in outputs]
+
+
+def entry_point_of(tests: dict[str, Any] | str) -> str | None:
+    """The function or class the tests call (`fn_name`, `entry_point`, LCB starter code).
+
+    Example:
+        >>> entry_point_of({"fn_name": "twoSum", "inputs": [], "outputs": []})
+        'twoSum'
+        >>> entry_point_of({"kind": "humaneval", "entry_point": "add", "test": "..."})
+        'add'
+    """
+    try:
+        spec = _standard_tests(_load_tests(tests))
+    except _BadTests:
+        return None
+    for key in ("fn_name", "test_entry_point", "entry_point"):
+        name = spec.get(key)
+        if isinstance(name, str) and name.isidentifier():
+            return name
+    return None
+
+
+def _standard_tests(spec: dict[str, Any]) -> dict[str, Any]:
+    """Test specs as published by their harnesses, in the keys above.
+
+    - LiveCodeBench `{"public_tests": [{"input", "output", "testtype"}], "starter_code"}`:
+      stdin cases, or call cases of the method that the starter code defines.
+    - HumanEval / MultiPL-E `{"entry_point", "test"}`: assert-style tests.
+    """
+    if "public_tests" in spec:
+        cases = spec["public_tests"]
+        if not isinstance(cases, list) or not all(isinstance(case, dict) for case in cases):
+            raise _BadTests("'public_tests' must be a list of {input, output, testtype} objects")
+        standard: dict[str, Any] = {
+            "inputs": [case.get("input") for case in cases],
+            "outputs": [case.get("output") for case in cases],
+        }
+        if any(case.get("testtype") == "functional" for case in cases):
+            method = re.search(r"def\s+(\w+)\s*\(\s*self", str(spec.get("starter_code") or ""))
+            if method is None:
+                raise _BadTests("functional tests but the starter code defines no method")
+            standard["fn_name"] = method.group(1)
+        return standard
+    if "test" in spec and "entry_point" in spec and "test_code" not in spec:
+        return {"test_code": spec["test"], "test_entry_point": spec["entry_point"]}
+    return spec
 
 
 def grade_run(program: Program, expected: list[Any], run: SandboxRun, code: str) -> Verdict:

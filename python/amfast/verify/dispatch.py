@@ -1,8 +1,11 @@
 """Pick a verifier for each row and run every verifier over its rows in batches.
 
-Rows come in the AM message schema (the user message's `info` holds `source`,
+Rows come in the AM message schema (the first user message's `info` holds `source`,
 `reference_answer` and `test_case`; the last assistant message holds the response) or flat,
-with the fields named in `RowFields`. The verifier of a row is, in order:
+mapped by `amfast.schema.read_sample` with the fields named in `RowFields` (unnamed ones are
+found: `prompt`/`problem`/`question`..., `response`/`completion`/`output`,
+`reference_answer`/`answer`/`solution`, `test_case`/`tests`). The verifier of a row is, in
+order:
 
 1. the value of its `verifier` field, when present (`math`, `code`, `choice`, `reward`);
 2. `code` when it has a test case;
@@ -16,10 +19,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
-from amfast.io import field_at
+from amfast.schema import FieldMap, RowProblem, field_at, read_sample
 from amfast.verify.choice import verify_choice
 from amfast.verify.judge import LLMJudge
 from amfast.verify.reward import RewardModel
@@ -35,15 +38,30 @@ class BadRow(ValueError):
 
 @dataclass(frozen=True)
 class RowFields:
-    """Where flat rows keep each value (dotted paths allowed); AM-schema rows need none."""
+    """Where flat rows keep each value (dotted paths allowed; None: found by the common names).
 
-    prompt: str = "prompt"
-    response: str = "response"
-    reference: str = "reference_answer"
-    tests: str = "test_case"
-    source: str = "source"
+    The first five are `amfast.schema.FieldMap`'s (`tests` is its `test_case`); `verifier` and
+    `finish_reason` are verify's own.
+    """
+
+    prompt: str | None = None
+    response: str | None = None
+    reference: str | None = None
+    tests: str | None = None
+    source: str | None = None
     verifier: str = "verifier"
     finish_reason: str = "finish_reason"
+
+    @property
+    def field_map(self) -> FieldMap:
+        """The schema mapping of these fields."""
+        return FieldMap(
+            prompt=self.prompt,
+            response=self.response,
+            reference=self.reference,
+            test_case=self.tests,
+            source=self.source,
+        )
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,8 @@ class VerifyOptions:
         math_timeout: seconds per math check.
         code_timeout: wall-clock seconds per code test run.
         code_memory_mb: address-space limit per code run.
+        allow_unisolated: run code without the sandbox's namespaces where they are
+            unavailable, instead of refusing (trusted inputs only).
         reward_model: scores rows without a reference; None leaves them ungraded.
         judge: asks an LLM about every math row that has an extracted answer.
     """
@@ -77,6 +97,7 @@ class VerifyOptions:
     math_timeout: float = 10.0
     code_timeout: float = 10.0
     code_memory_mb: int = 1024
+    allow_unisolated: bool = False
     reward_model: RewardModel | None = None
     judge: LLMJudge | None = None
     progress: bool = False
@@ -131,19 +152,6 @@ def _choose_verifier(
     return "reward" if reward else "none"
 
 
-def _am_messages(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    messages = record["messages"]
-    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
-        raise BadRow("'messages' is not a list of objects")
-    users = [m for m in messages if m.get("role") == "user"]
-    assistants = [m for m in messages if m.get("role") == "assistant"]
-    if not users:
-        raise BadRow("no user message")
-    if not assistants:
-        raise BadRow("no assistant message: nothing to verify")
-    return users[-1], assistants[-1]
-
-
 def task_of(
     record: dict[str, Any], fields: RowFields = RowFields(), *, reward: bool = False
 ) -> VerifyTask:
@@ -159,25 +167,36 @@ def task_of(
         >>> task_of(row).verifier
         'math'
     """
-    if "messages" in record:
-        user, assistant = _am_messages(record)
-        user_info = user.get("info") or {}
-        assistant_info = assistant.get("info") or {}
-        prompt = _text(user.get("content"), "the user message's content") or ""
-        response = _text(assistant.get("content"), "the assistant message's content")
-        reference = _text(user_info.get("reference_answer"), "info.reference_answer")
-        tests = user_info.get("test_case")
-        source = user_info.get("source") or assistant_info.get("source")
-        finish = assistant_info.get("finish_reason") or record.get("finish_reason")
-        explicit = user_info.get("verifier") or record.get(fields.verifier)
+    messages = record.get("messages")
+    if messages is not None and not (
+        isinstance(messages, list) and all(isinstance(m, dict) for m in messages)
+    ):
+        raise BadRow("'messages' is not a list of objects")
+    try:
+        sample = read_sample(record, fields.field_map)
+        prompt = sample.prompt
+    except RowProblem as problem:
+        if messages is not None:
+            raise BadRow("no user message") from None
+        if problem.reason == "wrong_type":
+            raise BadRow(str(problem)) from None
+        prompt = ""  # a prompt only helps pick the verifier; the response is what is graded
+        sample = read_sample({**record, "prompt": ""}, replace(fields.field_map, prompt="prompt"))
+    if sample.messages is not None:
+        if not any(m.get("role") == "assistant" for m in sample.messages):
+            raise BadRow("no assistant message: nothing to verify")
+        response = _text(sample.response, "the assistant message's content")
+        info = sample.user_info
+        finish = sample.assistant_info.get("finish_reason") or record.get("finish_reason")
+        explicit = info.get("verifier") or record.get(fields.verifier)
     else:
-        prompt = _text(_value_or_none(record, fields.prompt), f"field {fields.prompt!r}") or ""
-        response = _text(_value_or_none(record, fields.response), f"field {fields.response!r}")
-        reference = _text(_value_or_none(record, fields.reference), f"field {fields.reference!r}")
-        tests = _value_or_none(record, fields.tests)
-        source = _value_or_none(record, fields.source)
+        raw = _value_or_none(record, fields.response) if fields.response else sample.response
+        response = _text(raw, f"field {fields.response or 'response'!r}")
         finish = _value_or_none(record, fields.finish_reason)
         explicit = _value_or_none(record, fields.verifier)
+    reference = _text(sample.reference_answer, f"the reference ({fields.reference or 'found'})")
+    tests = sample.test_case
+    source = sample.source or sample.assistant_info.get("source")
     if response is None:
         raise BadRow("the response is missing or empty")
     verifier = _choose_verifier(
@@ -212,7 +231,9 @@ def _verify_code_rows(tasks: Sequence[VerifyTask], options: VerifyOptions) -> li
     from amfast.verify.sandbox import SandboxLimits
 
     limits = SandboxLimits(
-        wall_seconds=options.code_timeout, memory_bytes=options.code_memory_mb << 20
+        wall_seconds=options.code_timeout,
+        memory_bytes=options.code_memory_mb << 20,
+        allow_unisolated=options.allow_unisolated,
     )
     return verify_code_batch(
         [t.response for t in tasks],
@@ -228,7 +249,13 @@ def _verify_choice_rows(tasks: Sequence[VerifyTask], options: VerifyOptions) -> 
     del options  # regular expressions only: nothing to configure
     letters = "ABCDEFGHIJ"
     return [
-        verify_choice(t.response, t.reference or "", letters=letters, finish_reason=t.finish_reason)
+        verify_choice(
+            t.response,
+            t.reference or "",
+            letters=letters,
+            finish_reason=t.finish_reason,
+            prompt=t.prompt,
+        )
         for t in tasks
     ]
 

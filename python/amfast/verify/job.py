@@ -1,17 +1,22 @@
 """`verify_file`: verify every row of a file, resumably, and write the verdicts and an audit.
 
-The input (JSONL, .gz, .zst or Parquet) is read in chunks of `chunk_rows`. Each chunk's rows go
-out, with their verdicts, to `<output>.parts/part-NNNNNN.jsonl`, written atomically: a part that
-exists is complete, so a killed run resumes at the first missing part. A rerun also re-verifies
-the rows of finished parts whose verdict was `infra_error` (the verifier failed, not the
-response). When every part is there, they are joined into `output`; the parts are then removed,
-unless some rows failed for infrastructure reasons: then a rerun of the same command retries
-just those rows and writes `output` again.
+The input (a file or folder of any kind `amfast.io` reads) is read in chunks of `chunk_rows`.
+Each chunk's rows go out, with their verdicts, to `<output>.parts/part-NNNNNN.jsonl`, written
+atomically: a part that exists is complete, so a killed run resumes at the first missing part. A
+rerun also re-verifies the rows of finished parts whose verdict was `infra_error` (the verifier
+failed, not the response). When every part is there, they are joined into `output`; the parts
+are then removed, unless some rows failed for infrastructure reasons: then a rerun of the same
+command retries just those rows and writes `output` again.
 
 Each output row is its input row plus `verify_score` (null when ungraded), `verify_reason`,
 `verifier`, `verify_detail` and, when the LLM judge ran, `verify_judge`; AM-schema rows carry
 them in the last assistant message's `info`, flat rows at the top level. An unreadable line
 becomes `{"raw_line": ..., "verify_reason": "bad_row", ...}`, so no row is lost.
+
+With `labels` (a dotted path to a boolean verdict already in the rows), each audit entry also
+keeps the row's label, the audit gains the agreement table (`VerifyAudit.agreement`), and every
+graded row whose verdict disagrees with its label is written, with its extracted answer, to
+`<output>.disagreements.jsonl`.
 """
 
 from __future__ import annotations
@@ -25,12 +30,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from amfast.errors import InputError
-from amfast.io import AtomicWriter, _open_text_output, chunked, file_format, iter_raw_lines
+from amfast.io import (
+    AtomicWriter,
+    UnreadableRow,
+    _open_text_output,
+    chunked,
+    field_at,
+    input_files,
+    read_records,
+)
 from amfast.verify.audit import VerifyAudit
 from amfast.verify.dispatch import (
     BadRow,
@@ -47,26 +58,13 @@ _VERIFY_KEYS = ("verify_score", "verify_reason", "verifier", "verify_detail", "v
 Row = dict[str, Any]
 
 
-def _iter_rows(path: Path) -> Iterator[Row | str]:
-    """Input rows as dicts; an unreadable JSONL line comes as its error message (a str)."""
-    if file_format(path) == "parquet":
-        try:
-            parquet = pq.ParquetFile(path)
-            for batch in parquet.iter_batches(batch_size=1024):
-                yield from batch.to_pylist()
-        except (OSError, pa.ArrowInvalid) as error:
-            raise InputError(f"{path}: cannot read as Parquet: {error}") from error
-        return
-    for line_number, raw in iter_raw_lines(path):
-        try:
-            record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            yield f"line {line_number}: invalid JSON ({error}): {raw[:200]!r}"
-            continue
+def _iter_rows(path: Path) -> Iterator[Row | UnreadableRow]:
+    """Input rows as dicts; an unreadable JSONL line comes as an `UnreadableRow`."""
+    for where, record in read_records(path):
         if isinstance(record, dict):
             yield record
         else:
-            yield f"line {line_number}: expected a JSON object, got {type(record).__name__}"
+            yield UnreadableRow(f"{where}: {record.message}", record.raw)
 
 
 def _verdict_fields(verifier: str, verdict: Verdict, judge: tuple[bool, bool | None]) -> Row:
@@ -101,8 +99,29 @@ def _with_verdict(record: Row, fields: Row) -> Row:
     return clean | fields
 
 
+def label_of(record: Row, labels: str) -> bool | None:
+    """The boolean verdict at the dotted path `labels` of a row (0/1 count), else None.
+
+    Example:
+        >>> label_of({"harness": {"passed": True}}, "harness.passed"), label_of({}, "passed")
+        (True, None)
+    """
+    try:
+        value = field_at(record, labels)
+    except KeyError:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    return None
+
+
 def _verify_chunk(
-    chunk: list[Row | str], fields: RowFields, options: VerifyOptions
+    chunk: list[Row | UnreadableRow],
+    fields: RowFields,
+    options: VerifyOptions,
+    labels: str | None = None,
 ) -> tuple[list[Row], list[Row]]:
     """Verdicts for one chunk: (output rows, audit entries)."""
     outputs: list[Row | None] = [None] * len(chunk)
@@ -110,9 +129,9 @@ def _verify_chunk(
     tasks: list[VerifyTask] = []
     task_rows: list[int] = []
     for index, row in enumerate(chunk):
-        if isinstance(row, str):
-            verdict = Verdict.ungraded("bad_row", detail=row)
-            outputs[index] = {"raw_line": row} | _verdict_fields("none", verdict, (False, None))
+        if isinstance(row, UnreadableRow):
+            verdict = Verdict.ungraded("bad_row", detail=row.message)
+            outputs[index] = {"raw_line": row.raw} | _verdict_fields("none", verdict, (False, None))
             entries[index] = {"verifier": "none", "source": "unknown", "reason": "bad_row"}
             continue
         try:
@@ -128,16 +147,42 @@ def _verify_chunk(
     for position, (index, task, verdict) in enumerate(zip(task_rows, tasks, verdicts, strict=True)):
         judge = (judgements.judged[position], judgements.decisions[position])
         record = chunk[index]
-        assert isinstance(record, dict)  # strings were handled above
+        assert isinstance(record, dict)  # unreadable rows were handled above
         outputs[index] = _with_verdict(record, _verdict_fields(task.verifier, verdict, judge))
-        entries[index] = {
+        entry: Row = {
             "verifier": task.verifier,
             "source": task.source,
             "reason": verdict.reason,
             "judged": judge[0],
             "judge": judge[1],
         }
+        if labels is not None:
+            label = label_of(record, labels)
+            entry |= {"labelled": True, "label": label}
+            if label is not None and verdict.graded and label != verdict.passed:
+                entry |= {"extracted": verdict.extracted, "detail": verdict.detail}
+        entries[index] = entry
     return [o for o in outputs if o is not None], [e for e in entries if e is not None]
+
+
+def _check_labels(source: Path, chunk: list[Row | UnreadableRow], labels: str) -> None:
+    """A `labels` path that holds no boolean in the first chunk is a mistake, not a result."""
+    records = [row for row in chunk if isinstance(row, dict)]
+    if records and all(label_of(row, labels) is None for row in records):
+        try:
+            found: Any = field_at(records[0], labels)
+            what = f"{type(found).__name__} {found!r}"[:80]
+        except KeyError:
+            what = "nothing"
+        raise InputError(
+            f"{source}: --labels {labels!r}: no row of the first {len(records)} holds a boolean "
+            f"there (row 1 has {what})"
+        )
+
+
+def _disagreement(entry: Row) -> Row:
+    keys = ("verifier", "source", "label", "reason", "extracted", "detail")
+    return {key: entry.get(key) for key in keys}
 
 
 def _write_part(parts: Path, number: int, outputs: list[Row], entries: list[Row]) -> None:
@@ -159,30 +204,30 @@ def _read_part(parts: Path, number: int) -> tuple[list[Row], list[Row]] | None:
 
 
 def _retry_infra_errors(
-    chunk: list[Row | str],
+    chunk: list[Row | UnreadableRow],
     done: tuple[list[Row], list[Row]],
     fields: RowFields,
     options: VerifyOptions,
+    labels: str | None,
 ) -> tuple[list[Row], list[Row]] | None:
     """Re-verifies the rows of a finished part that failed for infrastructure reasons."""
     outputs, entries = done
     retry = [i for i, entry in enumerate(entries) if entry["reason"] == "infra_error"]
     if not retry:
         return None
-    new_outputs, new_entries = _verify_chunk([chunk[i] for i in retry], fields, options)
+    new_outputs, new_entries = _verify_chunk([chunk[i] for i in retry], fields, options, labels)
     for index, output, entry in zip(retry, new_outputs, new_entries, strict=True):
         outputs[index], entries[index] = output, entry
     return outputs, entries
 
 
 def _run_fingerprint(
-    source: Path, fields: RowFields, options: VerifyOptions, chunk_rows: int
+    source: Path, fields: RowFields, options: VerifyOptions, chunk_rows: int, labels: str | None
 ) -> str:
-    stat = source.stat()
+    stats = [(file.stat().st_size, file.stat().st_mtime_ns) for file in input_files(source)]
     settings = {
         "input": str(source.resolve()),
-        "size": stat.st_size,
-        "mtime_ns": stat.st_mtime_ns,
+        "files": stats,
         "fields": asdict(fields),
         "chunk_rows": chunk_rows,
         "math_timeout": options.math_timeout,
@@ -191,6 +236,7 @@ def _run_fingerprint(
         "reward_model": str(options.reward_model.path) if options.reward_model else None,
         "reward_threshold": options.reward_model.threshold if options.reward_model else None,
         "judge": options.judge is not None,
+        "labels": labels,
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
@@ -205,11 +251,14 @@ def verify_file(
     audit_path: str | os.PathLike[str] | None = None,
     restart: bool = False,
     progress: bool = True,
+    labels: str | None = None,
+    disagreements_path: str | os.PathLike[str] | None = None,
 ) -> VerifyAudit:
     """Verifies every row of `input_path` into `output_path` (JSONL, gzip for `.gz`).
 
     Args:
-        input_path: JSONL (plain, .gz, .zst) or Parquet rows, AM schema or flat.
+        input_path: a file or folder of rows, AM schema or flat (any kind `amfast.io` reads:
+            JSONL/.gz/.zst, Parquet, Arrow, `datasets` folders, a stage's output folder).
         output_path: where the rows go with their verdicts, in input order.
         options: how the verifiers run.
         fields: where flat rows keep prompt, response, reference, tests, source.
@@ -217,19 +266,26 @@ def verify_file(
         audit_path: where the audit JSON goes (default: `<output>.audit.json`).
         restart: discard the parts of an earlier run with other inputs or settings.
         progress: show a progress bar.
+        labels: dotted path of a boolean verdict already in the rows (e.g. the harness's):
+            the audit gains the agreement table, and every graded row whose verdict disagrees
+            with its label goes to `disagreements_path`.
+        disagreements_path: where the disagreements go, as JSONL (default:
+            `<output>.disagreements.jsonl`); each line holds the row number, verifier, source,
+            label, reason, the extracted answer and the verdict's detail.
 
     Raises:
-        InputError: the input cannot be read, or `<output>.parts` is from a different run.
+        InputError: the input cannot be read, `<output>.parts` is from a different run, or
+            `labels` names no boolean in the first chunk of rows.
     """
     source, output = Path(input_path), Path(output_path)
-    if not source.is_file():
-        raise InputError(f"{source}: no such file")
+    if not source.exists():
+        raise InputError(f"{source}: no such file or folder")
     if chunk_rows < 1:
         raise InputError("chunk_rows must be at least 1")
     options = options or VerifyOptions()
     fields = fields or RowFields()
     parts = output.with_name(output.name + ".parts")
-    fingerprint = _run_fingerprint(source, fields, options, chunk_rows)
+    fingerprint = _run_fingerprint(source, fields, options, chunk_rows, labels)
     marker = parts / "run.json"
     if marker.exists() and json.loads(marker.read_text())["fingerprint"] != fingerprint:
         if not restart:
@@ -244,26 +300,34 @@ def verify_file(
 
     audit = VerifyAudit()
     count = 0
+    disagreements: list[Row] = []
     with tqdm(desc="verify", unit="row", disable=not progress) as bar:
         for number, chunk in enumerate(chunked(_iter_rows(source), chunk_rows)):
+            if number == 0 and labels is not None:
+                _check_labels(source, chunk, labels)
             done = _read_part(parts, number)
             if done is None:
-                done = _verify_chunk(chunk, fields, options)
+                done = _verify_chunk(chunk, fields, options, labels)
                 _write_part(parts, number, *done)
             else:
-                retried = _retry_infra_errors(chunk, done, fields, options)
+                retried = _retry_infra_errors(chunk, done, fields, options, labels)
                 if retried is not None:
                     done = retried
                     _write_part(parts, number, *done)
-            for entry in done[1]:
+            for position, entry in enumerate(done[1]):
                 audit.add(
                     entry["verifier"],
                     entry["source"],
                     entry["reason"],
                     judged=entry.get("judged", False),
                     judge=entry.get("judge"),
+                    label=entry.get("label"),
+                    labelled=entry.get("labelled", False),
                 )
-            audit.unreadable_rows += sum(1 for row in chunk if isinstance(row, str))
+                if "extracted" in entry:
+                    row = number * chunk_rows + position
+                    disagreements.append({"row": row} | _disagreement(entry))
+            audit.unreadable_rows += sum(1 for row in chunk if isinstance(row, UnreadableRow))
             count += 1
             bar.update(len(chunk))
     with AtomicWriter(output) as temporary, _open_text_output(temporary, output) as out:
@@ -271,6 +335,11 @@ def verify_file(
             with (parts / f"part-{number:06d}.jsonl").open("rb") as part:
                 shutil.copyfileobj(part, out)
     audit.save(audit_path or output.with_name(output.name + ".audit.json"))
+    if labels is not None:
+        target = disagreements_path or output.with_name(output.name + ".disagreements.jsonl")
+        with AtomicWriter(target) as temporary, temporary.open("w", encoding="utf-8") as out:
+            for record in disagreements:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
     if not audit.infrastructure_failures:
         shutil.rmtree(parts)  # else kept: a rerun retries those rows and rewrites the output
     return audit

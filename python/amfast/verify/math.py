@@ -6,10 +6,12 @@ equations `x = 5` vs `5`). amfast adds what it lacks for grading datasets:
 
 - Only the answer part is graded (`amfast.verify.answer.split_response`): a value written in the
   reasoning never passes, a truncated response never passes.
-- The graded answer is ours to find and record (`Verdict.extracted`): the last `\boxed{...}`,
-  else a stated final answer ("The answer is 12"), else a one-line answer part. A boxed answer
-  is handed to math-verify re-wrapped as `$\boxed{...}$`, which parses every MATH-500 answer;
-  bare text (no `$`) makes it miss sets, intervals, tuples and matrices.
+- The graded answer is ours to find and record (`Verdict.extracted`), by the named rules of
+  `amfast.verify.answer.MATH_RULES` (boxed, stated, bold, last-line equation, concluding
+  sentence, bare answer); `Verdict.detail` starts with `rule <name>`. A boxed answer is handed
+  to math-verify re-wrapped as `$\boxed{...}$`, which parses every MATH-500 answer; bare text
+  (no `$`) makes it miss sets, intervals, tuples and matrices. Prose values are rewritten
+  first (`latex_from_plain`: Unicode math, `3,200`, `1e-5`).
 - The reference may be a bare answer (`\frac{1}{2}`), a solution ending in `\boxed{...}` or a
   GSM8K solution ending in `#### 18`.
 - Every check runs in a worker process under its own wall-clock deadline
@@ -22,6 +24,7 @@ math-verify and sympy are imported in the workers only: importing this module st
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Sequence
@@ -30,7 +33,14 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from amfast.verify.answer import last_boxed, split_response, stated_final_answer
+from amfast.verify.answer import (
+    MATH_RULES,
+    cut_off_without_answer,
+    extract_math_answer,
+    last_boxed,
+    latex_from_plain,
+    split_response,
+)
 from amfast.verify.pool import CallFailed, DeadlinePool, ProgressCallback, shared_pool
 from amfast.verify.verdict import Verdict
 
@@ -42,6 +52,7 @@ _MATH_DELIMITERS = ("$", r"\(", r"\[")
 _DETAIL_CHARS = 160
 # Bold wrappers math-verify turns into `\text{}` (a string), hiding the number inside.
 _BOLD = ("\\textbf{", "\\mathbf{", "\\bf{")
+_RULE_NAMES = ", ".join(name for name, _ in MATH_RULES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +62,7 @@ class _Check:
     prediction: str
     reference: str
     extracted: str
-    bare: bool  # the whole (one-line) answer part, not a boxed or stated answer
+    rule: str  # the `amfast.verify.answer.MATH_RULES` rule that found `extracted`
 
 
 def verify_math(
@@ -149,7 +160,7 @@ def _grade_rows(
     outcomes = pool.map(_check, [check for _, check in checks], timeout=timeout, progress=progress)
     verdicts = [item if isinstance(item, Verdict) else None for item in prepared]
     for (row, check), outcome in zip(checks, outcomes, strict=True):
-        verdicts[row] = _from_outcome(outcome, check, timeout)
+        verdicts[row] = _with_rule(_from_outcome(outcome, check, timeout), check.rule)
     return [verdict for verdict in verdicts if verdict is not None]
 
 
@@ -157,26 +168,45 @@ def _prepare(response: str, reference: str, finish_reason: str | None) -> Verdic
     """Everything decidable without sympy: truncation, missing answers, empty references."""
     gold = reference_answer(reference)
     parts = split_response(response, finish_reason)
-    boxed = last_boxed(parts.answer)
-    stated = None if boxed is not None else stated_final_answer(parts.answer)
-    if boxed is not None:
-        extracted: str | None = boxed
-    elif stated is not None:
-        extracted = stated
-    elif parts.answer and "\n" not in parts.answer:
-        extracted = parts.answer  # a bare one-line answer part, e.g. `<answer>5</answer>`
-    else:
-        extracted = None
+    found = extract_math_answer(parts)
+    extracted = found.value if found else None
     if gold is None:
         return Verdict.ungraded("bad_reference", extracted, detail="empty or unclosed reference")
-    if parts.truncated:
-        return Verdict.failed("truncated", extracted, detail="response was cut off")
-    if not extracted:
-        where = "answer part (the think block is not graded)" if parts.think else "response"
-        return Verdict.failed("no_answer", detail=f"no final answer in the {where}")
-    prediction = _boxed(boxed) if boxed is not None else _unboxed_prediction(extracted)
-    bare = boxed is None and stated is None
-    return _Check(prediction, _boxed(gold), extracted, bare)
+    if parts.truncated or cut_off_without_answer(parts):
+        detail = f"response was cut off ({parts.layout} layout)"
+        return Verdict.failed("truncated", extracted, detail=detail)
+    letter = _choice_key(gold)
+    if letter is not None:
+        return _graded_choice(parts.answer, letter)
+    if found is None:
+        where = "answer section (the reasoning is not graded)" if parts.think else "response"
+        detail = f"no final answer in the {where}; no rule of {_RULE_NAMES} matched"
+        return Verdict.failed("no_answer", detail=detail)
+    value = latex_from_plain(found.value)
+    prediction = _boxed(value) if found.rule == "boxed" else _unboxed_prediction(value)
+    return _Check(prediction, _boxed(gold), found.value, found.rule)
+
+
+_CHOICE_KEY = re.compile(r"(?:\\text\{\s*)?\(?([A-E])\)?(?:\s*\})?")
+
+
+def _choice_key(gold: str) -> str | None:
+    r"""The option letter a math reference names (`\text{(B)}`, `(C)`), else None."""
+    key = _CHOICE_KEY.fullmatch(gold.strip())
+    return key.group(1) if key else None
+
+
+def _graded_choice(answer_section: str, letter: str) -> Verdict:
+    """A math row whose answer is an option letter: graded on the letter the response chose."""
+    from amfast.verify.choice import extract_choice
+
+    chosen = extract_choice(answer_section, "ABCDE")
+    if chosen is None:
+        return Verdict.failed("no_answer", detail="rule choice_letter: no option letter chosen")
+    if chosen == letter:
+        return Verdict.correct(chosen, detail="rule choice_letter")
+    detail = f"rule choice_letter: chose {chosen}, key is {letter}"
+    return Verdict.failed("wrong", chosen, detail=detail)
 
 
 def reference_answer(reference: str) -> str | None:
@@ -243,9 +273,17 @@ def _unboxed_prediction(answer: str) -> str:
     a box would read the unit as a product of symbols. Undelimited LaTeX (`\frac{1}{2}`) needs
     the box: without `$` math-verify misreads it.
     """
+    if re.fullmatch(r"[A-Za-z]{2,}", answer):
+        return f"$\\boxed{{\\text{{{answer}}}}}$"  # a word answer ("east") compares as text
     delimited = any(delimiter in answer for delimiter in _MATH_DELIMITERS)
     latex = "\\" in answer or "{" in answer
     return _boxed(answer) if latex and not delimited else answer
+
+
+def _with_rule(verdict: Verdict, rule: str) -> Verdict:
+    """The verdict with the extraction rule named first in its detail (`rule boxed: ...`)."""
+    detail = f"rule {rule}: {verdict.detail}" if verdict.detail else f"rule {rule}"
+    return dataclasses.replace(verdict, detail=detail)
 
 
 def _from_outcome(outcome: Verdict | CallFailed, check: _Check, timeout: float) -> Verdict:
@@ -290,12 +328,12 @@ def _check(check: _Check) -> Verdict:
         return Verdict.ungraded("bad_reference", check.extracted, detail=detail)
     predicted = math_verify.parse(check.prediction, extraction_config=configs, parsing_timeout=None)
     if not predicted:
-        if check.bare:
+        if check.rule == "bare_answer":
             return Verdict.failed("no_answer", detail="the answer part holds no math")
         return Verdict.failed("parse_error", check.extracted, detail="math-verify found no math")
     if math_verify.verify(gold, predicted, timeout_seconds=None):
         return Verdict.correct(check.extracted)
-    if check.bare and not _has_math(predicted):
+    if check.rule == "bare_answer" and not _has_math(predicted):
         # A one-line answer part with no math in it ("I give up.") is prose, not an answer.
         return Verdict.failed("no_answer", detail="the answer part holds no math")
     if not _has_math(gold):

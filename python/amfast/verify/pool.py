@@ -2,34 +2,47 @@
 
 Checks that may hang (sympy simplifying a monster, a solution looping forever) cannot be stopped
 from inside a thread, and signal-based alarms only work on a process's main thread. So every
-call runs in a long-lived worker process; a call that overruns its wall-clock deadline gets its
-worker killed and replaced, and yields a `CallFailed("timeout")` marker; the other calls are
-unaffected. Built on pebble's `ProcessPool` (per-task timeouts, worker replacement,
-maintained), which this module wraps with a bounded in-flight window (lazy input, bounded
-memory), order-preserving results, progress reporting and Ctrl-C handling.
+call runs in a long-lived worker process; a call that overruns its deadline gets its worker
+killed and replaced, and yields a `CallFailed("timeout")` marker; the other calls are unaffected.
 
-Workers are started with `spawn`: forking a process that runs threads (pebble's own manager
-threads, the Rust core's rayon pool, the caller's threads) can deadlock the child. Inside a
-daemonic process (a `multiprocessing.Pool` or DataLoader worker), which may not have children,
-calls run in-process instead, under a `SIGALRM` deadline when on the main thread.
+Workers are plain interpreters running `amfast/verify/pool_worker.py` (started with
+`subprocess`, fed pickled calls over a pipe), never multiprocessing children: spawn and
+forkserver re-import the caller's `__main__` in every worker, which re-runs a script that has
+no `if __name__ == "__main__":` guard, and forking a process that runs threads (the Rust
+core's rayon pool, the caller's threads) can deadlock the child. Plain subprocesses also work
+inside daemonic processes (a `multiprocessing.Pool` or DataLoader worker). Functions and items
+must be importable by name (module-level functions) and picklable; the worker gets the
+caller's `sys.path`.
+
+Deadlines are load-proof: a call is charged its wall-clock time *minus the time its worker
+spent waiting for a CPU* (the run-queue delay in `/proc/<pid>/task/*/schedstat`), so a machine
+loaded with other work stretches the wall clock without turning a quick check into a
+`timeout`; a call that sleeps or blocks is charged in full. A hard wall-clock cap
+(`_HARD_WALL_FACTOR` x the deadline) ends even a call that never gets a CPU. The pool's
+threads are daemons and the workers end with the interpreter (`atexit`), or by themselves
+when their stdin closes, so a script exits promptly after its last call.
 """
 
 from __future__ import annotations
 
 import atexit
-import multiprocessing
 import os
-import signal
+import pickle
+import queue
+import select
+import subprocess
+import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Sized
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, wait
-from dataclasses import dataclass
-from types import FrameType
-from typing import Literal, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
 
-from pebble import ProcessExpired, ProcessPool
 from tqdm.auto import tqdm
+
+from amfast.verify import pool_worker
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -39,6 +52,13 @@ ProgressCallback = Callable[[int], object]
 
 # Calls queued per worker: enough to keep workers busy, few enough to bound memory.
 _IN_FLIGHT_PER_WORKER = 8
+# A call ends at this many times its deadline of wall-clock time, however loaded the machine:
+# a safety net only, since on a shared machine a niced worker can wait 30x its CPU time.
+_HARD_WALL_FACTOR = 100.0
+# Seconds a new worker may take to start and run its initializer (not charged to any call).
+_STARTUP_SECONDS = 600.0
+# How often a waiting driver re-checks the charged time and cancellation.
+_POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +85,19 @@ def default_num_workers() -> int:
     return len(os.sched_getaffinity(0))
 
 
+@dataclass(slots=True)
+class _Task(Generic[T, R]):
+    """One queued call and where its outcome goes."""
+
+    function: Callable[[T], R]
+    item: T
+    timeout: float
+    future: Future[R | CallFailed] = field(default_factory=Future)
+    abort: threading.Event = field(default_factory=threading.Event)
+
+
 class DeadlinePool:
-    """Long-lived worker processes; every call gets its own wall-clock deadline.
+    """Long-lived worker processes; every call gets its own deadline (see the module docstring).
 
     Usable from any thread, as a context manager or through `shared_pool`. `function` and the
     items must be picklable (module-level functions, plain data).
@@ -88,10 +119,12 @@ class DeadlinePool:
         self.num_workers = num_workers or default_num_workers()
         if self.num_workers < 1:
             raise ValueError(f"num_workers must be at least 1, got {self.num_workers}")
-        self._initializer = initializer
-        self._pool: ProcessPool | None = None
-        self._owner_pid = os.getpid()
+        self._initializer = None if initializer is None else pickle.dumps(initializer)
         self._lock = threading.Lock()
+        self._owner_pid = os.getpid()
+        self._tasks: queue.SimpleQueue[_Task[Any, Any] | None] | None = None
+        self._closing = threading.Event()
+        self._drivers: list[threading.Thread] = []
 
     def __enter__(self) -> DeadlinePool:
         return self
@@ -102,10 +135,23 @@ class DeadlinePool:
     def close(self) -> None:
         """Stops the workers (running calls are killed). The pool restarts if used again."""
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None and self._owner_pid == os.getpid():
-            pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated
-            pool.join()
+            tasks, drivers, closing = self._tasks, self._drivers, self._closing
+            self._tasks, self._drivers, self._closing = None, [], threading.Event()
+        if tasks is None or self._owner_pid != os.getpid():
+            return
+        closing.set()
+        for _ in drivers:
+            tasks.put(None)
+        for driver in drivers:
+            driver.join(timeout=10.0)
+        # Calls still queued behind the stop markers are cancelled, never left hanging.
+        while True:
+            try:
+                task = tasks.get_nowait()
+            except queue.Empty:
+                return
+            if task is not None:
+                task.future.cancel()
 
     def call(self, function: Callable[[T], R], item: T, *, timeout: float) -> R | CallFailed:
         """`function(item)` in a worker, or a `CallFailed` marker.
@@ -129,7 +175,8 @@ class DeadlinePool:
         Args:
             function: a picklable function of one argument.
             items: consumed lazily: at most a few calls per worker are queued at a time.
-            timeout: wall-clock seconds each call may run, counted from when a worker starts it.
+            timeout: seconds each call may run, counted from when a worker starts it, not
+                counting time its worker waited for a CPU (see the module docstring).
             progress: True for a tqdm bar, or a callback given the number of newly finished
                 items (e.g. an existing bar's `update`).
 
@@ -155,8 +202,6 @@ class DeadlinePool:
         elif callable(progress):
             update = progress
         try:
-            if multiprocessing.current_process().daemon:
-                return self._map_inline(function, items, timeout, update)
             return self._map_in_workers(function, items, timeout, update)
         finally:
             if bar is not None:
@@ -170,128 +215,219 @@ class DeadlinePool:
         update: ProgressCallback | None,
     ) -> list[R | CallFailed]:
         results: list[R | CallFailed] = []
-        in_flight: dict[Future[R], int] = {}
+        in_flight: dict[Future[R | CallFailed], tuple[int, _Task[T, R]]] = {}
         window = self.num_workers * _IN_FLIGHT_PER_WORKER
-        pending = iter(items)
         try:
-            for index, item in enumerate(pending):
+            for index, item in enumerate(items):
                 results.append(CallFailed("error", "not run"))
-                in_flight[self._schedule(function, item, timeout)] = index
+                task = _Task(function, item, timeout)
+                self._task_queue().put(task)
+                in_flight[task.future] = (index, task)
                 if len(in_flight) >= window:
-                    self._collect(in_flight, results, update)
+                    _collect(in_flight, results, update)
             while in_flight:
-                self._collect(in_flight, results, update)
+                _collect(in_flight, results, update)
         except BaseException:
             # Ctrl-C (or a failing input iterator): stop this map's calls, leave the pool usable.
-            for future in in_flight:
+            for future, (_, task) in in_flight.items():
+                task.abort.set()
                 future.cancel()
             raise
         return results
 
-    def _schedule(self, function: Callable[[T], R], item: T, timeout: float) -> Future[R]:
-        pool = self._worker_pool()
-        try:
-            return pool.schedule(function, args=(item,), timeout=timeout)
-        except RuntimeError:
-            # A broken pebble pool (all workers lost at once) refuses work: start a fresh one.
-            self._discard(pool)
-            return self._worker_pool().schedule(function, args=(item,), timeout=timeout)
-
-    @staticmethod
-    def _collect(
-        in_flight: dict[Future[R], int],
-        results: list[R | CallFailed],
-        update: ProgressCallback | None,
-    ) -> None:
-        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-        for future in done:
-            results[in_flight.pop(future)] = _outcome(future)
-        if update is not None:
-            update(len(done))
-
-    def _worker_pool(self) -> ProcessPool:
+    def _task_queue(self) -> queue.SimpleQueue[_Task[Any, Any] | None]:
+        """The queue the drivers serve, starting them (one thread per worker) on first use."""
         with self._lock:
             if self._owner_pid != os.getpid():
-                # We are a forked copy: the parent's pool and its threads are not ours.
-                self._pool, self._owner_pid = None, os.getpid()
-            if self._pool is None or not self._pool.active:
-                self._pool = ProcessPool(
-                    max_workers=self.num_workers,
-                    initializer=self._initializer,
-                    context=multiprocessing.get_context("spawn"),
-                )
-            return self._pool
-
-    def _discard(self, pool: ProcessPool) -> None:
-        with self._lock:
-            if self._pool is pool:
-                self._pool = None
-        pool.stop()  # type: ignore[no-untyped-call]
-
-    def _map_inline(
-        self,
-        function: Callable[[T], R],
-        items: Iterable[T],
-        timeout: float,
-        update: ProgressCallback | None,
-    ) -> list[R | CallFailed]:
-        if self._initializer is not None:
-            self._initializer()
-        results: list[R | CallFailed] = []
-        for item in items:
-            results.append(_call_inline(function, item, timeout))
-            if update is not None:
-                update(1)
-        return results
+                # We are a forked copy: the parent's threads and workers are not ours.
+                self._tasks, self._drivers, self._owner_pid = None, [], os.getpid()
+                self._closing = threading.Event()
+            if self._tasks is None:
+                self._tasks = queue.SimpleQueue()
+                self._drivers = [
+                    threading.Thread(
+                        target=_drive,
+                        args=(self._tasks, self._initializer, self._closing),
+                        name=f"amfast-pool-{number}",
+                        daemon=True,
+                    )
+                    for number in range(self.num_workers)
+                ]
+                for driver in self._drivers:
+                    driver.start()
+            return self._tasks
 
 
-def _outcome(future: Future[R]) -> R | CallFailed:
+def _collect(
+    in_flight: dict[Future[R | CallFailed], tuple[int, _Task[T, R]]],
+    results: list[R | CallFailed],
+    update: ProgressCallback | None,
+) -> None:
+    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+    for future in done:
+        index, _ = in_flight.pop(future)
+        try:
+            results[index] = future.result()
+        except CancelledError:
+            results[index] = CallFailed("error", "cancelled")
+    if update is not None:
+        update(len(done))
+
+
+class _Worker:
+    """One worker process, talked to in frames (see `amfast.verify.pool_worker`)."""
+
+    def __init__(self, initializer: bytes | None, closing: threading.Event) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", os.path.abspath(pool_worker.__file__)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+        )
+        # Popen(stdin=PIPE, stdout=PIPE) sets both.
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self._in, self._out = self.process.stdin.fileno(), self.process.stdout.fileno()
+        self._buffer = bytearray()
+        self._closing = closing
+        pool_worker.write_frame(self._in, (list(sys.path), initializer))
+        end = time.monotonic() + _STARTUP_SECONDS
+        reply = self._reply(lambda: time.monotonic() >= end, threading.Event())
+        if not isinstance(reply, tuple) or reply[0] != "ready":
+            self.stop()
+            if isinstance(reply, tuple):
+                raise RuntimeError(str(reply[1]))
+            raise RuntimeError(f"worker did not start: {reply.detail}")
+
+    def run(self, task: _Task[T, R]) -> tuple[R | CallFailed, bool]:
+        """Runs one call; returns its outcome and whether this worker may serve another."""
+        try:
+            request = pickle.dumps((task.function, task.item), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as error:
+            return CallFailed("error", f"call cannot be sent to a worker: {_one_line(error)}"), True
+        seen: dict[str, tuple[int, int]] = {}
+        pids = [self.process.pid]
+        start = time.monotonic()
+        ran_before, waited_before, _ = _scheduler_times(pids, seen)
+        hard_end = start + task.timeout * _HARD_WALL_FACTOR
+
+        def expired() -> bool:
+            now = time.monotonic()
+            ran, waited, runnable = _scheduler_times(pids, seen)
+            # While runnable, a wait in progress is not counted yet: only CPU time decides.
+            if runnable:
+                return ran - ran_before >= task.timeout or now >= hard_end
+            return now - start - (waited - waited_before) >= task.timeout or now >= hard_end
+
+        try:
+            pool_worker.write_payload(self._in, request)
+        except OSError:
+            return self._died(), False
+        reply = self._reply(expired, task.abort)
+        if isinstance(reply, CallFailed):
+            return reply, False
+        if reply[0] == "ok":
+            return reply[1], True
+        return CallFailed("error", str(reply[1])), True
+
+    def _reply(
+        self, expired: Callable[[], bool], abort: threading.Event
+    ) -> tuple[str, Any] | CallFailed:
+        """The worker's next frame, or why none came (the worker is then stopped)."""
+        while True:
+            if len(self._buffer) >= 8:
+                length = int.from_bytes(self._buffer[:8], "big")
+                if len(self._buffer) >= 8 + length:
+                    body = bytes(self._buffer[8 : 8 + length])
+                    del self._buffer[: 8 + length]
+                    try:
+                        reply: tuple[str, Any] = pickle.loads(body)
+                    except Exception as error:  # a result class the parent cannot import
+                        return ("error", f"result cannot be read: {_one_line(error)}")
+                    return reply
+            if expired():
+                self.stop()
+                return CallFailed("timeout")
+            if abort.is_set() or self._closing.is_set():
+                self.stop()
+                return CallFailed("error", "cancelled")
+            readable, _, _ = select.select([self._out], [], [], _POLL_SECONDS)
+            if readable:
+                chunk = os.read(self._out, 1 << 20)
+                if not chunk:
+                    return self._died()
+                self._buffer += chunk
+
+    def _died(self) -> CallFailed:
+        code = self.process.wait()
+        self.stop()
+        return CallFailed("worker_died", f"worker exited with code {code} mid-call")
+
+    def stop(self) -> None:
+        """Kills the worker and reaps it."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def _drive(
+    tasks: queue.SimpleQueue[_Task[Any, Any] | None],
+    initializer: bytes | None,
+    closing: threading.Event,
+) -> None:
+    """A driver thread: takes calls off the queue and runs each on its own worker."""
+    worker: _Worker | None = None
     try:
-        return future.result()
-    except TimeoutError as error:
-        seconds = error.args[1] if len(error.args) > 1 else "its"
-        return CallFailed("timeout", f"ran past its {seconds}s deadline; worker replaced")
-    except ProcessExpired as error:
-        return CallFailed("worker_died", f"worker exited with code {error.exitcode} mid-call")
-    except CancelledError:
-        return CallFailed("error", "cancelled")
-    except Exception as error:
-        return CallFailed("error", _one_line(error))
+        while (task := tasks.get()) is not None:
+            if not task.future.set_running_or_notify_cancel():
+                continue
+            outcome: object
+            try:
+                if worker is None:
+                    worker = _Worker(initializer, closing)
+                outcome, reusable = worker.run(task)
+                if isinstance(outcome, CallFailed) and outcome.reason == "timeout":
+                    detail = f"ran past its {task.timeout}s deadline; worker replaced"
+                    outcome = CallFailed("timeout", detail)
+                if not reusable:
+                    worker.stop()
+                    worker = None
+            except Exception as error:  # a worker that cannot start fails the call, as data
+                outcome, worker = CallFailed("error", _one_line(error)), None
+            task.future.set_result(outcome)
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+def _scheduler_times(
+    pids: list[int], seen: dict[str, tuple[int, int]]
+) -> tuple[float, float, bool]:
+    """CPU seconds run and waited for by the threads of `pids`; whether one is runnable now.
+
+    Schedstat counts a wait for a CPU only once it ends, hence the runnable flag. `seen`
+    keeps each thread's last reading, so a thread that ended still counts.
+    """
+    runnable = False
+    for pid in pids:
+        try:
+            for thread in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{thread}/schedstat", "rb") as stats:
+                    ran, waited = (int(field) for field in stats.read().split()[:2])
+                seen[f"{pid}/{thread}"] = (ran, waited)
+                with open(f"/proc/{pid}/task/{thread}/stat", "rb") as stat:
+                    runnable = runnable or stat.read().rsplit(b")", 1)[1].split()[0] == b"R"
+        except (OSError, IndexError, ValueError):
+            continue  # it already ended, or no schedstat: the full wall clock is charged
+    ran_total = sum(ran for ran, _ in seen.values())
+    return ran_total / 1e9, sum(waited for _, waited in seen.values()) / 1e9, runnable
 
 
 def _one_line(error: BaseException) -> str:
     return traceback.format_exception_only(error)[-1].strip()
-
-
-class _DeadlinePassed(BaseException):
-    """Raised by SIGALRM in an inline call.
-
-    A BaseException, so that an `except Exception` in the called code cannot swallow it.
-    """
-
-
-def _call_inline(function: Callable[[T], R], item: T, timeout: float) -> R | CallFailed:
-    if threading.current_thread() is not threading.main_thread():
-        # No signals off the main thread, no children in a daemon: run without a deadline.
-        try:
-            return function(item)
-        except Exception as error:
-            return CallFailed("error", _one_line(error))
-
-    def expire(signum: int, frame: FrameType | None) -> None:
-        raise _DeadlinePassed
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        return function(item)
-    except _DeadlinePassed:
-        return CallFailed("timeout", f"ran past its {timeout}s deadline (in-process)")
-    except Exception as error:
-        return CallFailed("error", _one_line(error))
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 _shared: dict[Callable[[], object] | None, DeadlinePool] = {}

@@ -1,72 +1,75 @@
-"""Run untrusted Python (model-written solutions) in isolation, one process per test case.
+"""Run untrusted Python (model-written solutions) in isolation: the threat model.
 
 Design: the parent (this module, in the caller's process) starts a *supervisor* in a fresh
-process, sends it the program and the test inputs on stdin, and reads one framed record per
-test case from a dedicated pipe. The supervisor forks one *case process* per test case, which
-drops its privileges and limits, runs the solution, and is killed when it is done. Expected
-outputs never enter the sandbox: the supervisor reports what the solution printed or returned
-and `amfast.verify.code` compares in the parent.
+process, sends it the program and the test inputs on stdin, and reads one token-signed record
+per test case from a dedicated pipe. The supervisor forks one *case process* per test case,
+which drops its privileges and limits, runs the solution, and is killed when it is done.
+Expected outputs never enter the sandbox: the supervisor reports what the solution printed or
+returned and `amfast.verify.code` compares in the parent.
 
-Isolation in force (see `sandbox_capabilities()`):
+Contained (`namespaces`, the only isolation used unless `allow_unisolated` is set; needs root
+and util-linux `unshare`, see `sandbox_capabilities()`):
 
-- `namespaces` (root with CAP_SYS_ADMIN and util-linux `unshare`): the supervisor is PID 1 of new
-  PID, network and mount namespaces. No network (only a down loopback). The whole filesystem
-  is re-mounted read-only and nosuid; the working directory is a private size-limited tmpfs that
-  vanishes with the namespace; `/proc` shows only the sandbox. Directories the unprivileged uid
-  cannot traverse (e.g. a Python under `/root`) are replaced by an empty tmpfs with only the
-  interpreter's directories bound back, which also hides the rest of them. Case processes run
-  as a fresh unprivileged uid (one per concurrent sandbox), so `RLIMIT_NPROC` really stops fork
-  bombs (it is not enforced for root), they cannot signal or ptrace the supervisor or write
-  root-owned files, and `no_new_privs` blocks setuid binaries. After each case the supervisor
-  kills everything else in the namespace (`kill(-1)`), so `setsid()` escapes nothing; when the
-  parent kills `unshare`, the kernel kills the whole namespace.
-- `process_group` (fallback where namespaces are unavailable, e.g. not root): rlimits, a private
-  working directory (removed afterwards), each case in its own process group killed after the
-  case, the supervisor a child subreaper. Weaker: the network is reachable, the filesystem is as
-  writable as the caller's uid allows, a process that calls `setsid()` outlives its case if the
-  supervisor dies, and `RLIMIT_NPROC` counts all processes of the caller's uid.
+- Processes: the supervisor is PID 1 of new PID, mount, network, IPC and UTS namespaces. Case
+  processes run as a fresh unprivileged uid (one pair per concurrent sandbox) with
+  `no_new_privs`, so `RLIMIT_NPROC` stops fork bombs, and they cannot signal or ptrace the
+  supervisor. After each case everything else in the namespace is killed (`kill(-1)`), so
+  `setsid()` escapes nothing; killing `unshare` kills the whole namespace.
+- Files (`sandbox_confine.private_root`): the root is a fresh tmpfs holding only what the
+  interpreter needs, read-only: `/usr`, the interpreter's prefix, its site-packages, five
+  character devices, the sandbox's own `/proc`, and a private size-limited `/tmp`. The host's
+  data, the project checkout, the host's `/tmp` and `/dev/shm` do not exist in there.
+- Network and sockets: only a down loopback; unix sockets bound on host paths are not in the
+  filesystem view, abstract ones belong to the host's network namespace.
+- Memory: `RLIMIT_AS` per process, and a seccomp filter refuses what it does not count
+  (`memfd_create`, SysV `shmget`/`msgget`/`semget`, `io_uring`); SysV objects would anyway
+  vanish with the IPC namespace. (A cgroup v2 `memory.max` is not used: this machine's cgroup
+  v2 tree has no memory controller.)
+- Limits per case: CPU time (`RLIMIT_CPU`), address space, file size, process count, no core
+  files, a cap on captured output, and a deadline charged as wall-clock time minus the time
+  the case waited for a CPU (so a loaded machine does not turn a quick solution into a
+  `timeout`; `HARD_WALL_FACTOR` bounds the wall clock).
+- Forged verdicts: stdin and call-based results are produced by the supervisor from what it
+  captured (JSON values compared in the parent), so `sys.exit(0)`, patched builtins, printed
+  fake records or lying `__eq__` cannot pass. Assert-style tests run in a *judge* process of
+  another uid (`sandbox_judge`), which calls the solution through a pipe and gets back plain
+  data only; the tests never enter the solution's process. Any death by a signal, realtime
+  signals included, is the solution's `runtime_error`.
 
-Limits per case process (`SandboxLimits`): CPU time (`RLIMIT_CPU`), address space (`RLIMIT_AS`),
-file size (`RLIMIT_FSIZE`), process count (`RLIMIT_NPROC`), no core files, a cap on captured
-stdout/stderr (read incrementally; the case is killed when exceeded) and a wall-clock kill.
-
-What a solution cannot forge: stdin/stdout and call-based results are produced by the supervisor
-from what it captured, so `sys.exit(0)`, `os._exit(0)`, patched builtins, printed fake records
-or objects with a lying `__eq__` (return values are serialized to JSON in the case process and
-compared in the parent) cannot pass a test. What remains forgeable: assert-style tests
-(HumanEval, MBPP, LeetCode `check`) must run in the solution's own process, so the pass signal
-is a per-case token that the case process writes after the tests return. We narrow this: the
-solution's changes to `builtins` are undone before the tests run, the tests see a private copy
-of the builtins, `SystemExit` and every other exception fail the case, exiting early leaves no
-token, and `a == b` inside `assert` rejects values whose `__eq__` the solution defined. A
-solution that deliberately reads the token from its own memory (frame inspection, `gc`) or
-patches the test's globals from inside a called function can still pass.
+Not contained: CPU and memory bandwidth, the page cache and timing side channels (solutions
+share the host's kernel); kernel exploits (the filter is a denylist for memory, not a full
+syscall allowlist); what `/usr` and the interpreter's site-packages contain is readable
+(software, not data); a solution may use all of its CPU, memory, output and `/tmp` limits.
+Warm sandboxes (`sandbox_process`) keep the supervisor between jobs, but each job runs in a
+fresh fork of it that was made before the job was read: processes, files, IPC objects and
+memory (earlier solutions' code, inputs or outputs) do not carry over to the next solution.
+`process_group` (only with `SandboxLimits(allow_unisolated=True)`, for trusted inputs) keeps
+the rlimits, the private working directory and the judge process but contains none of the
+above: same uid, host filesystem and network.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import os
-import secrets
-import selectors
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import threading
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from amfast.errors import AmfastError
 from amfast.verify import sandbox_supervisor as supervisor
+from amfast.verify.sandbox_process import SandboxStartError, give_back, take_sandbox
 
 Isolation = Literal["namespaces", "process_group"]
 ProgramKind = Literal["stdin", "call", "assert"]
 # Parent-side allowance for starting the interpreter and the namespaces, on top of case time.
-_STARTUP_SECONDS = 20.0
+_STARTUP_SECONDS = 120.0
+_OPT_OUT = "SandboxLimits(allow_unisolated=True) / `amfast verify --allow-unisolated`"
+
+
+class SandboxUnavailable(AmfastError, RuntimeError):
+    """Full isolation is not available here and running unisolated was not allowed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,8 @@ class SandboxLimits:
         file_bytes: largest file a case may write (`RLIMIT_FSIZE`); also sizes the tmpfs.
         max_processes: processes and threads per sandbox (`RLIMIT_NPROC`).
         python: interpreter for solutions; None = the running interpreter (`sys.executable`).
+        allow_unisolated: run solutions without full isolation (`process_group`) where the
+            namespaces are unavailable, instead of refusing: only for trusted inputs.
 
     Example:
         >>> SandboxLimits(wall_seconds=2).cpu_limit
@@ -94,6 +99,7 @@ class SandboxLimits:
     file_bytes: int = 16 << 20
     max_processes: int = 16
     python: str | None = None
+    allow_unisolated: bool = False
 
     @property
     def cpu_limit(self) -> float:
@@ -168,6 +174,9 @@ class SandboxCapabilities:
         read_only_filesystem: solutions see the filesystem read-only (except their tmpfs).
         unprivileged_uid: case processes run as a fresh non-root uid.
         process_limit: `RLIMIT_NPROC` is enforced (a fork bomb stops).
+        private_filesystem: solutions see only the interpreter, not the host's files.
+        tests_out_of_process: assert-style tests run in a judge process the solution cannot
+            reach (otherwise in a process of the same uid).
         notes: why a stronger isolation is not in force, if it is not.
     """
 
@@ -176,6 +185,8 @@ class SandboxCapabilities:
     read_only_filesystem: bool
     unprivileged_uid: bool
     process_limit: bool
+    private_filesystem: bool = False
+    tests_out_of_process: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -196,9 +207,9 @@ def sandbox_capabilities() -> SandboxCapabilities:
         probe = Program("stdin", "print(input())", ("ok",))
         run = _run(probe, SandboxLimits(wall_seconds=10.0), "namespaces")
         if not run.infra_error and run.cases and run.cases[0].stdout == "ok\n":
-            return SandboxCapabilities("namespaces", True, True, True, True)
+            return SandboxCapabilities("namespaces", True, True, True, True, True, True)
         notes.append(f"namespace probe failed: {run.infra_error or run.cases}")
-    return SandboxCapabilities("process_group", False, False, False, False, tuple(notes))
+    return SandboxCapabilities("process_group", False, False, False, False, notes=tuple(notes))
 
 
 def run_program(
@@ -211,170 +222,48 @@ def run_program(
         limits: per-case limits; None = `SandboxLimits()`.
         isolation: force an isolation (tests); None = the strongest available.
 
+    Raises:
+        SandboxUnavailable: the namespaces are unavailable (the message says what is
+            missing) and `limits.allow_unisolated` is not set.
+
     Example:
         >>> run = run_program(Program("stdin", "print(int(input()) * 2)", ("21\n",)))
         >>> run.cases[0].status, run.cases[0].stdout
         ('ok', '42\n')
     """
+    limits = limits or SandboxLimits()
     chosen = isolation or sandbox_capabilities().isolation
-    return _run(program, limits or SandboxLimits(), chosen)
-
-
-class _UidPool:
-    """Distinct unprivileged uids for concurrent sandboxes: `RLIMIT_NPROC` counts per uid."""
-
-    def __init__(self, size: int = 4096) -> None:
-        # A random block per process makes two amfast processes unlikely to share a uid.
-        self._base = 1_000_000 + secrets.randbelow(1_000_000) * size
-        self._free = list(range(size))
-        self._lock = threading.Lock()
-
-    def take(self) -> int:
-        with self._lock:
-            return self._base + self._free.pop()
-
-    def give(self, uid: int) -> None:
-        with self._lock:
-            self._free.append(uid - self._base)
-
-
-_UIDS = _UidPool()
+    if chosen != "namespaces" and not limits.allow_unisolated:
+        missing = "; ".join(sandbox_capabilities().notes) or "process_group isolation was asked for"
+        raise SandboxUnavailable(
+            f"refusing to run untrusted code without the sandbox's namespaces ({missing}); "
+            f"for trusted inputs only, opt out with {_OPT_OUT}"
+        )
+    return _run(program, limits, chosen)
 
 
 def _run(program: Program, limits: SandboxLimits, isolation: Isolation) -> SandboxRun:
     python = limits.python or sys.executable
-    workdir = tempfile.mkdtemp(prefix="amfast-sandbox-")
-    uid = _UIDS.take() if isolation == "namespaces" else None
-    read_fd, write_fd = os.pipe()
-    try:
-        if uid is not None:
-            os.chown(workdir, uid, uid)
-        command = [python, "-I", "-B", os.path.abspath(supervisor.__file__)]
-        if isolation == "namespaces":
-            namespaces = ["--mount", "--net", "--pid", "--fork", "--mount-proc"]
-            command = ["unshare", *namespaces, "--kill-child=SIGKILL", *command]
-        token = secrets.token_bytes(supervisor.TOKEN_BYTES)
-        job = {
-            "program": asdict(program),
-            "limits": asdict(limits),
-            "isolation": isolation,
-            "uid": uid,
-            "workdir": workdir,
-            "result_fd": write_fd,
-        }
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir}
-        env |= {"TMPDIR": workdir, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-        try:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(write_fd,),
-                cwd=workdir,
-                env=env,
-                start_new_session=True,
-            )
-        except OSError as error:
-            return SandboxRun((), f"could not start the sandbox: {error}", isolation)
-        with process:
-            os.close(write_fd)
-            write_fd = -1
-            stdin_data = token + json.dumps(job).encode()
-            deadline = _STARTUP_SECONDS + len(program.cases) * (limits.wall_seconds + 1.0)
-            records, stderr, timed_out = _collect(
-                process, stdin_data, read_fd, token, deadline, limits
-            )
-        return _interpret(program, records, stderr, timed_out, process.returncode, isolation)
-    finally:
-        for fd in (read_fd, write_fd):
-            if fd >= 0:
-                os.close(fd)
-        shutil.rmtree(workdir, ignore_errors=True)
-        if uid is not None:
-            _UIDS.give(uid)
-
-
-def _collect(
-    process: subprocess.Popen[bytes],
-    stdin_data: bytes,
-    result_fd: int,
-    token: bytes,
-    deadline_seconds: float,
-    limits: SandboxLimits,
-) -> tuple[list[dict[str, Any]], bytes, bool]:
-    """Feeds the job, reads the records (checking each token) and stderr, enforces the deadline."""
-    # Popen(stdin=PIPE, ...) sets all three.
-    assert process.stdin is not None
-    assert process.stdout is not None
-    assert process.stderr is not None
+    described = asdict(program)
+    tests = None
+    if program.kind == "assert":
+        # The tests reach only the judge, on their own pipe: never the solution's process.
+        tests, described["cases"] = str(program.cases[0]), [""]
+    job = {"program": described, "limits": asdict(limits)}
+    per_case = limits.wall_seconds * supervisor.HARD_WALL_FACTOR + 1.0
+    deadline = _STARTUP_SECONDS + len(program.cases) * per_case
     result_cap = 64 * (limits.output_bytes + (1 << 16))  # JSON may escape bytes 6x
-    buffers: dict[int, bytearray] = {result_fd: bytearray(), process.stderr.fileno(): bytearray()}
-    caps = {result_fd: result_cap, process.stderr.fileno(): 1 << 16}
-    selector = selectors.DefaultSelector()
-    for fd in (result_fd, process.stdout.fileno(), process.stderr.fileno()):
-        os.set_blocking(fd, False)
-        selector.register(fd, selectors.EVENT_READ)
-    os.set_blocking(process.stdin.fileno(), False)
-    selector.register(process.stdin.fileno(), selectors.EVENT_WRITE)
-    stdin_fd = process.stdin.fileno()
-    pending = memoryview(stdin_data)
-    end = time.monotonic() + deadline_seconds
-    timed_out = False
-    while selector.get_map():
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            timed_out = True
-            break
-        for key, _ in selector.select(remaining):
-            fd = int(key.fd)
-            if fd == stdin_fd:
-                try:
-                    pending = pending[os.write(fd, pending[: 1 << 16]) :]
-                except BrokenPipeError:
-                    pending = pending[:0]
-                if not pending:
-                    selector.unregister(fd)
-                    process.stdin.close()
-                continue
-            data = os.read(fd, 1 << 16)
-            if not data:
-                selector.unregister(fd)
-            elif fd in buffers:
-                buffers[fd] += data
-                if len(buffers[fd]) > caps[fd]:
-                    selector.unregister(fd)  # a runaway writer: stop reading, the kill follows
-    selector.close()
-    _kill_group(process.pid)
-    process.wait()
-    records = _parse_records(bytes(buffers[result_fd]), token)
-    return records, bytes(buffers[process.stderr.fileno()]), timed_out
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _parse_records(data: bytes, token: bytes) -> list[dict[str, Any]]:
-    r"""Frames are `token + b"<length>\\n" + JSON`; parsing stops at the first bad frame."""
-    records: list[dict[str, Any]] = []
-    position = 0
-    while position < len(data):
-        if data[position : position + supervisor.TOKEN_BYTES] != token:
-            break
-        newline = data.find(
-            b"\n", position + supervisor.TOKEN_BYTES, position + supervisor.TOKEN_BYTES + 20
-        )
-        length_text = data[position + supervisor.TOKEN_BYTES : newline] if newline > 0 else b""
-        if not length_text.isdigit():
-            break
-        start, end = newline + 1, newline + 1 + int(length_text)
-        if end > len(data):
-            break
-        records.append(json.loads(data[start:end]))
-        position = end
-    return records
+    try:
+        sandbox = take_sandbox(python, isolation, limits.file_bytes)
+    except SandboxStartError as error:
+        return SandboxRun((), str(error), isolation)
+    reusable = False
+    try:
+        records, stderr, timed_out, reusable = sandbox.run(job, tests, deadline, result_cap)
+    finally:
+        give_back(sandbox, reusable)
+    returncode = sandbox.process.poll()
+    return _interpret(program, records, stderr, timed_out, returncode, isolation)
 
 
 def _interpret(

@@ -8,7 +8,7 @@ import random
 import pyarrow as pa
 import pytest
 
-from amfast import sources
+from amfast.clean import ingest as sources
 from amfast.clean.ingest import FieldMap, RowParser, _block_table, iter_chunks, rows_table
 from amfast.io import iter_line_blocks, iter_raw_lines
 
@@ -99,9 +99,9 @@ def test_blocks_the_columns_cannot_read_exactly_go_row_by_row(tmp_path, name):
 @pytest.mark.parametrize(
     ("fields", "fast"),
     [
-        (FieldMap(text="meta.question", id="meta.key", source="origin"), True),
-        (FieldMap(text="meta.question", response="meta.key", reference="meta.ref"), True),
-        (FieldMap(text="messages.0.content"), False),
+        (FieldMap(prompt="meta.question", id="meta.key", source="origin"), True),
+        (FieldMap(prompt="meta.question", response="meta.key", reference="meta.ref"), True),
+        (FieldMap(prompt="messages.0.content"), False),
     ],
 )
 def test_named_fields_read_the_same_either_way(tmp_path, fields, fast):
