@@ -422,7 +422,7 @@ def test_curation_entry_points_name_the_bad_row(call):
         call("abc")
 
 
-@pytest.mark.parametrize("method", ["hnsw", "exact"])
+@pytest.mark.parametrize("method", ["clustered", "hnsw", "exact"])
 @pytest.mark.parametrize(
     ("rows", "reason"),
     [

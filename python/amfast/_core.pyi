@@ -201,17 +201,24 @@ def similarity_graph(
     embeddings: npt.NDArray[np.float32] | npt.NDArray[np.float16],
     *,
     threshold: float = 0.95,
-    method: Literal["hnsw", "exact"] = "hnsw",
+    method: Literal["clustered", "hnsw", "exact"] = "clustered",
     k: int = 32,
     connectivity: int = 16,
     expansion_add: int = 128,
     expansion_search: int = 128,
     quantization: Literal["f32", "f16", "bf16", "i8"] = "f16",
+    nprobe: int = 2,
+    cells: int | None = None,
     num_threads: int | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Every pair of rows with exact cosine >= threshold: `(left, right, cosine)`, left < right.
 
-    `embeddings` is a C-contiguous `(N, d)` float32 or float16 array, borrowed read-only. The
+    `embeddings` is a C-contiguous `(N, d)` float32 or float16 array, borrowed read-only.
+    `method="clustered"` trains `cells` spherical k-means cells (None: one per 1,000 unique
+    rows) on a sample and compares every row exactly with the rows of its `nprobe` nearest
+    cells; rows are normalized block by block (no f32 copy), oversized cells are split, and the
+    result does not depend on the thread count. `k`, `connectivity`, `expansion_*` and
+    `quantization` apply to `method="hnsw"`. The
     HNSW index (usearch) stores the rows as `quantization`; rows are normalized on the fly for
     adding and exact re-scoring (no f32 copy). `method="exact"` copies the unique rows once at
     unit length in f32 (N·d·4 bytes). Bit-identical rows are collapsed first:

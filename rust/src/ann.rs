@@ -1,7 +1,13 @@
 //! Similarity graph over embedding rows: every pair of rows with cosine >= `threshold`.
 //!
-//! Two candidate generators, one verification:
+//! Three candidate generators, one verification:
 //!
+//! - [`Method::Clustered`] (the batch default): spherical k-means cells on a sample (one per
+//!   [`ROWS_PER_CELL`] rows, [`crate::kmeans`]); every row is compared exactly with the rows of its
+//!   `nprobe` nearest cells (an IVF-flat search with a threshold instead of a top-k): per cell,
+//!   blocked products of its own rows with each other and with the rows that probe it, fused with
+//!   the threshold test ([`crate::vectors::for_each_product`]). A pair is missed only when neither
+//!   row has the other's cell among its `nprobe` nearest. Deterministic for any thread count.
 //! - [`Method::Hnsw`]: a usearch HNSW index (Malkov & Yashunin 2016) over the unit-normalized
 //!   rows, stored as f32 / f16 / bf16 / i8. Rows are added in parallel; then every row asks for
 //!   its `k` nearest neighbours, doubling `k` (up to [`MAX_NEIGHBORS`]) while the farthest one is
@@ -15,188 +21,33 @@
 //! recovers exact copies worst: they become sinks): only the first row of such a group takes part
 //! in the search, and every later copy gets one edge to it with similarity 1.0.
 //!
+//! Memory of the clustered path: the borrowed input, the centroids, 4·`nprobe` bytes per row of
+//! cell lists, and per worker thread two blocks of 1,024 unit rows; rows are normalized into those
+//! blocks as each cell is swept (never copied as a whole), and oversized cells are split by
+//! k-means and swept block by block, so skewed data cannot grow the working set.
+//!
 //! Memory of the HNSW path: the borrowed input, usearch's quantized vectors (N·d·2 bytes at
 //! f16), its graph (about N·2M·4 bytes at level 0), 16 bytes per row for copy detection, and
 //! the edges; rows are normalized on the fly, never copied as f32. At N = 10M, d = 384, f16 that
 //! is about 7.7 GB + 1.3 GB + 0.2 GB next to the caller's array. The exact path copies the
 //! unique rows once as unit f32 (N·d·4 bytes).
 //!
-//! Output edges are sorted `(left, right)` with `left < right`. The exact method's output depends
-//! only on the input. The HNSW graph depends on the insertion interleaving: with one thread it is
+//! Output edges are sorted `(left, right)` with `left < right`. The exact and clustered methods'
+//! output depends only on the input. The HNSW graph depends on the insertion interleaving: with one thread it is
 //! deterministic; with more, the verified edge set only differs when the graph misses a pair.
 //!
 //! [`crate::select`] turns a graph into a keep decision (shared with MinHash near dedup).
 
 use crate::error::{Error, Result};
+use crate::vectors::{dot4, for_each_product, UnitBlock, ROWS_PER_TASK};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
 
+// The row types and kernels live in `vectors`; re-exported so callers keep one import path.
+pub use crate::vectors::{dot, f16_to_f32, Matrix, Vectors};
+
 /// Upper bound on the neighbours one row asks the HNSW index for.
 pub const MAX_NEIGHBORS: usize = 4096;
-
-/// Rows per parallel work item.
-const ROWS_PER_TASK: usize = 64;
-
-/// A row-major `(rows, dim)` matrix of f32 or IEEE f16 (raw bits), borrowed.
-#[derive(Debug, Clone, Copy)]
-pub enum Vectors<'a> {
-    F32(&'a [f32]),
-    F16(&'a [u16]),
-}
-
-/// Borrowed embedding rows.
-#[derive(Debug, Clone, Copy)]
-pub struct Matrix<'a> {
-    data: Vectors<'a>,
-    rows: usize,
-    dim: usize,
-}
-
-impl<'a> Matrix<'a> {
-    /// Wraps `data` as rows of `dim` values.
-    pub fn new(data: Vectors<'a>, dim: usize) -> Result<Self> {
-        let len = match data {
-            Vectors::F32(values) => values.len(),
-            Vectors::F16(values) => values.len(),
-        };
-        if dim == 0 || len % dim != 0 {
-            return Err(Error::invalid(format!(
-                "{len} values do not form rows of dimension {dim}"
-            )));
-        }
-        if u32::try_from(len / dim).is_err() {
-            return Err(Error::invalid(format!("more than {} rows", u32::MAX)));
-        }
-        Ok(Self {
-            data,
-            rows: len / dim,
-            dim,
-        })
-    }
-
-    #[must_use]
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    #[must_use]
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
-    fn raw_bytes(&self, row: usize) -> Vec<u8> {
-        let range = row * self.dim..(row + 1) * self.dim;
-        match self.data {
-            Vectors::F32(values) => values[range].iter().flat_map(|v| v.to_le_bytes()).collect(),
-            Vectors::F16(values) => values[range].iter().flat_map(|v| v.to_le_bytes()).collect(),
-        }
-    }
-
-    /// Writes row `row`, scaled to unit length, into `out` (`dim` long).
-    ///
-    /// # Errors
-    /// A row error when the row has a NaN/infinite value or zero length.
-    pub fn unit_row_into(&self, row: usize, out: &mut [f32]) -> Result<()> {
-        let range = row * self.dim..(row + 1) * self.dim;
-        match self.data {
-            Vectors::F32(values) => out.copy_from_slice(&values[range]),
-            Vectors::F16(values) => {
-                for (slot, &bits) in out.iter_mut().zip(&values[range]) {
-                    *slot = f16_to_f32(bits);
-                }
-            }
-        }
-        let norm = dot(out, out).sqrt();
-        if !norm.is_finite() {
-            return Err(Error::row(row, "embedding has a NaN or infinite value"));
-        }
-        if norm == 0.0 {
-            return Err(Error::row(row, "embedding is all zeros (no direction)"));
-        }
-        for value in out.iter_mut() {
-            *value /= norm;
-        }
-        Ok(())
-    }
-
-    /// All rows at unit length, row-major (a copy: `rows * dim` f32).
-    fn unit_rows(&self, rows: &[u32]) -> Result<Vec<f32>> {
-        let mut out = vec![0f32; rows.len() * self.dim];
-        out.par_chunks_mut(self.dim * ROWS_PER_TASK)
-            .zip(rows.par_chunks(ROWS_PER_TASK))
-            .try_for_each(|(block, chunk)| {
-                for (slot, &row) in block.chunks_mut(self.dim).zip(chunk) {
-                    self.unit_row_into(row as usize, slot)?;
-                }
-                Ok(())
-            })?;
-        Ok(out)
-    }
-}
-
-/// IEEE 754 half (raw bits) to f32.
-#[must_use]
-pub fn f16_to_f32(bits: u16) -> f32 {
-    let sign = u32::from(bits >> 15) << 31;
-    let exponent = u32::from((bits >> 10) & 0x1f);
-    let mantissa = u32::from(bits & 0x3ff);
-    let magnitude = match (exponent, mantissa) {
-        (0, 0) => 0,
-        // Subnormal: value = mantissa * 2^-24, exact in f32.
-        (0, _) => {
-            // Subnormal: mantissa * 2^-24, exact in f32.
-            let value = mantissa as f32 * 2f32.powi(-24);
-            return if sign == 0 { value } else { -value };
-        }
-        (0x1f, 0) => 0xff << 23,
-        (0x1f, _) => (0xff << 23) | (mantissa << 13),
-        _ => ((exponent + 127 - 15) << 23) | (mantissa << 13),
-    };
-    f32::from_bits(sign | magnitude)
-}
-
-/// Dot product with eight independent accumulators (vectorizes; fixed summation order, so the
-/// result does not depend on the thread that computes it).
-#[must_use]
-pub fn dot(left: &[f32], right: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (left_chunks, right_chunks) = (left.chunks_exact(8), right.chunks_exact(8));
-    let tail: f32 = left_chunks
-        .remainder()
-        .iter()
-        .zip(right_chunks.remainder())
-        .map(|(a, b)| a * b)
-        .sum();
-    for (a, b) in left_chunks.zip(right_chunks) {
-        for lane in 0..8 {
-            acc[lane] += a[lane] * b[lane];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// [`dot`] of four rows with one vector, each bit-identical to `dot` (same operation order).
-fn dot4(rows: [&[f32]; 4], right: &[f32]) -> [f32; 4] {
-    let mut acc = [[0f32; 8]; 4];
-    let whole = right.len() / 8 * 8;
-    for base in (0..whole).step_by(8) {
-        let column = &right[base..base + 8];
-        for (sums, row) in acc.iter_mut().zip(rows) {
-            let values = &row[base..base + 8];
-            for lane in 0..8 {
-                sums[lane] += values[lane] * column[lane];
-            }
-        }
-    }
-    std::array::from_fn(|index| {
-        let tail: f32 = rows[index][whole..]
-            .iter()
-            .zip(&right[whole..])
-            .map(|(a, b)| a * b)
-            .sum();
-        acc[index].iter().sum::<f32>() + tail
-    })
-}
 
 /// How the HNSW index stores vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +84,7 @@ impl Quantization {
 /// Candidate generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    Clustered,
     Hnsw,
     Exact,
 }
@@ -240,10 +92,11 @@ pub enum Method {
 impl Method {
     pub fn parse(name: &str) -> Result<Self> {
         match name {
+            "clustered" => Ok(Self::Clustered),
             "hnsw" => Ok(Self::Hnsw),
             "exact" => Ok(Self::Exact),
             other => Err(Error::invalid(format!(
-                "unknown method {other:?}; use hnsw or exact"
+                "unknown method {other:?}; use clustered, hnsw or exact"
             ))),
         }
     }
@@ -264,18 +117,27 @@ pub struct GraphOptions {
     /// HNSW candidate list while searching (efSearch).
     pub expansion_search: usize,
     pub quantization: Quantization,
+    /// Clustered: cells each row is compared with (its nearest first).
+    pub nprobe: usize,
+    /// Clustered: k-means cells (0: one per [`ROWS_PER_CELL`] unique rows).
+    pub cells: usize,
 }
+
+/// Unique rows per k-means cell when `cells` is 0.
+pub const ROWS_PER_CELL: usize = 1000;
 
 impl Default for GraphOptions {
     fn default() -> Self {
         Self {
             threshold: 0.95,
-            method: Method::Hnsw,
+            method: Method::Clustered,
             k: 32,
             connectivity: 16,
             expansion_add: 128,
             expansion_search: 128,
             quantization: Quantization::F16,
+            nprobe: 2,
+            cells: 0,
         }
     }
 }
@@ -295,6 +157,9 @@ impl GraphOptions {
         }
         if self.expansion_search == 0 {
             return Err(Error::invalid("expansion_search must be >= 1"));
+        }
+        if self.nprobe == 0 {
+            return Err(Error::invalid("nprobe must be >= 1"));
         }
         Ok(())
     }
@@ -341,11 +206,9 @@ pub fn similarity_graph(matrix: &Matrix<'_>, options: &GraphOptions) -> Result<G
         .filter(|&row| first[row as usize] == row)
         .collect();
     let mut pairs = match options.method {
-        Method::Exact => {
-            let unit = matrix.unit_rows(&unique)?;
-            exact_pairs(&unit, &unique, matrix.dim(), options.threshold)
-        }
+        Method::Exact => exact_pairs_checked(matrix, &unique, options.threshold)?,
         Method::Hnsw => hnsw_pairs(matrix, &unique, options)?,
+        Method::Clustered => clustered_pairs(matrix, &unique, options)?,
     };
     pairs.extend(
         first
@@ -508,6 +371,92 @@ fn hnsw_pairs(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> Resul
     Ok(per_block.into_iter().flatten().collect())
 }
 
+/// How far below the threshold a product of the blocked kernel may be and still get re-scored
+/// with [`dot`] (FMA and summation order move unit-vector products by ~1e-6).
+const KERNEL_MARGIN: f32 = 1e-4;
+
+/// Rows of one cell gathered per block: bounds the memory of a task whatever the cell size.
+const CELL_BLOCK: usize = 1024;
+
+/// Clustered exact candidates: every row against the rows of its `nprobe` nearest k-means cells
+/// (see [`crate::kmeans`]), blocked products fused with the threshold test, re-scored with
+/// [`dot`]. Cells are swept in parallel; each task holds two blocks of [`CELL_BLOCK`] unit rows.
+fn clustered_pairs(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> Result<Vec<Edge>> {
+    let count = ids.len();
+    if count < 2 {
+        return exact_pairs_checked(matrix, ids, options.threshold);
+    }
+    let cells = if options.cells == 0 {
+        count.div_ceil(ROWS_PER_CELL)
+    } else {
+        options.cells
+    };
+    let cells = crate::kmeans::cells(matrix, ids, cells, options.nprobe)?;
+    // Largest cells first, so no big cell starts last and runs alone.
+    let mut order: Vec<usize> = (0..cells.primary.len()).collect();
+    order.sort_by_key(|&cell| {
+        let own = cells.primary.cell(cell).len();
+        (
+            std::cmp::Reverse(own * (own + cells.probes.cell(cell).len())),
+            cell,
+        )
+    });
+    let (dim, threshold) = (matrix.dim(), options.threshold);
+    let per_cell: Vec<Vec<Edge>> = order
+        .into_par_iter()
+        .map_init(
+            || (UnitBlock::new(dim), UnitBlock::new(dim)),
+            |(base, queries), cell| {
+                let own = cells.primary.cell(cell);
+                let probing = cells.probes.cell(cell);
+                let mut found = Vec::new();
+                let mut sweep = |queries: &UnitBlock,
+                                 query_ids: &[u32],
+                                 base: &UnitBlock,
+                                 base_ids: &[u32],
+                                 upper_only: bool| {
+                    for_each_product(queries, base, upper_only, |query, other, product| {
+                        if product < threshold - KERNEL_MARGIN {
+                            return;
+                        }
+                        let similarity = dot(queries.row(query), base.row(other));
+                        if similarity >= threshold {
+                            let (a, b) = (
+                                ids[query_ids[query] as usize],
+                                ids[base_ids[other] as usize],
+                            );
+                            found.push((a.min(b), a.max(b), similarity));
+                        }
+                    });
+                };
+                for (index, base_ids) in own.chunks(CELL_BLOCK).enumerate() {
+                    base.fill(
+                        matrix,
+                        base_ids.iter().map(|&position| ids[position as usize]),
+                    )?;
+                    sweep(base, base_ids, base, base_ids, true);
+                    let later = own.chunks(CELL_BLOCK).skip(index + 1);
+                    for query_ids in later.chain(probing.chunks(CELL_BLOCK)) {
+                        queries.fill(
+                            matrix,
+                            query_ids.iter().map(|&position| ids[position as usize]),
+                        )?;
+                        sweep(queries, query_ids, base, base_ids, false);
+                    }
+                }
+                Ok(found)
+            },
+        )
+        .collect::<Result<_>>()?;
+    Ok(per_cell.into_iter().flatten().collect())
+}
+
+/// [`exact_pairs`] after unit-normalizing `ids` (which reports bad rows).
+fn exact_pairs_checked(matrix: &Matrix<'_>, ids: &[u32], threshold: f32) -> Result<Vec<Edge>> {
+    let unit = matrix.unit_rows(ids)?;
+    Ok(exact_pairs(&unit, ids, matrix.dim(), threshold))
+}
+
 /// For each query row, the most similar base row and its cosine (exact, blocked). Used to
 /// compare a corpus with a benchmark's embeddings.
 ///
@@ -590,13 +539,36 @@ mod tests {
     }
 
     #[test]
-    fn dot4_matches_dot_bit_for_bit() {
-        let data = planted(8, 37, 0.1, 11);
-        let rows: Vec<&[f32]> = data.chunks(37).collect();
-        let four = dot4([rows[0], rows[1], rows[2], rows[3]], rows[5]);
-        for (index, value) in four.iter().enumerate() {
-            assert_eq!(value.to_bits(), dot(rows[index], rows[5]).to_bits());
-        }
+    fn clustered_pairs_are_exact_pairs_and_every_cell_probed_finds_all() {
+        let data = planted(3_000, 24, 0.3, 5);
+        let exact = graph(&data, 24, Method::Exact, 0.8);
+        assert!(exact.left.len() > 100);
+        let clustered = |nprobe, cells| {
+            let matrix = Matrix::new(Vectors::F32(&data), 24).unwrap();
+            let options = GraphOptions {
+                threshold: 0.8,
+                nprobe,
+                cells,
+                ..GraphOptions::default()
+            };
+            similarity_graph(&matrix, &options).unwrap()
+        };
+        let pairs = |graph: &Graph| {
+            graph
+                .left
+                .iter()
+                .zip(&graph.right)
+                .zip(&graph.similarity)
+                .map(|((&a, &b), &s)| (a, b, s.to_bits()))
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let two = clustered(2, 30);
+        assert!(pairs(&two).is_subset(&pairs(&exact)));
+        assert_eq!(clustered(30, 30), exact);
+        let one = crate::parallel::install(Some(1), || clustered(2, 30)).unwrap();
+        let three = crate::parallel::install(Some(3), || clustered(2, 30)).unwrap();
+        assert_eq!(one, two);
+        assert_eq!(three, two);
     }
 
     #[test]
@@ -612,25 +584,15 @@ mod tests {
     #[test]
     fn identical_vectors_link_to_their_first_copy() {
         let data = vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0];
-        for method in [Method::Exact, Method::Hnsw] {
+        for method in [Method::Exact, Method::Hnsw, Method::Clustered] {
             let result = graph(&data, 2, method, 0.99);
             assert_eq!((result.left, result.right), (vec![0, 0], vec![2, 3]));
         }
     }
 
     #[test]
-    fn f16_rows_match_f32_rows() {
-        let values = [1.0f32, -2.0, 0.5, 0.0, 65504.0, -0.000_061_035_156];
-        let bits = [0x3c00u16, 0xc000, 0x3800, 0x0000, 0x7bff, 0x8400];
-        for (value, bits) in values.iter().zip(bits) {
-            assert_eq!(f16_to_f32(bits).to_bits(), value.to_bits());
-        }
-        assert!((f16_to_f32(0x0001) - 5.960_464_5e-8).abs() < 1e-12);
-    }
-
-    #[test]
     fn a_lone_bad_row_is_reported_by_both_methods() {
-        for method in [Method::Hnsw, Method::Exact] {
+        for method in [Method::Hnsw, Method::Exact, Method::Clustered] {
             for (data, reason) in [
                 (
                     vec![0.0, 0.0, 0.0, 0.0],

@@ -13,6 +13,7 @@ pub mod bucket_sort;
 pub mod dedup;
 pub mod error;
 pub mod hashing;
+pub mod kmeans;
 pub mod lsh;
 pub mod minhash;
 pub mod ngram_index;
@@ -22,6 +23,7 @@ pub mod quality;
 pub mod select;
 pub mod shingle;
 pub mod unionfind;
+pub mod vectors;
 
 #[cfg(feature = "python")]
 mod py;

@@ -1,4 +1,4 @@
-"""Semantic dedup: the similarity graph (HNSW vs exact), keep strategies, and the real corpus."""
+"""Semantic dedup: the similarity graph (clustered, HNSW, exact), keep strategies, real corpus."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from amfast.cli.main import main
 from amfast.dedup import priority_rank, semantic_duplicates, similarity_graph
+from amfast.dedup.semantic import SimilarityGraph
 from amfast.embed import EmbeddingCache, SentenceTransformerEmbedder
 from amfast.errors import InvalidRowError
 
@@ -23,10 +24,67 @@ def planted(rows: int = 3_000, dim: int = 64, seed: int = 0) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
+def families_near_the_cut(
+    rows: int = 3_000, dim: int = 32, size: int = 4, noise: float = 0.33, seed: int = 1
+) -> np.ndarray:
+    """Unit vectors in shuffled families of `size`: member pairs have cosine ≈ 0.9 ± 0.02."""
+    rng = np.random.default_rng(seed)
+    family = rng.permutation(rows) // size
+    centres = rng.standard_normal((rows // size + 1, dim)).astype(np.float32)
+    vectors = centres[family] + noise * rng.standard_normal((rows, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_clustered_graph_recalls_the_pairs_near_the_cut_with_exact_cosines():
+    vectors = families_near_the_cut()
+    exact = similarity_graph(vectors, threshold=0.9, method="exact")
+    assert len(exact.left) > 1_000
+
+    def recall(graph: SimilarityGraph) -> float:
+        assert graph.pairs() <= exact.pairs()
+        return len(graph.pairs()) / len(exact.pairs())
+
+    # The default, one cell per 1,000 rows: pairs split across cells are found by nprobe 2.
+    assert recall(similarity_graph(vectors, threshold=0.9)) >= 0.99
+    # 30 cells of ~100 rows put many family members into different cells.
+    one = similarity_graph(vectors, threshold=0.9, nprobe=1, cells=30)
+    two = similarity_graph(vectors, threshold=0.9, cells=30)
+    assert one.pairs() < two.pairs()
+    assert recall(one) < recall(two)
+    every = similarity_graph(vectors, threshold=0.9, nprobe=30, cells=30)
+    assert every.pairs() == exact.pairs()
+    np.testing.assert_array_equal(every.similarity, exact.similarity)
+
+
+def test_clustered_graph_ignores_the_thread_count():
+    vectors = families_near_the_cut(2_000)
+    single = similarity_graph(vectors, threshold=0.9, cells=40, num_threads=1)
+    three = similarity_graph(vectors, threshold=0.9, cells=40, num_threads=3)
+    np.testing.assert_array_equal(single.left, three.left)
+    np.testing.assert_array_equal(single.right, three.right)
+    np.testing.assert_array_equal(single.similarity, three.similarity)
+
+
+def test_clustered_graph_on_skewed_data_matches_the_exact_graph():
+    # Nine rows in ten crowd around one direction (pairwise cosine ≈ 0.5, no edges among them):
+    # most cells hold crowd rows, and the families' pairs are still found (the split of cells
+    # over the cap is tested in Rust, kmeans::tests).
+    rng = np.random.default_rng(3)
+    dim = 32
+    crowd = rng.standard_normal(dim) + rng.standard_normal((2_700, dim))
+    rest = families_near_the_cut(300, dim=dim)
+    vectors = np.concatenate([crowd.astype(np.float32), rest])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    exact = similarity_graph(vectors, threshold=0.9, method="exact")
+    clustered = similarity_graph(vectors, threshold=0.9, cells=12, nprobe=3)
+    assert clustered.pairs() <= exact.pairs()
+    assert len(clustered.pairs()) / len(exact.pairs()) >= 0.99
+
+
 def test_hnsw_graph_equals_the_exact_graph_on_planted_pairs():
     vectors = planted()
     exact = similarity_graph(vectors, threshold=0.9, method="exact")
-    hnsw = similarity_graph(vectors, threshold=0.9)
+    hnsw = similarity_graph(vectors, threshold=0.9, method="hnsw")
     assert len(exact.left) == 300
     assert hnsw.pairs() == exact.pairs()
     np.testing.assert_array_equal(hnsw.similarity, exact.similarity)
@@ -49,6 +107,8 @@ def test_bad_rows_and_arrays_are_reported():
         similarity_graph(np.ones(5, dtype=np.float32))
     with pytest.raises(ValueError, match="unknown quantization"):
         similarity_graph(planted(10), quantization="q4")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="nprobe must be >= 1"):
+        similarity_graph(planted(10), nprobe=0)
 
 
 def test_greedy_keep_does_not_chain_and_follows_priority():
@@ -135,12 +195,24 @@ def test_hnsw_recall_against_exact_on_real_embeddings_is_high_and_deterministic(
         assert len(exact) > 100
         # Rows are inserted in order and searched in parallel: any thread count gives the
         # same graph, bit for bit.
-        first = similarity_graph(real_embeddings, threshold=threshold, num_threads=2)
-        second = similarity_graph(real_embeddings, threshold=threshold, num_threads=2)
-        single = similarity_graph(real_embeddings, threshold=threshold, num_threads=1)
+        first, second, single = (
+            similarity_graph(real_embeddings, threshold=threshold, method="hnsw", num_threads=n)
+            for n in (2, 2, 1)
+        )
         assert first.pairs() == second.pairs() == single.pairs()
         np.testing.assert_array_equal(first.similarity, second.similarity)
         assert len(first.pairs() & exact) / len(exact) >= 0.98
+
+
+@pytest.mark.slow
+def test_clustered_recall_against_exact_on_real_embeddings(real_embeddings):
+    # Real embeddings are not planted clusters: pairs straddle cell boundaries, which is what
+    # the second probed cell is for. Small cells (~40 rows) make boundaries frequent.
+    for threshold in (0.95, 0.85):
+        exact = similarity_graph(real_embeddings, threshold=threshold, method="exact")
+        clustered = similarity_graph(real_embeddings, threshold=threshold, cells=32)
+        assert clustered.pairs() <= exact.pairs()
+        assert len(clustered.pairs()) / len(exact.pairs()) >= 0.98
 
 
 @pytest.mark.slow
@@ -197,7 +269,15 @@ def test_cli_semantic_dedup_with_the_default_model(tmp_path, real_rows):
     assert {row["reason"] for row in dropped} == {"semantic_duplicate"}
 
 
-def test_cli_semantic_dedup_with_precomputed_embeddings(tmp_path):
+@pytest.mark.parametrize(
+    "graph_flags",
+    [
+        [],
+        ["--graph-method", "exact"],
+        ["--graph-method", "clustered", "--nprobe", "1", "--cells", "2"],
+    ],
+)
+def test_cli_semantic_dedup_with_precomputed_embeddings(tmp_path, graph_flags):
     # Letters, not digits: the number guard would keep "question 0" and "question 1" apart.
     rows = [{"q": f"question {'abcd'[i]}", "answer": "" if i == 0 else "x"} for i in range(4)]
     source = tmp_path / "in.jsonl"
@@ -218,8 +298,7 @@ def test_cli_semantic_dedup_with_precomputed_embeddings(tmp_path):
             "semantic",
             "--embeddings",
             str(tmp_path / "v.npy"),
-            "--graph-method",
-            "exact",
+            *graph_flags,
             "--priority",
             "has:answer",
         ]

@@ -96,8 +96,19 @@ def add_semantic_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--embeddings", help="precomputed vectors (.npy / Parquet / Arrow)")
     group.add_argument("--embeddings-column", help="vector column of a Parquet/Arrow file")
     group.add_argument("--cache-dir", help="embedding cache directory")
-    group.add_argument("--graph-method", choices=["hnsw", "exact"], default="hnsw")
-    group.add_argument("--k", type=int, default=32, help="neighbours asked per row first")
+    group.add_argument(
+        "--graph-method",
+        choices=["clustered", "hnsw", "exact"],
+        default="clustered",
+        help="clustered: k-means cells + exact products; hnsw: usearch; exact: all pairs",
+    )
+    group.add_argument(
+        "--nprobe", type=int, default=2, help="clustered: nearest cells compared per row"
+    )
+    group.add_argument(
+        "--cells", type=int, help="clustered: k-means cells (default: one per 1,000 rows)"
+    )
+    group.add_argument("--k", type=int, default=32, help="hnsw: neighbours asked per row first")
     group.add_argument("--quantization", choices=["f32", "f16", "bf16", "i8"], default="f16")
     group.add_argument(
         "--priority", help="e.g. 'has:info.reference_answer,source:source' (smaller kept first)"

@@ -50,8 +50,11 @@ class SemanticOptions:
         embeddings_column: Vector column of a Parquet/Arrow `embeddings` file.
         cache_dir: Embedding cache directory (keyed by model and text hash).
         threshold: Minimum cosine for two rows to be duplicates.
-        graph_method: "hnsw" (usearch) or "exact".
-        k: Neighbours asked per row first.
+        graph_method: "clustered" (k-means cells + exact products, default), "hnsw" (usearch)
+            or "exact".
+        nprobe: Clustered: nearest cells each row is compared with.
+        cells: Clustered: k-means cells (None: one per 1,000 rows).
+        k: HNSW neighbours asked per row first.
         quantization: HNSW storage (f32, f16, bf16, i8); edges are re-scored in f32.
         keep: "greedy" or "component" (see `amfast.dedup.semantic`).
         priority: Priority expression over fields (see `priority_rank`); None: row id.
@@ -65,7 +68,9 @@ class SemanticOptions:
     embeddings_column: str | None = None
     cache_dir: str | None = None
     threshold: float = 0.95
-    graph_method: GraphMethod = "hnsw"
+    graph_method: GraphMethod = "clustered"
+    nprobe: int = 2
+    cells: int | None = None
     k: int = 32
     quantization: Quantization = "f16"
     keep: Keep = "greedy"
@@ -336,6 +341,8 @@ def _semantic_duplicates_of_file(
         texts=texts,
         number_guard=number_guard,
         method=options.graph_method,
+        nprobe=options.nprobe,
+        cells=options.cells,
         k=options.k,
         quantization=options.quantization,
         num_threads=num_threads,

@@ -1,9 +1,15 @@
-"""Semantic dedup: embeddings -> similarity graph (usearch HNSW, in Rust) -> keep by priority.
+"""Semantic dedup: embeddings -> similarity graph (in Rust) -> keep by priority.
 
-The graph holds every pair of rows whose exact cosine is >= `threshold` (HNSW proposes, the
-exact f32 cosine decides). Rows are then visited in priority order and a row is dropped iff it
-has an edge to a row already kept (`keep="greedy"`, the default, shared with near dedup: no
-chaining through rows that were themselves dropped), or one row is kept per connected component
+The graph holds every pair of rows whose exact cosine is >= `threshold`. By default
+(`method="clustered"`) rows are grouped into spherical k-means cells trained on a sample (one
+cell per 1,000 rows) and every row is compared exactly with the rows of its `nprobe` nearest
+cells (default 2): an IVF-flat search with a threshold, deterministic for any thread count.
+`method="hnsw"` (usearch) serves new rows against an existing corpus; `method="exact"` compares
+all pairs (small N, recall checks). Every edge's cosine is the exact f32 one.
+
+Rows are then visited in priority order and a row is dropped iff it has an edge to a row
+already kept (`keep="greedy"`, the default: no chaining through rows that were themselves
+dropped; shared with near dedup), or one row is kept per connected component
 (`keep="component"`). Cluster ids are always the connected components.
 
 Embeddings barely see numbers ("pay $5,845,682 a month" and "$165 a month" score above 0.95), so
@@ -29,7 +35,7 @@ from amfast.dedup.near import Keep, number_keys
 from amfast.errors import InputError
 from amfast.normalize import TextColumn
 
-Method = Literal["hnsw", "exact"]
+Method = Literal["clustered", "hnsw", "exact"]
 Quantization = Literal["f32", "f16", "bf16", "i8"]
 
 
@@ -85,12 +91,14 @@ def similarity_graph(
     embeddings: npt.ArrayLike,
     *,
     threshold: float = 0.95,
-    method: Method = "hnsw",
+    method: Method = "clustered",
     k: int = 32,
     connectivity: int = 16,
     expansion_add: int = 128,
     expansion_search: int = 128,
     quantization: Quantization = "f16",
+    nprobe: int = 2,
+    cells: int | None = None,
     num_threads: int | None = None,
 ) -> SimilarityGraph:
     """Every pair of rows with exact cosine >= `threshold`.
@@ -99,13 +107,17 @@ def similarity_graph(
         embeddings: `(N, d)` float32 or float16 rows (normalized in Rust; borrowed, not copied,
             when already C-contiguous float32/float16).
         threshold: Minimum cosine of an edge.
-        method: "hnsw" (usearch) or "exact" (blocked product, O(N²); small N, recall checks).
-        k: Neighbours asked per row first; doubled while all are above the threshold.
+        method: "clustered" (k-means cells + exact products, the batch default), "hnsw"
+            (usearch) or "exact" (blocked product, O(N²); small N, recall checks).
+        k: HNSW neighbours asked per row first; doubled while all are above the threshold.
         connectivity: HNSW links per node (M).
         expansion_add: HNSW efConstruction.
         expansion_search: HNSW efSearch.
         quantization: HNSW vector storage; every candidate is re-scored in f32.
-        num_threads: Worker threads (None: all cores); the graph is the same for any count.
+        nprobe: Clustered: nearest cells each row is compared with (more: higher recall).
+        cells: Clustered: number of k-means cells (None: one per 1,000 unique rows).
+        num_threads: Worker threads (None: all cores); the clustered and exact graphs are the
+            same for any count.
 
     Raises:
         InvalidRowError: A row is all zeros or not finite (named).
@@ -126,6 +138,8 @@ def similarity_graph(
         expansion_add=expansion_add,
         expansion_search=expansion_search,
         quantization=quantization,
+        nprobe=nprobe,
+        cells=cells,
         num_threads=num_threads,
     )
     return SimilarityGraph(left, right, similarity)
@@ -156,7 +170,7 @@ def semantic_duplicates(
             `number_keys`).
         graph: A graph computed before (e.g. at a lower threshold); re-thresholded, not rebuilt.
         num_threads: Worker threads (None: all cores).
-        **graph_options: `method`, `k`, `connectivity`, ... of `similarity_graph`.
+        **graph_options: `method`, `nprobe`, `cells`, `k`, ... of `similarity_graph`.
 
     Example:
         >>> vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.99, 0.05]], dtype=np.float32)

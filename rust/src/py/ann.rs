@@ -18,8 +18,9 @@ type Edges<'py> = (
 
 #[pyfunction]
 #[pyo3(signature = (
-    embeddings, *, threshold = 0.95, method = "hnsw", k = 32, connectivity = 16,
-    expansion_add = 128, expansion_search = 128, quantization = "f16", num_threads = None
+    embeddings, *, threshold = 0.95, method = "clustered", k = 32, connectivity = 16,
+    expansion_add = 128, expansion_search = 128, quantization = "f16", nprobe = 2, cells = None,
+    num_threads = None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn similarity_graph<'py>(
@@ -32,6 +33,8 @@ pub fn similarity_graph<'py>(
     expansion_add: usize,
     expansion_search: usize,
     quantization: &str,
+    nprobe: usize,
+    cells: Option<usize>,
     num_threads: Option<usize>,
 ) -> PyResult<Edges<'py>> {
     let options = GraphOptions {
@@ -42,6 +45,8 @@ pub fn similarity_graph<'py>(
         expansion_add,
         expansion_search,
         quantization: Quantization::parse(quantization).map_err(|error| to_pyerr(py, error))?,
+        nprobe,
+        cells: cells.unwrap_or(0),
     };
     let embeddings = Embeddings::extract(embeddings, "embeddings")?;
     let matrix = embeddings.matrix("embeddings")?;

@@ -1,0 +1,385 @@
+//! Spherical k-means cells over unit rows: the partition of the clustered similarity graph.
+//!
+//! Spherical k-means (Dhillon & Modha 2001): centroids are unit vectors, a row belongs to the
+//! centroid with the largest dot product, and a centroid moves to the normalized sum of its rows.
+//! It is trained on an evenly spaced sample ([`SAMPLE_PER_CELL`] rows per cell, as FAISS IVF
+//! trains on a sample), then every row is assigned to its `nprobe` nearest centroids. A cell that
+//! ends up with more than [`OVERSIZED`] times the average number of rows is split by k-means on
+//! its own rows and everything is assigned again (at most [`SPLIT_ROUNDS`] times), so the work per
+//! cell stays bounded on skewed data.
+//!
+//! Determinism: the sample, the initial centroids (evenly spaced sample rows) and every sum are
+//! taken in row order, argmax ties go to the lower centroid, and each centroid is summed by one
+//! task: the cells do not depend on the thread count.
+
+use crate::error::Result;
+use crate::vectors::{dot, for_each_product, Matrix, UnitBlock};
+use rayon::prelude::*;
+
+/// Sample rows per cell used to train the centroids.
+pub const SAMPLE_PER_CELL: usize = 40;
+/// Lloyd iterations on the sample.
+pub const ITERATIONS: usize = 8;
+/// A cell with more rows than this times the average is split.
+pub const OVERSIZED: usize = 4;
+/// Rounds of splitting oversized cells.
+pub const SPLIT_ROUNDS: usize = 2;
+/// Cells below this size are never split (their sweep is cheap whatever the average).
+const MIN_SPLIT_ROWS: usize = 4096;
+/// Rows assigned per parallel work item.
+const ASSIGN_BLOCK: usize = 240;
+
+/// Rows grouped by cell: `rows[offsets[cell]..offsets[cell + 1]]`, in ascending position order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CellLists {
+    pub offsets: Vec<usize>,
+    pub rows: Vec<u32>,
+}
+
+impl CellLists {
+    /// Groups `position -> cell` (one entry per row; `u32::MAX` = none) by cell.
+    fn group(cells: usize, cell_of: impl Iterator<Item = u32> + Clone) -> Self {
+        let mut offsets = vec![0usize; cells + 1];
+        for cell in cell_of.clone().filter(|&cell| cell != u32::MAX) {
+            offsets[cell as usize + 1] += 1;
+        }
+        for cell in 0..cells {
+            offsets[cell + 1] += offsets[cell];
+        }
+        let mut next = offsets.clone();
+        let mut rows = vec![0u32; offsets[cells]];
+        for (position, cell) in (0u32..).zip(cell_of) {
+            if cell != u32::MAX {
+                rows[next[cell as usize]] = position;
+                next[cell as usize] += 1;
+            }
+        }
+        Self { offsets, rows }
+    }
+
+    /// The rows of `cell`.
+    #[must_use]
+    pub fn cell(&self, cell: usize) -> &[u32] {
+        &self.rows[self.offsets[cell]..self.offsets[cell + 1]]
+    }
+
+    /// Number of cells.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The partition: each row's nearest cell (`primary`) and the cells it also probes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cells {
+    /// Rows by nearest cell.
+    pub primary: CellLists,
+    /// Rows by their 2nd..`nprobe`-th nearest cells.
+    pub probes: CellLists,
+}
+
+/// Trains `cells` spherical k-means cells on rows `ids` of `matrix` and assigns every row to its
+/// `nprobe` nearest, splitting oversized cells. Positions in the lists index `ids`.
+///
+/// # Errors
+/// A row with a NaN/infinite value or zero length.
+pub fn cells(matrix: &Matrix<'_>, ids: &[u32], cells: usize, nprobe: usize) -> Result<Cells> {
+    let count = ids.len();
+    let cells = cells.clamp(1, count.max(1));
+    let centroids = train(matrix, &evenly_spaced(ids, cells * SAMPLE_PER_CELL), cells)?;
+    let target = (count / cells).max(1);
+    partition(
+        matrix,
+        ids,
+        centroids,
+        nprobe,
+        (OVERSIZED * target).max(MIN_SPLIT_ROWS),
+        target,
+    )
+}
+
+/// Assigns rows `ids` to their `nprobe` nearest of `centroids`; a cell with more than `cap` rows
+/// is replaced by cells of about `target` rows trained on its own rows, then all rows are
+/// assigned again ([`SPLIT_ROUNDS`] times at most).
+fn partition(
+    matrix: &Matrix<'_>,
+    ids: &[u32],
+    mut centroids: Vec<f32>,
+    nprobe: usize,
+    cap: usize,
+    target: usize,
+) -> Result<Cells> {
+    // Splits only add centroids, so this stride holds for every assignment below.
+    let nprobe = nprobe.clamp(1, centroids.len() / matrix.dim());
+    let mut nearest = assign(matrix, ids, &centroids, nprobe)?;
+    for _ in 0..SPLIT_ROUNDS {
+        let primary = CellLists::group(
+            centroids.len() / matrix.dim(),
+            nearest.iter().step_by(nprobe).copied(),
+        );
+        let oversized: Vec<usize> = (0..primary.len())
+            .filter(|&cell| primary.cell(cell).len() > cap)
+            .collect();
+        if oversized.is_empty() {
+            break;
+        }
+        let replacements = oversized
+            .par_iter()
+            .map(|&cell| {
+                let members: Vec<u32> = primary
+                    .cell(cell)
+                    .iter()
+                    .map(|&position| ids[position as usize])
+                    .collect();
+                let parts = members.len().div_ceil(target);
+                train(
+                    matrix,
+                    &evenly_spaced(&members, parts * SAMPLE_PER_CELL),
+                    parts,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let dim = matrix.dim();
+        let mut next: Vec<f32> = centroids
+            .chunks_exact(dim)
+            .enumerate()
+            .filter(|(cell, _)| oversized.binary_search(cell).is_err())
+            .flat_map(|(_, centroid)| centroid.iter().copied())
+            .collect();
+        next.extend(replacements.into_iter().flatten());
+        centroids = next;
+        nearest = assign(matrix, ids, &centroids, nprobe)?;
+    }
+    let total = centroids.len() / matrix.dim();
+    let primary = CellLists::group(total, nearest.iter().step_by(nprobe).copied());
+    // One entry per (row, extra probe), in row order: entry `e` belongs to row `e / extra`.
+    let probes = CellLists::group(
+        total,
+        nearest
+            .chunks_exact(nprobe)
+            .flat_map(|ranked| ranked[1..].iter().copied()),
+    );
+    let extra = nprobe - 1;
+    let probes = CellLists {
+        offsets: probes.offsets,
+        rows: probes
+            .rows
+            .into_iter()
+            .map(|entry| {
+                if extra == 0 {
+                    entry
+                } else {
+                    entry / extra as u32
+                }
+            })
+            .collect(),
+    };
+    Ok(Cells { primary, probes })
+}
+
+/// `wanted` rows of `rows` at even spacing (all of them when there are fewer).
+fn evenly_spaced(rows: &[u32], wanted: usize) -> Vec<u32> {
+    if wanted >= rows.len() {
+        return rows.to_vec();
+    }
+    (0..wanted)
+        .map(|index| rows[index * rows.len() / wanted])
+        .collect()
+}
+
+/// `cells` unit centroids (row-major) from Lloyd iterations on rows `sample`.
+fn train(matrix: &Matrix<'_>, sample: &[u32], cells: usize) -> Result<Vec<f32>> {
+    let dim = matrix.dim();
+    let unit = matrix.unit_rows(sample)?;
+    let cells = cells.clamp(1, sample.len().max(1));
+    let mut centroids: Vec<f32> =
+        evenly_spaced(&(0..sample.len() as u32).collect::<Vec<_>>(), cells)
+            .iter()
+            .flat_map(|&row| {
+                unit[row as usize * dim..(row as usize + 1) * dim]
+                    .iter()
+                    .copied()
+            })
+            .collect();
+    let mut block = UnitBlock::new(dim);
+    for _ in 0..ITERATIONS {
+        block.fill_from(&centroids);
+        let nearest = nearest_of_unit(&unit, dim, &block, 1);
+        let members = CellLists::group(cells, nearest.iter().copied());
+        centroids
+            .par_chunks_mut(dim)
+            .enumerate()
+            .for_each(|(cell, centroid)| {
+                let rows = members.cell(cell);
+                if rows.is_empty() {
+                    return; // An empty cell keeps its centroid.
+                }
+                centroid.fill(0.0);
+                for &row in rows {
+                    let values = &unit[row as usize * dim..(row as usize + 1) * dim];
+                    for (sum, value) in centroid.iter_mut().zip(values) {
+                        *sum += value;
+                    }
+                }
+                let norm = dot(centroid, centroid).sqrt();
+                if norm > 0.0 {
+                    for value in centroid.iter_mut() {
+                        *value /= norm;
+                    }
+                }
+            });
+    }
+    Ok(centroids)
+}
+
+/// Per row of `unit`, its `nprobe` nearest centroids of `centroids`, best first.
+fn nearest_of_unit(unit: &[f32], dim: usize, centroids: &UnitBlock, nprobe: usize) -> Vec<u32> {
+    let rows = unit.len() / dim;
+    let mut nearest = vec![0u32; rows * nprobe];
+    nearest
+        .par_chunks_mut(ASSIGN_BLOCK * nprobe)
+        .zip(unit.par_chunks(ASSIGN_BLOCK * dim))
+        .for_each_init(
+            || UnitBlock::new(dim),
+            |block, (out, values)| {
+                block.fill_from(values);
+                top_centroids(block, centroids, nprobe, out);
+            },
+        );
+    nearest
+}
+
+/// Per row of `ids`, its `nprobe` nearest centroids (row-major, best first).
+fn assign(matrix: &Matrix<'_>, ids: &[u32], centroids: &[f32], nprobe: usize) -> Result<Vec<u32>> {
+    let dim = matrix.dim();
+    let nprobe = nprobe.clamp(1, centroids.len() / dim);
+    let mut centroid_block = UnitBlock::new(dim);
+    centroid_block.fill_from(centroids);
+    let mut nearest = vec![0u32; ids.len() * nprobe];
+    nearest
+        .par_chunks_mut(ASSIGN_BLOCK * nprobe)
+        .zip(ids.par_chunks(ASSIGN_BLOCK))
+        .try_for_each_init(
+            || UnitBlock::new(dim),
+            |block, (out, rows)| {
+                block.fill(matrix, rows.iter().copied())?;
+                top_centroids(block, &centroid_block, nprobe, out);
+                Ok(())
+            },
+        )?;
+    Ok(nearest)
+}
+
+/// Writes the `nprobe` best centroids of each row of `rows` into `out` (ties: lower centroid).
+fn top_centroids(rows: &UnitBlock, centroids: &UnitBlock, nprobe: usize, out: &mut [u32]) {
+    let mut best = vec![(f32::NEG_INFINITY, u32::MAX); rows.rows() * nprobe];
+    // For one row, centroids are visited in ascending order, so a strict `>` keeps the lower
+    // centroid on ties.
+    for_each_product(rows, centroids, false, |row, centroid, product| {
+        let ranked = &mut best[row * nprobe..(row + 1) * nprobe];
+        if product > ranked[nprobe - 1].0 {
+            let mut slot = nprobe - 1;
+            while slot > 0 && product > ranked[slot - 1].0 {
+                ranked[slot] = ranked[slot - 1];
+                slot -= 1;
+            }
+            ranked[slot] = (product, centroid as u32);
+        }
+    });
+    for (slot, (_, centroid)) in out.iter_mut().zip(best) {
+        *slot = centroid;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hashing::splitmix64;
+    use crate::vectors::Vectors;
+
+    /// Rows around `centres` unit directions (axis `i` for centre `i`), `per` rows each.
+    fn around_axes(centres: usize, per: usize, dim: usize) -> Vec<f32> {
+        let mut data = Vec::new();
+        for row in 0..centres * per {
+            let mut values = vec![0.01 * ((row % 7) as f32); dim];
+            values[row % centres] = 1.0;
+            data.extend(values);
+        }
+        data
+    }
+
+    #[test]
+    fn every_row_has_one_primary_cell_and_nprobe_minus_one_probes() {
+        let data = around_axes(8, 50, 16);
+        let matrix = Matrix::new(Vectors::F32(&data), 16).unwrap();
+        let ids: Vec<u32> = (0..400).collect();
+        let cells = cells(&matrix, &ids, 8, 3).unwrap();
+        let mut primary: Vec<u32> = cells.primary.rows.clone();
+        primary.sort_unstable();
+        assert_eq!(primary, ids);
+        let mut probes = cells.probes.rows.clone();
+        probes.sort_unstable();
+        let twice: Vec<u32> = ids.iter().flat_map(|&row| [row, row]).collect();
+        assert_eq!(probes, twice);
+        for cell in 0..cells.primary.len() {
+            let own = cells.primary.cell(cell);
+            assert!(cells.probes.cell(cell).iter().all(|row| !own.contains(row)));
+        }
+    }
+
+    #[test]
+    fn rows_near_one_axis_share_a_cell() {
+        let data = around_axes(4, 25, 8);
+        let matrix = Matrix::new(Vectors::F32(&data), 8).unwrap();
+        let ids: Vec<u32> = (0..100).collect();
+        let cells = cells(&matrix, &ids, 4, 1).unwrap();
+        for cell in 0..cells.primary.len() {
+            let rows = cells.primary.cell(cell);
+            assert!(rows.iter().all(|&row| row % 4 == rows[0] % 4), "{rows:?}");
+        }
+    }
+
+    #[test]
+    fn an_oversized_cell_is_split_below_the_cap() {
+        // 1,500 of 2,000 rows crowd around axis 0 and the only centroid there takes them all;
+        // splitting brings every cell under the cap, and every row keeps one primary cell.
+        let dim = 16;
+        let mut state = 9u64;
+        let mut data = Vec::new();
+        for row in 0..2_000usize {
+            let mut values: Vec<f32> = (0..dim)
+                .map(|_| (splitmix64(&mut state) >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+                .collect();
+            values[if row < 1_500 { 0 } else { 1 + row % 4 }] += 3.0;
+            data.extend(values);
+        }
+        let matrix = Matrix::new(Vectors::F32(&data), dim).unwrap();
+        let ids: Vec<u32> = (0..2_000).collect();
+        let centroids: Vec<f32> = (0..5)
+            .flat_map(|axis| (0..dim).map(move |index| f32::from(u8::from(index == axis))))
+            .collect();
+        let cells = partition(&matrix, &ids, centroids, 2, 400, 100).unwrap();
+        let sizes: Vec<usize> = (0..cells.primary.len())
+            .map(|cell| cells.primary.cell(cell).len())
+            .collect();
+        assert!(sizes.iter().all(|&size| size <= 400), "{sizes:?}");
+        assert_eq!(sizes.iter().sum::<usize>(), 2_000);
+        assert!(cells.primary.len() >= 4 + 15);
+    }
+
+    #[test]
+    fn cells_ignore_the_thread_count() {
+        let data = around_axes(13, 40, 24);
+        let matrix = Matrix::new(Vectors::F32(&data), 24).unwrap();
+        let ids: Vec<u32> = (0..520).collect();
+        let one = crate::parallel::install(Some(1), || cells(&matrix, &ids, 9, 2)).unwrap();
+        let three = crate::parallel::install(Some(3), || cells(&matrix, &ids, 9, 2)).unwrap();
+        assert_eq!(one.unwrap(), three.unwrap());
+    }
+}
