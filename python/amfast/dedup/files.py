@@ -255,20 +255,20 @@ def dedup_file(
     except InvalidRowError as error:
         # The core numbers rows; the user also needs the file and the field.
         raise InputError(f"{source}: {error} (field {text_field!r})") from error
-    keep = representative == np.arange(len(representative))
+    kept_rows = representative == np.arange(len(representative))
     write_split(
         source,
-        keep,
+        kept_rows,
         output,
         dropped,
         DroppedInfo(representative.tolist(), similarity.tolist(), reason),
         batch_size,
     )
-    kept = int(np.count_nonzero(keep))
+    kept = int(np.count_nonzero(kept_rows))
     return DedupSummary(
-        rows=len(keep),
+        rows=len(kept_rows),
         kept=kept,
-        dropped=len(keep) - kept,
+        dropped=len(kept_rows) - kept,
         seconds=time.perf_counter() - started,
         method=method,
         representative=representative,
