@@ -34,7 +34,7 @@ SHARED ?= ../shared/benchmarks
 demo: build-release ## The AM recipe on a slice of ../shared (tiny model), then dedup vs a planted truth
 	$(BIN)/python -m amfast.tiny_model demo-out/tiny-model $(SHARED)/math/math_train.jsonl.gz $(SHARED)/eval/gsm8k_train.jsonl.gz
 	$(BIN)/amfast run examples/demo_recipe.toml
-	$(BIN)/amfast demo --rows $(DEMO_ROWS) --out demo-out/dedup
+	$(BIN)/amfast demo --rows $(DEMO_ROWS) -o demo-out/dedup
 
 test: test-rust test-python ## Run every test (Rust unit/property tests, then pytest)
 

@@ -9,7 +9,14 @@ from typing import Literal
 
 import pytest
 
-from amfast.config import add_config_flags, load_config, options_from, resolve_config
+from amfast.config import (
+    add_config_flags,
+    load_config,
+    options_from,
+    require,
+    resolve_config,
+    settings_of,
+)
 from amfast.errors import InputError
 
 
@@ -111,3 +118,79 @@ def test_options_are_built_from_same_named_attributes() -> None:
     # Attributes the source lacks keep their defaults; extra attributes are ignored.
     partial = argparse.Namespace(case_fold=True, unrelated=3)
     assert options_from(NormalizeOptions, partial) == NormalizeOptions(case_fold=True)
+
+
+@dataclass(frozen=True)
+class Knobs:
+    width: int = field(default=3, metadata={"help": "width"})
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        require(self.width >= 1, "width", self.width, "an integer >= 1")
+
+
+@dataclass
+class NestedConfig:
+    input: str = field(metadata={"positional": True})
+    knobs: Knobs = field(default_factory=Knobs)
+    other: Knobs = field(default_factory=Knobs, metadata={"prefix": "other_"})
+    rows: int = field(default=10, metadata={"deprecated": ("chunk_rows",)})
+    tags: list[str] = field(default_factory=list)
+
+
+def parse_nested(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser, NestedConfig)
+    return parser.parse_args(argv)
+
+
+def test_options_objects_are_flattened_into_flags_and_built_whole() -> None:
+    args = parse_nested(["x", "--width", "5", "--other-strict", "--tags", "a,b", "--tags", "c"])
+    config = resolve_config(NestedConfig, args)
+    assert config.knobs == Knobs(width=5)
+    assert config.other == Knobs(strict=True)
+    assert config.tags == ["a", "b", "c"]
+    assert sorted(settings_of(NestedConfig)) == [
+        "input", "other_strict", "other_width", "rows", "strict", "tags", "width",
+    ]  # fmt: skip
+
+
+def test_an_options_table_may_be_flat_or_nested_in_toml(tmp_path: Path) -> None:
+    config_file = write(
+        tmp_path / "n.toml", '[stage]\ninput = "x"\nwidth = 4\nother = { width = 7 }\n'
+    )
+    config = resolve_config(NestedConfig, config_path=config_file, section="stage")
+    assert (config.knobs.width, config.other.width) == (4, 7)
+
+
+def test_a_rule_broken_inside_an_options_object_names_the_prefixed_flag_and_key() -> None:
+    with pytest.raises(InputError, match=r"--other-width \(key 'other_width'\) is 0"):
+        resolve_config(NestedConfig, parse_nested(["x", "--other-width", "0"]))
+
+
+def test_deprecated_spellings_warn_and_set_the_new_name(tmp_path: Path) -> None:
+    with pytest.warns(FutureWarning, match="--chunk-rows is deprecated; use --rows"):
+        args = parse_nested(["x", "--chunk-rows", "3"])
+    assert resolve_config(NestedConfig, args).rows == 3
+    config_file = write(tmp_path / "d.toml", 'input = "x"\nchunk_rows = 4\n')
+    with pytest.warns(FutureWarning, match="key 'chunk_rows' is deprecated; use 'rows'"):
+        assert resolve_config(NestedConfig, config_path=config_file).rows == 4
+
+
+def test_a_shared_file_gives_each_command_its_table_only(tmp_path: Path) -> None:
+    config_file = write(
+        tmp_path / "all.toml",
+        '[distill]\ninput = "a"\noutput = "b"\n[dedup]\nthreshold = 0.5\n[clean]\nbogus = 1\n',
+    )
+    assert resolve_config(StageConfig, config_path=config_file, section="distill").output == "b"
+    # No [eval] table: the top level minus other stages' tables, here nothing.
+    with pytest.raises(InputError, match="missing required setting"):
+        resolve_config(StageConfig, config_path=config_file, section="eval")
+
+
+def test_help_shows_every_default() -> None:
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser, NestedConfig)
+    text = parser.format_help()
+    assert "width (default: 3)" in text
+    assert "--chunk-rows" not in text  # deprecated spellings are accepted, not advertised

@@ -315,7 +315,7 @@ def test_atomic_writer_renames_onto_the_target_on_success(tmp_path):
     target.write_bytes(b"old\n")
     with AtomicWriter(target) as temporary:
         assert temporary != target
-        assert temporary.name == f"kept.jsonl.tmp-{os.getpid()}"
+        assert temporary.name == f".kept.jsonl.amfast-tmp-{os.getpid()}"
         temporary.write_bytes(b"new\n")
         assert target.read_bytes() == b"old\n"
     assert target.read_bytes() == b"new\n"

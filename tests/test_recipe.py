@@ -52,7 +52,7 @@ threshold = {threshold}
 filters = ["length", "repetition"]
 
 [verify]
-num_workers = 1
+num_threads = 1
 
 [distill]
 backend = "transformers"

@@ -166,7 +166,7 @@ max_rows = 2
 filters = ["length"]
 
 [verify]
-num_workers = 1
+num_threads = 1
 
 [distill]
 backend = "transformers"

@@ -21,11 +21,12 @@ JSON / JSONL (`problem` or `question_content`), or any JSONL with a named field.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,12 @@ import numpy as np
 import numpy.typing as npt
 
 from amfast import _core
+from amfast.config import fraction, positive, require
 from amfast.embed import Embedder, embed_texts
 from amfast.errors import InputError
-from amfast.io import DroppedInfo, iter_jsonl, iter_text_batches, write_split
+from amfast.io import DroppedInfo, file_format, iter_jsonl, iter_text_batches, write_split
 from amfast.normalize import NormalizeOptions
+from amfast.outputs import Output, check_outputs, write_text_atomically
 
 TEXT_FIELDS = ("problem", "question", "Question", "question_content", "prompt", "text")
 """Fields tried, in order, when a benchmark file's text field is not named."""
@@ -54,6 +57,75 @@ class Benchmark:
     name: str
     texts: list[str]
     ids: list[str]
+
+
+@dataclass(frozen=True)
+class DecontamOptions:
+    """The decontamination rules' settings: the one declaration of them and their defaults.
+
+    `amfast decontam` exposes them as flags (`--ngram`), `amfast clean` as `--decontam-ngram`
+    (and keys of a `[decontam]` table); `find_contamination(..., **options.as_kwargs())`.
+    """
+
+    ngram: int = field(default=13, metadata={"help": "words per n-gram"})
+    min_overlap: int = field(default=1, metadata={"help": "shared n-grams that flag a row"})
+    min_item_fraction: float = field(
+        default=0.5, metadata={"help": "share of the benchmark item's n-grams the row must hold"}
+    )
+    min_exact_words: int = field(
+        default=10, metadata={"help": "words (digits removed) a text needs for the exact rule"}
+    )
+    exact: bool = field(default=True, metadata={"help": "apply the exact-without-digits rule"})
+    embedding_threshold: float | None = field(
+        default=None, metadata={"help": "also flag rows this close (cosine; default: off)"}
+    )
+    cache_dir: str | None = field(default=None, metadata={"help": "embedding cache directory"})
+
+    def __post_init__(self) -> None:
+        positive("ngram", self.ngram)
+        positive("min_overlap", self.min_overlap)
+        fraction("min_item_fraction", self.min_item_fraction)
+        require(self.min_exact_words >= 0, "min_exact_words", self.min_exact_words, ">= 0")
+        fraction("embedding_threshold", self.embedding_threshold, optional=True)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The options as keyword arguments of `find_contamination`."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DecontamConfig:
+    """Settings of `amfast decontam`; field = TOML key (`[decontam]`) = CLI flag."""
+
+    input: str = field(metadata={"positional": True, "help": "JSONL (.gz, .zst) or Parquet file"})
+    output: str = field(
+        metadata={"aliases": ("-o",), "help": "rows no benchmark flags (the input's format)"}
+    )
+    text_field: str = field(metadata={"help": "field holding the problem text"})
+    benchmarks: list[str] = field(
+        default_factory=list,
+        metadata={
+            "aliases": ("--benchmark",),
+            "split": False,
+            "help": "benchmark file, NAME=PATH[::FIELD] (JSONL, JSON array or CSV); required",
+        },
+    )
+    flagged: str | None = field(
+        default=None, metadata={"help": "JSONL of flagged rows with benchmark, rule, item_id"}
+    )
+    report: str | None = field(default=None, metadata={"help": "per-benchmark report (JSON)"})
+    model: str | None = field(
+        default=None, metadata={"help": "sentence-transformers directory (default MiniLM-L6)"}
+    )
+    decontam: DecontamOptions = field(default_factory=DecontamOptions)
+    normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
+    num_threads: int | None = field(
+        default=None, metadata={"help": "worker threads (default: all cores)"}
+    )
+
+    def __post_init__(self) -> None:
+        require(bool(self.benchmarks), "benchmarks", self.benchmarks, "at least one file")
+        positive("num_threads", self.num_threads, optional=True)
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -266,6 +338,7 @@ def decontam_file(
     text_field: str,
     flagged_path: str | os.PathLike[str] | None = None,
     report_path: str | os.PathLike[str] | None = None,
+    benchmark_paths: Sequence[str | os.PathLike[str]] | None = None,
     **options: Any,  # noqa: ANN401 - forwarded to find_contamination
 ) -> Contamination:
     """Writes the rows of `source` no benchmark flags to `output` (what `amfast decontam` runs).
@@ -280,6 +353,16 @@ def decontam_file(
     source = Path(source)
     if not source.is_file():
         raise InputError(f"{source}: no such file")
+    kind = file_format(source)
+    if file_format(output) != kind:
+        raise InputError(
+            f"-o/--output {output}: the input is {kind} and decontam writes rows in the input's "
+            f"format; name it .{kind}"
+        )
+    outputs = [Output(output, "-o/--output")]
+    outputs += [Output(flagged_path, "--flagged")] if flagged_path is not None else []
+    outputs += [Output(report_path, "--report")] if report_path is not None else []
+    check_outputs([source, *(benchmark_paths or [])], outputs)
     texts: list[str] = []
     for batch in iter_text_batches(source, text_field):
         texts.extend(batch if isinstance(batch, list) else batch.to_pylist())
@@ -297,17 +380,10 @@ def decontam_file(
             }
             for row in np.flatnonzero(result.flagged).tolist()
         ]
-        _write_text(flagged_path, "".join(json.dumps(line) + "\n" for line in lines))
+        write_text_atomically(flagged_path, "".join(json.dumps(line) + "\n" for line in lines))
     if report_path is not None:
-        _write_text(report_path, json.dumps(result.report, indent=2) + "\n")
+        write_text_atomically(report_path, json.dumps(result.report, indent=2) + "\n")
     return result
-
-
-def _write_text(path: str | os.PathLike[str], text: str) -> None:
-    target = Path(path)
-    temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(target)
 
 
 BENCHMARKS_CACHE_KEY = "decontam:benchmarks"
@@ -356,11 +432,14 @@ def clean_stage(options: dict[str, Any]) -> _DecontamStage:
     paths = settings.pop("benchmarks", None)
     if not paths or not isinstance(paths, list):
         raise InputError('[decontam] needs `benchmarks = ["path/to/math500.jsonl", ...]`')
-    allowed = {"ngram", "min_overlap", "min_item_fraction", "min_exact_words", "exact"}
-    allowed |= {"embedding_threshold", "cache_dir"}
+    allowed = {field.name for field in dataclasses.fields(DecontamOptions)}
     unknown = sorted(set(settings) - allowed)
     if unknown:
         raise InputError(f"[decontam] unknown keys {unknown}; known: {sorted(allowed)}")
+    try:
+        settings = DecontamOptions(**settings).as_kwargs()
+    except ValueError as error:
+        raise InputError(f"[decontam] {error}") from error
     for path in paths:
         if not Path(path).is_file():
             raise InputError(f"[decontam] benchmark {path}: no such file")

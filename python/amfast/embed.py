@@ -30,6 +30,7 @@ import pyarrow.ipc
 import pyarrow.parquet as pq
 
 from amfast.errors import InputError
+from amfast.outputs import write_text_atomically
 
 Dtype = Literal["float32", "float16"]
 Embeddings = npt.NDArray[np.float32] | npt.NDArray[np.float16]
@@ -332,7 +333,7 @@ class EmbeddingCache:
         temporary = folder / f"{stem}.tmp.npz"
         np.savez(temporary, keys=np.array(keys, dtype="S16"), vectors=vectors)
         temporary.rename(folder / f"{stem}.npz")
-        (folder / "embedder.json").write_text(json.dumps({"name": name}))
+        write_text_atomically(folder / "embedder.json", json.dumps({"name": name}))
 
 
 def embed_texts(

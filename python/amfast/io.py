@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from amfast.errors import InputError
+from amfast.outputs import AtomicWriter as AtomicWriter  # re-exported: its old home
 from amfast.schema import field_at as field_at  # public here too (io.field_at predates schema)
 
 Format = Literal["jsonl", "parquet"]
@@ -611,30 +612,6 @@ class DroppedInfo:
     representative: list[int]
     similarity: list[float]
     reason: str
-
-
-class AtomicWriter:
-    """Writes to `<path>.tmp-<pid>` and renames onto `path` only on success.
-
-    A failed or interrupted run leaves the destination untouched (no half-written file).
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.temporary = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
-
-    def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return self.temporary
-
-    def __exit__(self, kind: object, error: object, traceback: object) -> None:
-        if error is None:
-            with self.temporary.open("rb+") as handle:
-                os.fsync(handle.fileno())
-            self.temporary.replace(self.path)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                self.temporary.unlink()
 
 
 def _open_text_output(temporary: Path, final: str | os.PathLike[str]) -> IO[bytes]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TypeAlias
 
 import pyarrow as pa
@@ -17,7 +17,10 @@ array or chunked array (read without copying its buffers)."""
 
 @dataclass(frozen=True)
 class NormalizeOptions:
-    r"""How text is normalized before hashing; the same keys are `amfast dedup` flags.
+    r"""How text is normalized before hashing: the one declaration of these settings.
+
+    Every command that normalizes (`clean`, `dedup`, `decontam`) exposes these fields as its
+    flags and TOML keys (`--no-lowercase`, `case_fold = true`) through `amfast.config`.
 
     Attributes:
         lowercase: Map letters to lower case.
@@ -27,11 +30,17 @@ class NormalizeOptions:
         strip_latex: Drop `$`, `\left`, `\right`, `\displaystyle` and `\,` first.
     """
 
-    lowercase: bool = True
-    case_fold: bool = False
-    keep_digits: bool = True
-    math_operators: bool = False
-    strip_latex: bool = False
+    lowercase: bool = field(default=True, metadata={"help": "map letters to lower case"})
+    case_fold: bool = field(
+        default=False, metadata={"help": "full Unicode case folding (implies lower case)"}
+    )
+    keep_digits: bool = field(
+        default=True, metadata={"help": "keep digits (--no-keep-digits deletes them)"}
+    )
+    math_operators: bool = field(default=False, metadata={"help": "keep + - * / = ^ < > as tokens"})
+    strip_latex: bool = field(
+        default=False, metadata={"help": "drop $, \\left, \\right, \\displaystyle and \\, first"}
+    )
 
     def as_kwargs(self) -> dict[str, bool]:
         """The options as keyword arguments of the core functions."""

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from amfast.config import check_values, read_toml
+from amfast.config import build_config, check_values, read_toml
 from amfast.errors import InputError
 from amfast.io import AtomicWriter, field_at, iter_jsonl
 from amfast.stage import PLUGINS
@@ -442,7 +442,7 @@ def _run_clean(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]:
         "plugin_options": plugins,
     }
     settings.setdefault("source_rank", [source.name for source in recipe.sources])
-    summary = clean(CleanConfig(**(settings | fixed)))
+    summary = clean(build_config(CleanConfig, settings | fixed))
     return {"rows": summary.rows, "kept": summary.kept, "dropped": summary.dropped}
 
 
@@ -483,7 +483,10 @@ def _run_export(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]:
 class RecipeVerifySettings:
     """The `[verify]` table of a recipe: how both verify stages run."""
 
-    num_workers: int | None = None
+    num_threads: int | None = field(
+        default=None,
+        metadata={"help": "math processes / code sandboxes", "deprecated": ("num_workers",)},
+    )
     math_timeout: float = 10.0
     code_timeout: float = 10.0
     code_memory_mb: int = 1024
@@ -492,8 +495,16 @@ class RecipeVerifySettings:
 def _verify_options(recipe: Recipe, progress: bool) -> Any:  # noqa: ANN401 - VerifyOptions
     from amfast.verify.dispatch import VerifyOptions
 
-    settings = check_values(RecipeVerifySettings, recipe.tables["verify"], "[verify]")
-    return VerifyOptions(**dataclasses.asdict(RecipeVerifySettings(**settings)), progress=progress)
+    settings = RecipeVerifySettings(
+        **check_values(RecipeVerifySettings, recipe.tables["verify"], "[verify]")
+    )
+    return VerifyOptions(
+        num_workers=settings.num_threads,
+        math_timeout=settings.math_timeout,
+        code_timeout=settings.code_timeout,
+        code_memory_mb=settings.code_memory_mb,
+        progress=progress,
+    )
 
 
 def _passed(row: dict[str, Any]) -> bool:

@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from amfast.errors import InputError
-from amfast.io import AtomicWriter
+from amfast.outputs import AtomicWriter
 
 FRAME_SCHEMA = pa.schema(
     [

@@ -100,11 +100,11 @@ def test_a_missing_field_is_named_in_the_error(tmp_path, capsys):
 
 
 def test_plug_in_stages_say_when_they_are_not_in_this_build(tmp_path, monkeypatch):
-    # A build without the decontam module: point the plug-in at a module that does not exist.
-    monkeypatch.setitem(PLUGINS, "decontam", "amfast.not_built_decontam")
+    # A build without the semantic module: point the plug-in at a module that does not exist.
+    monkeypatch.setitem(PLUGINS, "semantic_dedup", "amfast.not_built_semantic")
     source = write_jsonl(tmp_path / "in.jsonl", [{"problem": QUESTIONS[0]}])
-    with pytest.raises(InputError, match="stage 'decontam' is not available in this build"):
-        run(tmp_path, source, stages=["normalize", "decontam"])
+    with pytest.raises(InputError, match="stage 'semantic_dedup' is not available in this build"):
+        run(tmp_path, source, stages=["normalize", "semantic_dedup"])
 
 
 def test_parquet_folder_arrow_and_saved_hf_dataset_read_like_jsonl(tmp_path):

@@ -48,7 +48,7 @@ def audited(sample: Path) -> tuple[VerifyAudit, list[dict[str, Any]], list[dict[
     argv = ["verify", str(sample), "-o", str(output), "--labels", "harness_verdict"]
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        assert main([*argv, "--source-field", "source", "--workers", "2", "--no-progress"]) == 0
+        assert main([*argv, "--source-field", "source", "--num-threads", "2", "--no-progress"]) == 0
     audit_json = json.loads(output.with_name("verified.jsonl.audit.json").read_text())
     audit = VerifyAudit()
     for entry in audit_json["label_agreement"]["by_verifier_source_reason"]:

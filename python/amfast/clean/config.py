@@ -1,8 +1,11 @@
 """`CleanConfig`: every setting of `amfast clean`; field = TOML key = CLI flag.
 
-A TOML file holds the settings at its top level or in a `[clean]` table. The options of the
-stages built elsewhere (`semantic_dedup`, `decontam`) are their own tables, `[semantic_dedup]`
-and `[decontam]`, handed to those modules as they are.
+A TOML file holds the settings at its top level or in a `[clean]` table. Normalization and
+MinHash settings are options objects declared once (`NormalizeOptions`, `MinHashOptions`), so
+their flags and keys are the same as `amfast dedup`'s. Decontamination reads the `[decontam]`
+table that `amfast decontam` reads too (`benchmarks` and the rule settings; that command's
+input/output keys are not clean's), or the flags `--benchmark` and `--decontam-<setting>`.
+`[semantic_dedup]` is handed to its module as it is.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
-from amfast.config import check_values, options_from, read_toml
+from amfast.config import check_values, positive, read_toml, require, settings_of, stage_table
+from amfast.decontam import DecontamConfig, DecontamOptions
+from amfast.dedup.near import MinHashOptions
 from amfast.dedup.stages import ExactDedupStage, NearDedupStage, NormalizeStage
 from amfast.errors import InputError
 from amfast.filters import FILTER_NAMES, FilterOptions, FilterStage
@@ -101,31 +106,21 @@ class CleanConfig:
     )
     restart: bool = field(default=False, metadata=_help("discard an earlier run's state"))
     progress: bool = field(default=True, metadata=_help("progress bars on stderr"))
-    # normalization (shared by normalize / exact_dedup / near_dedup)
-    lowercase: bool = True
-    case_fold: bool = False
-    keep_digits: bool = True
-    math_operators: bool = False
-    strip_latex: bool = False
+    # shared by normalize / exact_dedup / near_dedup
+    normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
     # near_dedup
-    threshold: float = field(default=0.8, metadata=_help("near-dup exact Jaccard cut"))
-    num_perm: int = 128
-    bands: int | None = None
-    rows: int | None = None
-    ngram: int = field(default=5, metadata=_help("words per shingle (near dedup)"))
-    unigram_below: int = field(
-        default=20, metadata=_help("near dedup compares texts under this many words as word sets")
+    minhash: MinHashOptions = field(default_factory=MinHashOptions)
+    # decontam: the benchmarks and the rules' settings (flags --decontam-ngram ...)
+    benchmarks: list[str] = field(
+        default_factory=list,
+        metadata=_help(
+            "decontam stage: benchmark files (also `benchmarks` of [decontam])",
+            aliases=("--benchmark",),
+            split=False,
+        ),
     )
-    bigram_below: int = field(
-        default=50, metadata=_help("near dedup compares texts under this many words as word pairs")
-    )
-    seed: int = 1
-    number_guard: bool = field(
-        default=True, metadata=_help("never drop a row for one whose numbers differ")
-    )
-    keep: Literal["greedy", "component"] = field(
-        default="greedy",
-        metadata=_help("near dedup: greedy (drop only for a similar kept row) or component"),
+    decontam: DecontamOptions = field(
+        default_factory=DecontamOptions, metadata={"prefix": "decontam_"}
     )
     # filters: the same names as `FilterOptions`, whose defaults they take
     min_words: int = FilterOptions.min_words
@@ -144,16 +139,27 @@ class CleanConfig:
     plugin_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        unknown = [name for name in self.stages if name not in STAGE_NAMES]
-        if unknown:
-            raise ValueError(f"unknown stages {unknown}; known: {', '.join(STAGE_NAMES)}")
-        if self.shard_rows < 1 or self.batch_rows < 1:
-            raise ValueError("shard_rows and batch_rows must be at least 1")
+        for name, known in (("stages", STAGE_NAMES), ("filters", FILTER_NAMES)):
+            unknown = [item for item in getattr(self, name) if item not in known]
+            require(not unknown, name, unknown, "names from " + ", ".join(known))
+        positive("shard_rows", self.shard_rows)
+        positive("batch_rows", self.batch_rows)
+        positive("num_threads", self.num_threads, optional=True)
+        require(
+            "decontam" not in self.stages
+            or bool(self.benchmarks)
+            or "decontam" in self.plugin_options,
+            "benchmarks",
+            self.benchmarks,
+            "at least one benchmark file when the decontam stage runs",
+        )
+        for path in self.benchmarks:
+            require(Path(path).is_file(), "benchmarks", path, "an existing file")
 
     @property
     def normalize_options(self) -> NormalizeOptions:
         """The normalization settings."""
-        return options_from(NormalizeOptions, self)
+        return self.normalize
 
     @property
     def filter_options(self) -> FilterOptions:
@@ -212,21 +218,10 @@ class CleanConfig:
             elif name == "exact_dedup":
                 stages.append(ExactDedupStage(normalize))
             elif name == "near_dedup":
-                stages.append(
-                    NearDedupStage(
-                        normalize,
-                        threshold=self.threshold,
-                        num_perm=self.num_perm,
-                        bands=self.bands,
-                        rows=self.rows,
-                        ngram=self.ngram,
-                        seed=self.seed,
-                        number_guard=self.number_guard,
-                        unigram_below=self.unigram_below,
-                        bigram_below=self.bigram_below,
-                        keep=self.keep,
-                    )
-                )
+                stages.append(NearDedupStage(normalize, **self.minhash.as_kwargs()))
+            elif name == "decontam" and name not in self.plugin_options:
+                table = {"benchmarks": list(self.benchmarks), **self.decontam.as_kwargs()}
+                stages.append(plugin_stage(name, table))
             elif name in PLUGINS:
                 stages.append(plugin_stage(name, self.plugin_options.get(name, {})))
             else:
@@ -238,15 +233,43 @@ class CleanConfig:
 def read_clean_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """`(settings, plug-in tables)` of a clean TOML file, settings checked against the fields.
 
+    `[decontam]` becomes settings (`benchmarks`, `decontam_<rule setting>`); the keys only
+    `amfast decontam` uses (its input, output, fields and reports) are left to it.
+
     Raises:
         InputError: Unreadable TOML, an unknown key or a value of the wrong type.
     """
     path = Path(path)
     document = read_toml(path)
-    plugins = {name: document.pop(name) for name in list(document) if name in PLUGINS}
+    plugins = {name: document[name] for name in PLUGINS if name in document and name != "decontam"}
     for name, table in plugins.items():
         if not isinstance(table, Mapping):
             raise InputError(f"{path}: [{name}] must be a table")
-    table = document.get("clean", document)
-    table = {key: value for key, value in table.items() if key != "plugin_options"}
-    return check_values(CleanConfig, table, str(path)), plugins
+    table = dict(stage_table(document, "clean", str(path)))
+    table.pop("plugin_options", None)
+    # `[clean.decontam]` (as in recipes) or the `[decontam]` table `amfast decontam` reads.
+    decontam = table.pop("decontam", None)
+    if decontam is None and "decontam" in document:
+        decontam = stage_table(document, "decontam", str(path))
+    if decontam is not None and not isinstance(decontam, Mapping):
+        raise InputError(f"{path}: [decontam] must be a table")
+    values = check_values(CleanConfig, table, str(path))
+    if decontam:
+        rules = {key: value for key, value in decontam.items() if key in _DECONTAM_RULES}
+        only_decontam = set(decontam) - set(rules) - {"benchmarks"}
+        unknown = sorted(key for key in only_decontam if key.replace("-", "_") not in _DECONTAM)
+        if unknown:
+            raise InputError(
+                f"{path} [decontam]: unknown keys {unknown} (known: {sorted(_DECONTAM)})"
+            )
+        inner = check_values(DecontamOptions, rules, f"{path} [decontam]")
+        values |= {f"decontam_{name}": value for name, value in inner.items()}
+        if "benchmarks" in decontam and "benchmarks" not in values:
+            values |= check_values(
+                CleanConfig, {"benchmarks": decontam["benchmarks"]}, f"{path} [decontam]"
+            )
+    return values, plugins
+
+
+_DECONTAM_RULES = frozenset(settings_of(DecontamOptions))
+_DECONTAM = frozenset(settings_of(DecontamConfig))

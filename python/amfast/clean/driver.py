@@ -34,10 +34,16 @@ import pyarrow.parquet as pq
 
 from amfast.clean.config import CleanConfig
 from amfast.clean.engines import start_engine
-from amfast.clean.ingest import ingest, prepare, read_shard, strip_newline
+from amfast.clean.ingest import ingest, prepare, read_shard, read_state, strip_newline
 from amfast.clean.ledger import Funnel, StageReport, write_reports
-from amfast.errors import InputError
-from amfast.io import AtomicWriter, input_files
+from amfast.io import input_files
+from amfast.outputs import (
+    AtomicWriter,
+    Output,
+    check_outputs,
+    remove_stale_temporaries,
+    write_text_atomically,
+)
 
 
 @dataclass(frozen=True)
@@ -68,10 +74,10 @@ def write_outputs(
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
     state = config.work_path / "output.json"
-    if not state.is_file() or json.loads(state.read_text()).get("key") != key:
+    if read_state(state).get("key") != key:
         for old in output.glob("part-*"):
             old.unlink()
-        state.write_text(json.dumps({"key": key}))
+        write_text_atomically(state, json.dumps({"key": key}))
     entries = []
     suffix = ".jsonl" if config.output_format == "jsonl" else ".parquet"
     with config.progress_bar("write", sum(1 for _ in shards)) as bar:
@@ -122,8 +128,20 @@ def clean(config: CleanConfig) -> CleanSummary:
     started = time.perf_counter()
     output = Path(config.output)
     files = input_files(config.input)
-    if any(output.resolve() == path.resolve().parent for path in files):
-        raise InputError(f"{output}: the output folder holds the input; choose another")
+    check_outputs(
+        [config.input, *files],
+        [
+            Output(output, "-o/--output", folder=True),
+            Output(config.dropped_path, "--dropped"),
+            Output(config.work_path, "--work-dir", folder=True),
+        ],
+    )
+    for folder in (
+        output,
+        config.work_path,
+        *(config.work_path / sub for sub in ("ingest", "stages")),
+    ):
+        remove_stale_temporaries(folder)
     stages = config.build_stages()
     engine = start_engine(config.engine)  # a missing engine fails before anything is read
     key = prepare(config, files)

@@ -29,12 +29,12 @@ import pyarrow.json as pajson
 
 from amfast.errors import InputError
 from amfast.io import (
-    AtomicWriter,
     LineBlock,
     input_kind,
     iter_line_blocks,
     table_batches,
 )
+from amfast.outputs import AtomicWriter, write_text_atomically
 from amfast.schema import (
     PROMPT_FIELDS,
     REFERENCE_FIELDS,
@@ -513,18 +513,27 @@ def strip_newline(records: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
     return pc.utf8_slice_codeunits(records, 0, -1)
 
 
+def read_state(path: Path) -> dict[str, Any]:
+    """A state file's settings; `{}` when it is missing or damaged (the step is redone)."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
 def prepare(config: CleanConfig, files: list[Path]) -> str:
     """The ingest fingerprint; clears state from another config (or all with `restart`)."""
     work = config.work_path
     if config.restart and work.exists():
         shutil.rmtree(work)
-    stats = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in files]
+    stats = [(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in files]
     key = fingerprint(stats, config.fields.__dict__, config.shard_rows, config.dedup_on)
     state = work / "state.json"
-    if state.is_file() and json.loads(state.read_text()).get("ingest") != key:
+    if read_state(state).get("ingest") != key:
         shutil.rmtree(work / "ingest", ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
-    state.write_text(json.dumps({"ingest": key}))
+    write_text_atomically(state, json.dumps({"ingest": key}))
     return key
 
 
@@ -580,6 +589,12 @@ def _check_first(table: pa.Table, chunk: Chunk, config: CleanConfig) -> None:
             record = json.loads(table.column("record")[position].as_py())
             number = chunk.raw[position][0]
             first_record_check(record, config.fields, f"{chunk.path}:{number}")
+            if reason == "wrong_type" and chunk.lines is None:
+                # A typed column is wrong for every row: say so instead of dropping them all.
+                raise InputError(
+                    f"{table.column('message')[position].as_py()}; a Parquet/Arrow column has "
+                    "one type for all rows: check --text-field"
+                )
             return
 
 

@@ -22,9 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from amfast.clean.ingest import read_shard, strip_newline
+from amfast.clean.ingest import SHARD_SCHEMA, read_shard, strip_newline
 from amfast.errors import InputError
-from amfast.io import AtomicWriter, _open_text_output
+from amfast.io import _open_text_output
+from amfast.outputs import AtomicWriter, write_text_atomically
 
 if TYPE_CHECKING:
     from amfast.clean.config import CleanConfig
@@ -183,8 +184,11 @@ def write_reports(
 ) -> Funnel:
     """Writes the ledger, row index, funnel JSON/HTML and manifest; returns the funnel."""
     output = Path(config.output)
+    # An empty input has no shards; its index is an empty table of the same columns.
+    columns = ["row", "row_id", "source"]
     index = pa.concat_tables(
-        [read_shard(path, ["row", "row_id", "source"]) for path in shards]
+        [SHARD_SCHEMA.empty_table().select(columns)]
+        + [read_shard(path, columns) for path in shards]
     ).combine_chunks()
     rows = index.column("row").to_numpy()
     sources = pc.dictionary_encode(index.column("source").combine_chunks())
@@ -204,19 +208,27 @@ def write_reports(
         pq.write_table(row_index, temporary)
     funnel = _funnel(reports, rows, sources.indices.to_numpy(), sources.dictionary.to_pylist())
     document = {"rows": funnel.rows, "stages": funnel.stages}
-    _write_text(output / "funnel.json", json.dumps(document, indent=1, sort_keys=True))
-    _write_text(output / "funnel.html", funnel.html())
+    write_text_atomically(output / "funnel.json", json.dumps(document, indent=1, sort_keys=True))
+    write_text_atomically(output / "funnel.html", funnel.html())
     manifest = {
         "input": str(config.input),
         "rows": funnel.rows,
         "kept": int(sum(entry["rows"] for entry in entries)),
         "dropped": dropped,
         "shards": entries,
-        "ledger": str(config.dropped_path),
+        "ledger": _relative_to_output(config.dropped_path, output),
         "stages": [stage["stage"] for stage in funnel.stages],
     }
-    _write_text(output / "manifest.json", json.dumps(manifest, indent=1))
+    write_text_atomically(output / "manifest.json", json.dumps(manifest, indent=1))
     return funnel
+
+
+def _relative_to_output(path: Path, output: Path) -> str:
+    """`path` relative to the output folder when inside it, so the folder can be moved."""
+    try:
+        return str(path.resolve().relative_to(output.resolve()))
+    except ValueError:
+        return str(path.resolve())
 
 
 def _ledger_parts(
@@ -283,9 +295,19 @@ def _write_ledger(parts: Iterator[pa.Table], path: Path) -> int:
     return count
 
 
-def _write_text(path: Path, text: str) -> None:
-    with AtomicWriter(path) as temporary:
-        temporary.write_text(text, encoding="utf-8")
+def _ledger_path(output: Path, recorded: str) -> Path:
+    """Where the ledger is: relative names are inside the output folder (wherever it moved).
+
+    Runs before the manifest recorded it that way wrote a path relative to the directory
+    `clean` ran in; those are tried as given when the folder does not hold the file.
+    """
+    path = Path(recorded)
+    if path.is_absolute():
+        return path
+    for candidate in (output / path, output / path.name, path):
+        if candidate.exists():
+            return candidate
+    return output / path
 
 
 def read_ledger(path: str | os.PathLike[str]) -> pa.Table:
@@ -310,9 +332,17 @@ def explain(output: str | os.PathLike[str], row: str) -> str:
     manifest_path = output / "manifest.json"
     if not manifest_path.is_file():
         raise InputError(f"{output}: no manifest.json; is this an `amfast clean` output folder?")
-    manifest = json.loads(manifest_path.read_text())
-    index = pq.read_table(output / "row_index.parquet")
-    ledger = read_ledger(manifest["ledger"])
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        ledger_path = _ledger_path(output, str(manifest["ledger"]))
+        index = pq.read_table(output / "row_index.parquet")
+        ledger = read_ledger(ledger_path)
+        rows = int(manifest["rows"])
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as error:
+        raise InputError(
+            f"{output}: damaged `amfast clean` output ({type(error).__name__}: {error}); "
+            "rerun `amfast clean` to rebuild it"
+        ) from error
     lines: list[str] = []
     seen: set[int] = set()
     match = (
@@ -322,7 +352,7 @@ def explain(output: str | os.PathLike[str], row: str) -> str:
     )
     found = index.filter(match)
     if found.num_rows == 0:
-        raise InputError(f"row {row!r} is not in this run ({manifest['rows']:,} rows)")
+        raise InputError(f"row {row!r} is not in this run ({rows:,} rows)")
     queue = found.column("row").to_pylist()
     while queue:
         current = queue.pop(0)

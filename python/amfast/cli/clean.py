@@ -25,7 +25,9 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
     )
     parser.add_argument("--config", help="TOML file with any of the settings below")
     add_config_flags(parser, CleanConfig, skip=("plugin_options",))
-    parser.set_defaults(run=run)
+    parser.set_defaults(
+        run=run, interrupted="finished steps are kept: rerun the same command to resume"
+    )
     why = commands.add_parser(
         "why",
         help="what happened to a row in an `amfast clean` run",

@@ -8,6 +8,7 @@ from typing import Any
 from amfast.config import add_config_flags, resolve_config
 from amfast.distill.runner import run_distill
 from amfast.distill.settings import DistillConfig
+from amfast.outputs import Output, check_outputs
 
 
 def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers type is private
@@ -31,6 +32,7 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
 def run(args: argparse.Namespace) -> int:
     """Runs `amfast distill`; exit code 1 when some prompt lacks samples (the summary says why)."""
     config = resolve_config(DistillConfig, args, config_path=args.config, section="distill")
+    check_outputs([config.input], [Output(config.output, "-o/--output", folder=True)])
     summary = run_distill(config)
     print(summary.table())
     print(f"\nsamples: {config.output}/shards")

@@ -1,4 +1,10 @@
-"""`amfast` entry point: builds the parser and dispatches to a subcommand."""
+"""`amfast` entry point: builds the parser and dispatches to a subcommand.
+
+Exit codes, the same for every subcommand: 0 done; 1 incomplete (a rerun of the same command
+finishes: rows left for a retry, prompts short of samples, a failed template check); 2 a user
+error (bad flag, key, value or input, named in one line, no traceback); 130 interrupted (Ctrl-C;
+finished work is kept for the rerun).
+"""
 
 from __future__ import annotations
 
@@ -7,26 +13,28 @@ import os
 import sys
 from collections.abc import Sequence
 
-from amfast import __version__
-from amfast.cli import (
-    clean,
-    decontam,
-    dedup,
-    demo,
-    distill,
-    evaluate,
-    export,
-    label,
-    report,
-    run,
-    train,
-    verify,
-)
-from amfast.errors import AmfastError, AmfastInternalError
+EXIT_DONE, EXIT_INCOMPLETE, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every subcommand registered."""
+    # Imported here, not at the top, so that Ctrl-C while they load is a clean interruption.
+    from amfast import __version__
+    from amfast.cli import (
+        clean,
+        decontam,
+        dedup,
+        demo,
+        distill,
+        evaluate,
+        export,
+        label,
+        report,
+        run,
+        train,
+        verify,
+    )
+
     parser = argparse.ArgumentParser(
         prog="amfast", description="Build reasoning SFT datasets fast."
     )
@@ -47,9 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(note: str) -> int:
+    print(f"amfast: interrupted; {note}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the CLI; returns the exit code (2 for bad input, 130 on Ctrl-C)."""
-    parser = build_parser()
+    """Runs the CLI; returns the exit code (see the module docs)."""
+    try:
+        parser = build_parser()
+    except KeyboardInterrupt:
+        return _interrupted("nothing was started")
+    from amfast.errors import AmfastError, AmfastInternalError
+
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
@@ -57,15 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise  # a bug: keep the traceback for the report
     except AmfastError as error:
         print(f"amfast: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
     except BrokenPipeError:
         # The reader went away (`amfast ... | head`): not an error, and no traceback at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return EXIT_DONE
     except KeyboardInterrupt:
-        note = getattr(args, "interrupted", "no output was written")
-        print(f"amfast: interrupted; {note}", file=sys.stderr)
-        return 130
+        return _interrupted(getattr(args, "interrupted", "no output was written"))
     return code
 
 

@@ -23,7 +23,12 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
     parser.add_argument("--run-dir", help="run folder (default: the recipe's run_dir)")
     parser.add_argument("--until", choices=STAGES, help="stop after this stage")
     parser.add_argument("--only", choices=STAGES, help="run only this stage")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="progress bars on stderr",
+    )
     parser.set_defaults(run=run, interrupted="finished stages are kept: rerun to resume")
 
 

@@ -7,7 +7,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -15,8 +15,9 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
+from amfast.config import require
 from amfast.dedup.exact import exact_duplicates
-from amfast.dedup.near import Keep, NearDuplicateIndex, NearDuplicates
+from amfast.dedup.near import Keep, MinHashOptions, NearDuplicateIndex, NearDuplicates
 from amfast.dedup.semantic import Method as GraphMethod
 from amfast.dedup.semantic import (
     Quantization,
@@ -35,6 +36,7 @@ from amfast.io import (
     write_split,
 )
 from amfast.normalize import NormalizeOptions
+from amfast.outputs import Output, check_outputs
 
 Method = Literal["exact", "minhash", "semantic"]
 
@@ -63,21 +65,48 @@ class SemanticOptions:
         embed_batch_size: Texts per model forward pass.
     """
 
-    model: str | None = None
-    embeddings: str | None = None
-    embeddings_column: str | None = None
-    cache_dir: str | None = None
-    threshold: float = 0.95
-    graph_method: GraphMethod = "clustered"
-    nprobe: int = 2
-    cells: int | None = None
-    k: int = 32
-    quantization: Quantization = "f16"
-    keep: Keep = "greedy"
-    priority: str | None = None
-    source_order: tuple[str, ...] = ()
-    device: str | None = None
-    embed_batch_size: int = 64
+    model: str | None = field(
+        default=None, metadata={"help": "sentence-transformers directory (default MiniLM-L6)"}
+    )
+    embeddings: str | None = field(
+        default=None, metadata={"help": "precomputed vectors (.npy / Parquet / Arrow)"}
+    )
+    embeddings_column: str | None = field(
+        default=None, metadata={"help": "vector column of a Parquet/Arrow --embeddings file"}
+    )
+    cache_dir: str | None = field(default=None, metadata={"help": "embedding cache directory"})
+    threshold: float = field(default=0.95, metadata={"help": "cosine cut"})
+    graph_method: GraphMethod = field(
+        default="clustered",
+        metadata={
+            "help": "clustered: k-means cells + exact products; hnsw: usearch; exact: all pairs"
+        },
+    )
+    nprobe: int = field(default=2, metadata={"help": "clustered: nearest cells compared per row"})
+    cells: int | None = field(
+        default=None, metadata={"help": "clustered: k-means cells (default: one per 1,000 rows)"}
+    )
+    k: int = field(default=32, metadata={"help": "hnsw: neighbours asked per row first"})
+    quantization: Quantization = field(default="f16", metadata={"help": "HNSW vector storage"})
+    keep: Keep = field(default="greedy", metadata={"help": "keep policy over the graph"})
+    priority: str | None = field(
+        default=None,
+        metadata={"help": "e.g. 'has:info.reference_answer,source:source' (smaller kept first)"},
+    )
+    source_order: tuple[str, ...] = field(
+        default=(), metadata={"help": "sources best first, for a source: priority key"}
+    )
+    device: str | None = field(
+        default=None, metadata={"help": "embedding device (default: cuda when available)"}
+    )
+    embed_batch_size: int = field(default=64, metadata={"help": "texts per forward pass"})
+
+    def __post_init__(self) -> None:
+        require(0.0 < self.threshold <= 1.0, "threshold", self.threshold, "a number in (0, 1]")
+        require(self.k >= 1, "k", self.k, "an integer >= 1")
+        require(self.nprobe >= 1, "nprobe", self.nprobe, "an integer >= 1")
+        require(self.cells is None or self.cells >= 1, "cells", self.cells, "an integer >= 1")
+        require(self.embed_batch_size >= 1, "embed_batch_size", self.embed_batch_size, ">= 1")
 
     def embedder(self) -> Embedder:
         """The embedder these options name."""
@@ -159,16 +188,21 @@ class TextPasses:
                 yield reader.get_batch(position).column(0)
 
 
-def _check_paths(source: Path, targets: list[Path]) -> None:
+def _check_paths(source: Path, output: Path, dropped: Path | None) -> None:
+    """The input exists, and the outputs are writable, new paths, in the input's format."""
     if not source.is_file():
         raise InputError(f"{source}: no such file")
-    file_format(source)
-    resolved = [source.resolve()]
-    for target in targets:
-        file_format(target)
-        if target.resolve() in resolved:
-            raise InputError(f"{target}: output path equals the input or another output")
-        resolved.append(target.resolve())
+    kind = file_format(source)
+    outputs = [Output(output, "-o/--output")]
+    if dropped is not None:
+        outputs.append(Output(dropped, "--dropped"))
+    for target in outputs:
+        if file_format(target.path) != kind:
+            raise InputError(
+                f"{target.flag} {target.path}: the input is {kind} and dedup writes rows in "
+                f"the input's format; name it .{'jsonl' if kind == 'jsonl' else 'parquet'}"
+            )
+    check_outputs([source], outputs)
 
 
 def _batches(path: Path, field: str, batch_size: int, label: str) -> Iterator[list[str] | pa.Array]:
@@ -199,6 +233,7 @@ def dedup_file(
     batch_size: int = DEFAULT_BATCH_SIZE,
     num_threads: int | None = None,
     semantic: SemanticOptions | None = None,
+    minhash: MinHashOptions | None = None,
 ) -> DedupSummary:
     """Dedups `source` on `text_field`; writes kept rows to `output`, dropped rows to `dropped`.
 
@@ -208,6 +243,7 @@ def dedup_file(
     `method="semantic"` embeds the texts (see `SemanticOptions`; `threshold` and the other
     MinHash arguments do not apply) and keeps rows in priority order. `number_guard` applies
     to minhash and semantic; `keep` to minhash (semantic takes `SemanticOptions.keep`).
+    `minhash`, when given, holds the MinHash settings whole and replaces `threshold` ... `keep`.
 
     Raises:
         InputError: Missing file or field, a non-string value, invalid UTF-8 or JSON, or an
@@ -215,7 +251,7 @@ def dedup_file(
     """
     started = time.perf_counter()
     source, output = Path(source), Path(output)
-    _check_paths(source, [output] + ([Path(dropped)] if dropped else []))
+    _check_paths(source, output, Path(dropped) if dropped else None)
     if method not in ("exact", "minhash", "semantic"):
         raise ValueError(f"unknown method {method!r}; use 'exact', 'minhash' or 'semantic'")
     found_semantic = None
@@ -227,7 +263,7 @@ def dedup_file(
                 batch_size,
                 semantic or SemanticOptions(),
                 num_threads,
-                number_guard,
+                minhash.number_guard if minhash is not None else number_guard,
             )
             near = None
         elif method == "exact":
@@ -235,7 +271,7 @@ def dedup_file(
                 source, text_field, batch_size, normalize, num_threads
             )
         else:
-            index = NearDuplicateIndex(
+            minhash = minhash or MinHashOptions(
                 threshold=threshold,
                 num_perm=num_perm,
                 bands=bands,
@@ -246,8 +282,9 @@ def dedup_file(
                 unigram_below=unigram_below,
                 bigram_below=bigram_below,
                 keep=keep,
-                normalize=normalize,
-                num_threads=num_threads,
+            )
+            index = NearDuplicateIndex(
+                normalize=normalize, num_threads=num_threads, **minhash.as_kwargs()
             )
             representative, similarity, reason, near = _near_duplicates_of_file(
                 source, text_field, batch_size, index

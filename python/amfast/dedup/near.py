@@ -19,19 +19,90 @@ then `verify` every batch again in the same order, then `finish`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
 from amfast import _core
+from amfast.config import require
 from amfast.dedup.exact import RepresentativeMap, _as_batches, as_priority
 from amfast.normalize import NormalizeOptions, TextColumn
 
 DEFAULT_TARGET_RECALL = 0.95
 Keep = Literal["greedy", "component"]
+
+
+@dataclass(frozen=True)
+class MinHashOptions:
+    """MinHash-LSH settings: the one declaration of them and their defaults.
+
+    `amfast dedup` and `amfast clean` expose these fields as flags and TOML keys;
+    `NearDuplicateIndex(**options.as_kwargs())` takes them whole.
+
+    Attributes:
+        threshold: Minimum exact Jaccard for two rows to be duplicates.
+        num_perm: MinHash permutations (signature slots).
+        bands: LSH bands; with `rows`, or neither for the automatic choice.
+        rows: Slots per band.
+        ngram: Words per shingle for texts of `bigram_below` words or more.
+        seed: Seed of the MinHash permutations.
+        number_guard: Never merge two texts whose multisets of numbers differ.
+        unigram_below: Texts shorter than this many words are compared as word sets.
+        bigram_below: Texts shorter than this many words are compared as word pairs.
+        keep: `greedy` (a row is dropped only for a kept row at or above the threshold) or
+            `component` (one row per connected component, which can chain).
+    """
+
+    threshold: float = field(default=0.8, metadata={"help": "near-duplicate exact Jaccard cut"})
+    num_perm: int = field(default=128, metadata={"help": "MinHash permutations"})
+    bands: int | None = field(
+        default=None, metadata={"help": "LSH bands, with --rows (default: chosen for recall)"}
+    )
+    rows: int | None = field(default=None, metadata={"help": "slots per LSH band, with --bands"})
+    ngram: int = field(default=5, metadata={"help": "words per shingle"})
+    seed: int = field(default=1, metadata={"help": "MinHash seed"})
+    number_guard: bool = field(
+        default=True, metadata={"help": "never merge texts with different numbers"}
+    )
+    unigram_below: int = field(
+        default=20, metadata={"help": "texts under this many words compare word sets (0: off)"}
+    )
+    bigram_below: int = field(
+        default=50, metadata={"help": "texts under this many words compare word pairs (0: off)"}
+    )
+    keep: Keep = field(
+        default="greedy",
+        metadata={"help": "greedy: drop only for a kept row >= threshold; component: chains"},
+    )
+
+    def __post_init__(self) -> None:
+        require(self.unigram_below >= 0, "unigram_below", self.unigram_below, "an integer >= 0")
+        require(self.bigram_below >= 0, "bigram_below", self.bigram_below, "an integer >= 0")
+        require(0.0 < self.threshold <= 1.0, "threshold", self.threshold, "a number in (0, 1]")
+        require(self.num_perm >= 1, "num_perm", self.num_perm, "an integer >= 1")
+        require(self.ngram >= 1, "ngram", self.ngram, "an integer >= 1")
+        for name, value in (("bands", self.bands), ("rows", self.rows)):
+            require(value is None or value >= 1, name, value, "an integer >= 1")
+        require(
+            (self.bands is None) == (self.rows is None),
+            "bands",
+            self.bands,
+            "given together with rows (or neither)",
+        )
+        if self.bands is not None and self.rows is not None:
+            require(
+                self.bands * self.rows <= self.num_perm,
+                "bands",
+                self.bands,
+                f"bands x rows <= num_perm ({self.num_perm})",
+            )
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The options as keyword arguments of `NearDuplicateIndex` and the core."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)

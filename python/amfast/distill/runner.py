@@ -39,7 +39,7 @@ from amfast.distill.summary import DistillSummary, check_integrity
 from amfast.errors import InputError
 from amfast.generate import create_backend
 from amfast.generate.backend import Backend, GenerationRequest, GenerationResult
-from amfast.io import AtomicWriter
+from amfast.outputs import AtomicWriter
 
 _VERIFY_BATCH = 64
 

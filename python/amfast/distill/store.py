@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from amfast.errors import InputError
-from amfast.io import AtomicWriter
+from amfast.outputs import TEMPORARY_MARK, AtomicWriter
 
 OutputFormat = Literal["parquet", "jsonl"]
 OutcomeStatus = Literal["truncated", "rejected", "failed"]
@@ -173,7 +173,7 @@ class SampleStore:
                 f"{self.directory}: another process is writing shard {self.tag}"
             ) from None
         try:
-            for temporary in self.shards.glob(f"{self.tag}-*.tmp-*"):
+            for temporary in self.shards.glob(f".{self.tag}-*{TEMPORARY_MARK}*"):
                 temporary.unlink()  # a killed run's half-written shard
             for stray in self.shards.glob(f"{self.tag}-*.outcomes.jsonl"):
                 if not self._data_path(stray.name.split(".")[0]).exists():

@@ -27,7 +27,7 @@ from amfast.eval.scoring import Sample, TaskScore, grade_samples, score_task
 from amfast.eval.tasks import Task, load_task
 from amfast.generate import create_backend
 from amfast.generate.backend import Backend
-from amfast.io import AtomicWriter
+from amfast.outputs import AtomicWriter
 from amfast.verify.dispatch import VerifyOptions
 from amfast.verify.verdict import Verdict
 

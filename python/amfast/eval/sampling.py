@@ -23,7 +23,7 @@ from amfast.errors import InputError
 from amfast.eval.scoring import Sample
 from amfast.eval.tasks import LCB_WINDOW, Task
 from amfast.generate.backend import Backend, BackendName
-from amfast.io import AtomicWriter
+from amfast.outputs import AtomicWriter
 
 PAPER_SYSTEM_PROMPT = (
     "You are a helpful assistant. To answer the user's question, you first think about the "

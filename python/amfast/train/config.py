@@ -23,7 +23,9 @@ class SftConfig:
             "(JSONL, Parquet, Arrow, HF dataset)"
         }
     )
-    output_dir: str = field(metadata={"help": "checkpoints, metrics and the final model"})
+    output_dir: str = field(
+        metadata={"aliases": ("-o", "--output"), "help": "checkpoints, metrics and the final model"}
+    )
     tokenizer: str | None = field(
         default=None, metadata={"help": "tokenizer directory (default: --model)"}
     )

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from amfast.errors import AmfastError, InputError
+from amfast.outputs import write_text_atomically
 from amfast.train.config import AttnImplementation, SftConfig, TrainResult
 from amfast.train.data import (
     IGNORE_INDEX,
@@ -278,8 +279,9 @@ def train(config: SftConfig) -> TrainResult:
             if start_step and metrics_path.exists():
                 lines = metrics_path.read_text().splitlines()
                 kept = [line for line in lines if json.loads(line)["step"] <= start_step]
-            metrics_path.write_text("".join(line + "\n" for line in kept))
-            (output / "config.json").write_text(json.dumps(asdict(config), indent=2))
+            # Rewritten whole: a crash here must not lose the metrics of the kept steps.
+            write_text_atomically(metrics_path, "".join(line + "\n" for line in kept))
+            write_text_atomically(output / "config.json", json.dumps(asdict(config), indent=2))
         writer = _tensorboard(output) if config.tensorboard and is_main else None
         peak_tflops = config.peak_tflops
         if peak_tflops is None and use_cuda:

@@ -17,7 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from amfast.io import AtomicWriter
+from amfast.outputs import AtomicWriter
 from amfast.verify.verdict import REASONS, UNGRADED_REASONS, Reason
 
 OUTCOMES = ("passed", "failed", "ungraded")

@@ -34,7 +34,6 @@ from tqdm import tqdm
 
 from amfast.errors import InputError
 from amfast.io import (
-    AtomicWriter,
     UnreadableRow,
     _open_text_output,
     chunked,
@@ -42,6 +41,7 @@ from amfast.io import (
     input_files,
     read_records,
 )
+from amfast.outputs import AtomicWriter, Output, check_outputs, write_text_atomically
 from amfast.verify.audit import VerifyAudit
 from amfast.verify.dispatch import (
     BadRow,
@@ -221,6 +221,46 @@ def _retry_infra_errors(
     return outputs, entries
 
 
+def check_verify_outputs(
+    source: Path,
+    output: Path,
+    audit_path: str | os.PathLike[str],
+    disagreements_path: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Checks before any work that the outputs are writable and none is the input.
+
+    Returns:
+        The folder of resumable parts (`OUTPUT.parts`).
+
+    Raises:
+        InputError: An output equal to the input or another output, or not writable.
+    """
+    if not source.exists():
+        raise InputError(f"{source}: no such file or folder")
+    if output.name.lower().endswith((".parquet", ".pq")):
+        raise InputError(f"-o/--output {output}: verify writes JSONL; name it .jsonl or .jsonl.gz")
+    parts = output.with_name(output.name + ".parts")
+    check_outputs(
+        [source],
+        [
+            Output(output, "-o/--output"),
+            Output(audit_path, "--audit"),
+            Output(parts, "(the resumable parts of -o)", folder=True),
+            *([Output(disagreements_path, "--disagreements")] if disagreements_path else []),
+        ],
+    )
+    return parts
+
+
+def _recorded_fingerprint(marker: Path) -> str | None:
+    """The fingerprint a run recorded; None for a damaged marker (treated as another run)."""
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return recorded if isinstance(recorded, str) else None
+
+
 def _run_fingerprint(
     source: Path, fields: RowFields, options: VerifyOptions, chunk_rows: int, labels: str | None
 ) -> str:
@@ -284,10 +324,15 @@ def verify_file(
         raise InputError("chunk_rows must be at least 1")
     options = options or VerifyOptions()
     fields = fields or RowFields()
-    parts = output.with_name(output.name + ".parts")
+    audit_path = audit_path or output.with_name(output.name + ".audit.json")
+    if labels is not None:
+        disagreements_path = disagreements_path or output.with_name(
+            output.name + ".disagreements.jsonl"
+        )
+    parts = check_verify_outputs(source, output, audit_path, disagreements_path)
     fingerprint = _run_fingerprint(source, fields, options, chunk_rows, labels)
     marker = parts / "run.json"
-    if marker.exists() and json.loads(marker.read_text())["fingerprint"] != fingerprint:
+    if marker.exists() and _recorded_fingerprint(marker) != fingerprint:
         if not restart:
             raise InputError(
                 f"{parts} holds a run with another input or other settings; rerun with "
@@ -295,8 +340,7 @@ def verify_file(
             )
         shutil.rmtree(parts)
     parts.mkdir(parents=True, exist_ok=True)
-    with AtomicWriter(marker) as temporary:
-        temporary.write_text(json.dumps({"fingerprint": fingerprint}), encoding="utf-8")
+    write_text_atomically(marker, json.dumps({"fingerprint": fingerprint}))
 
     audit = VerifyAudit()
     count = 0
@@ -334,10 +378,12 @@ def verify_file(
         for number in range(count):
             with (parts / f"part-{number:06d}.jsonl").open("rb") as part:
                 shutil.copyfileobj(part, out)
-    audit.save(audit_path or output.with_name(output.name + ".audit.json"))
-    if labels is not None:
-        target = disagreements_path or output.with_name(output.name + ".disagreements.jsonl")
-        with AtomicWriter(target) as temporary, temporary.open("w", encoding="utf-8") as out:
+    audit.save(audit_path)
+    if disagreements_path is not None:
+        with (
+            AtomicWriter(disagreements_path) as temporary,
+            temporary.open("w", encoding="utf-8") as out,
+        ):
             for record in disagreements:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
     if not audit.infrastructure_failures:
