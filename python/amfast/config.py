@@ -450,9 +450,9 @@ def build_config(config_class: type[C], values: Mapping[str, Any]) -> C:
         # A top-level setting shadowing an options field sets it when given.
         for name in settings_of(options_class):
             shadowed = settings.get(prefix + name)
-            if shadowed is not None and shadowed.path == (name,) and name in arguments:
-                if arguments[name] is not None and name not in inner:
-                    inner[name] = arguments[name]
+            given = arguments.get(name)
+            if shadowed is not None and shadowed.path == (name,) and given is not None:
+                inner.setdefault(name, given)
         base = values.get(field_name)
         try:
             if base is not None:
