@@ -156,6 +156,10 @@ def run_amfast(
         rows=ROWS_PER_BAND,
         ngram=NGRAM,
         seed=MINHASH_SEED,
+        # The peers' rule: fixed-width 5-grams, no number guard (amfast's defaults add both).
+        number_guard=False,
+        unigram_below=0,
+        bigram_below=0,
         num_threads=threads,
     )
     index.add(texts)
@@ -167,7 +171,7 @@ def run_amfast(
     info["phases"] = {
         "add (normalize+shingle+minhash+bands)": added - started,
         "verify (candidates + exact Jaccard)": verified - added,
-        "finish (union-find)": finished - verified,
+        "finish (keep policy)": finished - verified,
     }
     info["seconds"] = finished - started
     info["candidates"] = result.candidates
@@ -182,6 +186,7 @@ def run_amfast_breakdown(directory: Path, threads: int, info: dict[str, Any]) ->
     texts = read_column(directory / "raw.arrow")
     options = {"threshold": THRESHOLD, "num_perm": NUM_PERM, "bands": BANDS}
     options |= {"rows": ROWS_PER_BAND, "ngram": NGRAM, "seed": MINHASH_SEED}
+    options |= {"number_guard": False, "unigram_below": 0, "bigram_below": 0}
     index = NearDuplicateIndex(**options, num_threads=threads)  # type: ignore[arg-type]
     candidates = []
     steps: list[tuple[str, Callable[[], object]]] = [

@@ -11,6 +11,8 @@ HASH_SPEC: str
 """Name of the content/word/shingle hash specification (`amfast-hash-v1`)."""
 MINHASH_SPEC: str
 """Name of the MinHash permutation specification (`amfast-minhash-v1`)."""
+SHINGLE_SPEC: str
+"""Name of the near-dedup shingling rule (`amfast-shingle-v2`: word n-gram width by word count)."""
 
 class AmfastError(Exception):
     """Base class of every error amfast raises on purpose."""
@@ -104,7 +106,10 @@ class NearIndex:
         rows: int | None = None,
         ngram: int = 5,
         seed: int = 1,
-        number_guard: bool = False,
+        number_guard: bool = True,
+        unigram_below: int = 20,
+        bigram_below: int = 50,
+        keep: Literal["greedy", "component"] = "greedy",
         lowercase: bool = True,
         case_fold: bool = False,
         keep_digits: bool = True,
@@ -125,7 +130,31 @@ class NearIndex:
     def verify(self, texts: TextColumn) -> None:
         """Pass 2: the same rows again, in order; shingles rows of candidate pairs."""
     def finish(self, priority: npt.NDArray[np.int64] | None = None) -> NearResult:
-        """Union-find over verified pairs; representatives by `(priority, row id)`."""
+        """Verifies the candidates and keeps rows by `keep`, smallest `(priority, row id)` first.
+
+        `greedy`: a row is dropped only for an already kept row at or above the threshold;
+        `component`: one row per connected component. `cluster` is the connected component.
+        """
+
+def number_keys(texts: TextColumn, *, num_threads: int | None = None) -> npt.NDArray[np.uint64]:
+    """Per row, a hash of its sorted multiset of digit runs (what `number_guard` compares).
+
+    InvalidRowError for a null row.
+    """
+
+def connected_components(
+    left: npt.NDArray[np.int64],
+    right: npt.NDArray[np.int64],
+    *,
+    num_threads: int | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Connected components of an edge list: `(rows, component)` (union-find).
+
+    `rows` are the sorted distinct ids of the edges, `component` the lowest row of each one's
+    component.
+
+    ValueError for arrays of different lengths or a negative id.
+    """
 
 def quality_metrics(
     texts: TextColumn,

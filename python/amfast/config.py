@@ -449,8 +449,10 @@ def build_config(config_class: type[C], values: Mapping[str, Any]) -> C:
         }
         # A top-level setting shadowing an options field sets it when given.
         for name in settings_of(options_class):
-            if name in arguments and prefix + name not in settings and arguments[name] is not None:
-                inner[name] = arguments[name]
+            shadowed = settings.get(prefix + name)
+            given = arguments.get(name)
+            if shadowed is not None and shadowed.path == (name,) and given is not None:
+                inner.setdefault(name, given)
         base = values.get(field_name)
         try:
             if base is not None:

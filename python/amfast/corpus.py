@@ -141,12 +141,31 @@ def generate_corpus(
     return corpus
 
 
-def shingle_set(text: str, ngram: int = 5) -> set[tuple[str, ...]]:
-    """Word n-gram set: NFKC, lower case, runs of Unicode letters/digits as words."""
+def shingle_set(
+    text: str, ngram: int = 5, *, unigram_below: int = 0, bigram_below: int = 0
+) -> set[tuple[str, ...]]:
+    """Word n-gram set: NFKC, lower case, runs of Unicode letters/digits as words.
+
+    With `unigram_below` / `bigram_below` (near dedup's defaults are 20 and 50), a text with
+    fewer words is shingled as single words / word pairs (`amfast-shingle-v2`); a shingle's
+    width is part of it, so sets of different widths share nothing.
+    """
     words = _TOKEN.findall(unicodedata.normalize("NFKC", text).lower())
+    if len(words) < unigram_below:
+        ngram = min(ngram, 1)
+    elif len(words) < bigram_below:
+        ngram = min(ngram, 2)
     if 0 < len(words) < ngram:
-        return {tuple(words)}
-    return {tuple(words[i : i + ngram]) for i in range(len(words) - ngram + 1)}
+        return {(str(ngram), *words)}
+    return {(str(ngram), *words[i : i + ngram]) for i in range(len(words) - ngram + 1)}
+
+
+def same_numbers(left: str, right: str) -> bool:
+    """Whether two texts hold the same multiset of digit runs (what `number_guard` compares)."""
+    numbers = [
+        sorted(re.findall(r"[0-9]+", unicodedata.normalize("NFKC", t))) for t in (left, right)
+    ]
+    return numbers[0] == numbers[1]
 
 
 def jaccard(left: set[tuple[str, ...]], right: set[tuple[str, ...]]) -> float:
@@ -173,25 +192,45 @@ def score_clusters(
     *,
     threshold: float = 0.8,
     ngram: int = 5,
+    unigram_below: int = 0,
+    bigram_below: int = 0,
+    number_guard: bool = False,
+    kept: npt.NDArray[np.bool_] | None = None,
 ) -> PairScores:
-    """Recall: true pairs (exact J >= threshold within a family) that share a cluster.
+    """Recall and precision of a dedup result against exact Jaccard within planted families.
 
-    Precision: reported pairs whose exact J, recomputed here, is >= threshold.
+    Recall: true pairs (exact J >= threshold within a family) that share a cluster, or with
+    `kept` (greedy keep, which does not merge clusters) of which at most one row is kept.
+
+    Precision: reported pairs whose exact J, recomputed here, is >= threshold. The shingling
+    options are `shingle_set`'s; with `number_guard`, pairs whose numbers differ are not true
+    pairs (the guard keeps them apart on purpose).
     """
     sets: dict[int, set[tuple[str, ...]]] = {}
 
     def set_of(row: int) -> set[tuple[str, ...]]:
         if row not in sets:
-            sets[row] = shingle_set(corpus.texts[row], ngram)
+            sets[row] = shingle_set(
+                corpus.texts[row],
+                ngram,
+                unigram_below=unigram_below,
+                bigram_below=bigram_below,
+            )
         return sets[row]
+
+    def comparable(left: int, right: int) -> bool:
+        return not number_guard or same_numbers(corpus.texts[left], corpus.texts[right])
 
     true_pairs = found = 0
     for family in corpus.families:
         for i, left in enumerate(family):
             for right in family[i + 1 :]:
-                if jaccard(set_of(left), set_of(right)) >= threshold:
+                if jaccard(set_of(left), set_of(right)) >= threshold and comparable(left, right):
                     true_pairs += 1
-                    found += int(cluster[left] == cluster[right])
+                    if kept is None:
+                        found += int(cluster[left] == cluster[right])
+                    else:
+                        found += int(not (kept[left] and kept[right]))
     left_rows, right_rows = reported
     correct = sum(
         jaccard(set_of(int(a)), set_of(int(b))) >= threshold - 1e-9

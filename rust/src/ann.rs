@@ -36,11 +36,9 @@
 //! output depends only on the input. The HNSW graph depends on the insertion interleaving: with one thread it is
 //! deterministic; with more, the verified edge set only differs when the graph misses a pair.
 //!
-//! [`select`] turns a graph into a keep decision: union-find components (shared with MinHash
-//! near dedup) as cluster ids, and per row a representative chosen by priority.
+//! [`crate::select`] turns a graph into a keep decision (shared with MinHash near dedup).
 
 use crate::error::{Error, Result};
-use crate::unionfind::UnionFind;
 use crate::vectors::{dot4, for_each_product, UnitBlock, ROWS_PER_TASK};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
@@ -497,130 +495,6 @@ pub fn best_matches(queries: &Matrix<'_>, base: &Matrix<'_>) -> Result<(Vec<i64>
     Ok(results.into_iter().unzip())
 }
 
-/// How [`select`] keeps rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keep {
-    /// In priority order, drop a row iff it has an edge to an already kept row (no chaining).
-    Greedy,
-    /// One row per connected component (what MinHash near dedup does).
-    Component,
-}
-
-impl Keep {
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "greedy" => Ok(Self::Greedy),
-            "component" => Ok(Self::Component),
-            other => Err(Error::invalid(format!(
-                "unknown keep strategy {other:?}; use greedy or component"
-            ))),
-        }
-    }
-}
-
-/// Per row: connected component (lowest row id), the row kept in its place, and the exact
-/// cosine with that row (1.0 when kept).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Selection {
-    pub cluster: Vec<i64>,
-    pub representative: Vec<i64>,
-    pub similarity: Vec<f32>,
-}
-
-/// Chooses the rows to keep from a graph; smaller `(priority, row id)` wins.
-///
-/// # Errors
-/// Edges naming rows outside the matrix, a priority of the wrong length, a zero/NaN row.
-pub fn select(
-    matrix: &Matrix<'_>,
-    graph: &Graph,
-    priority: Option<&[i64]>,
-    keep: Keep,
-) -> Result<Selection> {
-    let rows = matrix.rows();
-    if let Some(values) = priority {
-        if values.len() != rows {
-            return Err(Error::invalid(format!(
-                "priority has {} values but there are {rows} rows",
-                values.len()
-            )));
-        }
-    }
-    if graph.left.len() != graph.right.len() || graph.left.len() != graph.similarity.len() {
-        return Err(Error::invalid("edge arrays have different lengths"));
-    }
-    if let Some(bad) = graph
-        .left
-        .iter()
-        .chain(&graph.right)
-        .find(|&&row| row as usize >= rows)
-    {
-        return Err(Error::invalid(format!(
-            "edge names row {bad} but there are {rows} rows"
-        )));
-    }
-    let mut sets = UnionFind::new(rows);
-    for (&left, &right) in graph.left.iter().zip(&graph.right) {
-        sets.union(left, right);
-    }
-    let roots = sets.roots();
-    let rank = |row: u32| (priority.map_or(0, |values| values[row as usize]), row);
-    let representative: Vec<u32> = match keep {
-        Keep::Component => crate::dedup::representatives(&roots, priority),
-        Keep::Greedy => {
-            let neighbours = adjacency(rows, graph);
-            let mut order: Vec<u32> = (0..rows as u32).collect();
-            order.par_sort_unstable_by_key(|&row| rank(row));
-            let mut representative: Vec<u32> = (0..rows as u32).collect();
-            let mut kept = vec![false; rows];
-            for row in order {
-                // The most similar kept neighbour; ties go to the better-ranked row.
-                let best = neighbours[row as usize]
-                    .iter()
-                    .filter(|(other, _)| kept[*other as usize])
-                    .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| rank(b.0).cmp(&rank(a.0))));
-                match best {
-                    Some(&(other, _)) => representative[row as usize] = other,
-                    None => kept[row as usize] = true,
-                }
-            }
-            representative
-        }
-    };
-    let dim = matrix.dim();
-    let similarity = (0..rows)
-        .into_par_iter()
-        .with_min_len(ROWS_PER_TASK)
-        .map_init(
-            || (vec![0f32; dim], vec![0f32; dim]),
-            |(own, other), row| {
-                let kept = representative[row] as usize;
-                if kept == row {
-                    return Ok(1.0);
-                }
-                matrix.unit_row_into(row, own)?;
-                matrix.unit_row_into(kept, other)?;
-                Ok(dot(own, other))
-            },
-        )
-        .collect::<Result<Vec<f32>>>()?;
-    Ok(Selection {
-        cluster: roots.into_iter().map(i64::from).collect(),
-        representative: representative.into_iter().map(i64::from).collect(),
-        similarity,
-    })
-}
-
-fn adjacency(rows: usize, graph: &Graph) -> Vec<Vec<(u32, f32)>> {
-    let mut neighbours = vec![Vec::new(); rows];
-    for ((&left, &right), &similarity) in graph.left.iter().zip(&graph.right).zip(&graph.similarity)
-    {
-        neighbours[left as usize].push((right, similarity));
-        neighbours[right as usize].push((left, similarity));
-    }
-    neighbours
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -749,33 +623,6 @@ mod tests {
             error,
             Error::row(1, "embedding is all zeros (no direction)")
         );
-    }
-
-    #[test]
-    fn greedy_keep_does_not_chain_but_components_do() {
-        // At 0°, 20° and 40°: 0-1 and 1-2 are edges, 0-2 is not: greedy keeps 0 and 2, components keep only 0.
-        let data = vec![1.0, 0.0, 0.939_7, 0.342, 0.766, 0.642_8];
-        let matrix = Matrix::new(Vectors::F32(&data), 2).unwrap();
-        let graph = similarity_graph(
-            &matrix,
-            &GraphOptions {
-                threshold: 0.9,
-                method: Method::Exact,
-                ..GraphOptions::default()
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            (graph.left.clone(), graph.right.clone()),
-            (vec![0, 1], vec![1, 2])
-        );
-        let greedy = select(&matrix, &graph, None, Keep::Greedy).unwrap();
-        assert_eq!(greedy.representative, vec![0, 0, 2]);
-        assert_eq!(greedy.cluster, vec![0, 0, 0]);
-        let component = select(&matrix, &graph, None, Keep::Component).unwrap();
-        assert_eq!(component.representative, vec![0, 0, 0]);
-        let by_priority = select(&matrix, &graph, Some(&[5, 0, 5]), Keep::Greedy).unwrap();
-        assert_eq!(by_priority.representative, vec![1, 1, 1]);
     }
 
     #[test]

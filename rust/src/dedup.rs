@@ -9,8 +9,18 @@
 //! 3. `verify` (the same batches again, in order): shingle sets of the rows in a candidate
 //!    pair only, then every candidate pair's exact Jaccard; pairs under the threshold are dropped,
 //!    which is what keeps band collisions from chaining unrelated documents.
-//! 4. `finish`: union-find over verified edges; each cluster keeps the row with the lowest
-//!    `(priority, row id)`; every row gets its cluster, representative and exact Jaccard to it.
+//! 4. `finish`: a keep policy of [`crate::select`] over the verified edges. The default,
+//!    [`Keep::Greedy`], visits rows by `(priority, row id)` and drops a row only for an already
+//!    kept row whose exact Jaccard with it is at or above the threshold, so templated problems
+//!    cannot chain into one cluster; [`Keep::Component`] keeps one row per connected component.
+//!    Every row gets its cluster (connected component), representative and exact Jaccard to it.
+//!
+//! Shingle width follows the text's word count ([`NearOptions::shingle_width`], rule
+//! [`SHINGLE_SPEC`]): a one-word edit changes up to `2n` of a text's `w - n + 1` word n-grams, so
+//! at threshold 0.8 word 5-grams only catch it from about 50 words on. Texts under
+//! `unigram_below` words are shingled as word 1-grams, under `bigram_below` as 2-grams, longer
+//! ones as `ngram`-grams; the pair is still decided by the exact Jaccard of those sets. The
+//! whole-text hash of a shingle includes its width, so texts in different bands never match.
 //!
 //! Results depend only on the input and options, never on the thread count.
 
@@ -20,8 +30,8 @@ use crate::hashing::content_hash;
 use crate::lsh::{band_candidate_pairs, band_keys_into, check_bands};
 use crate::minhash::MinHasher;
 use crate::normalize::{normalize_into, normalize_words_into, NormalizeOptions};
+use crate::select::{select, Keep, Pairs};
 use crate::shingle::{jaccard, word_shingles_from_starts};
-use crate::unionfind::UnionFind;
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -46,7 +56,7 @@ impl Scratch {
         word_shingles_from_starts(
             &self.normalized,
             &self.word_starts,
-            options.ngram,
+            options.shingle_width(self.word_starts.len()),
             &mut self.word_hashes,
             &mut self.shingles,
         );
@@ -94,19 +104,6 @@ fn next_row_count(current: usize, added: usize) -> Result<usize> {
         )));
     }
     Ok(total)
-}
-
-/// For each row, the row of its group that wins on `(priority, row id)`.
-pub(crate) fn representatives(roots: &[u32], priority: Option<&[i64]>) -> Vec<u32> {
-    let rank = |row: u32| (priority.map_or(0, |values| values[row as usize]), row);
-    let mut best: Vec<u32> = (0..roots.len() as u32).collect();
-    for (row, &root) in roots.iter().enumerate() {
-        let row = row as u32;
-        if rank(row) < rank(best[root as usize]) {
-            best[root as usize] = row;
-        }
-    }
-    roots.iter().map(|&root| best[root as usize]).collect()
 }
 
 /// Result of exact dedup: per row, its content hash and the row kept in its place.
@@ -191,8 +188,18 @@ pub struct NearOptions {
     pub seed: u64,
     /// Never merge two texts whose multisets of numbers differ.
     pub number_guard: bool,
+    /// Texts with fewer words than this are shingled as single words (0: never).
+    pub unigram_below: usize,
+    /// Texts with fewer words than this (and at least `unigram_below`) as word pairs (0: never).
+    pub bigram_below: usize,
+    /// How rows are kept among verified pairs.
+    pub keep: Keep,
     pub normalize: NormalizeOptions,
 }
+
+/// Name of the shingling rule: which word n-grams a text yields (hashes per `amfast-hash-v1`).
+/// v1 was a fixed `ngram` width; v2 narrows it for short texts ([`NearOptions::shingle_width`]).
+pub const SHINGLE_SPEC: &str = "amfast-shingle-v2";
 
 impl NearOptions {
     pub fn validate(&self) -> Result<()> {
@@ -207,6 +214,20 @@ impl NearOptions {
         }
         check_bands(self.num_perm, self.bands, self.rows)
     }
+
+    /// Words per shingle for a text of `words` words: 1 under `unigram_below`, 2 under
+    /// `bigram_below`, else `ngram` (never wider than `ngram`).
+    #[must_use]
+    pub fn shingle_width(&self, words: usize) -> usize {
+        let width = if words < self.unigram_below {
+            1
+        } else if words < self.bigram_below {
+            2
+        } else {
+            self.ngram
+        };
+        width.min(self.ngram)
+    }
 }
 
 /// Result of near dedup. Row ids are `i64` so they move into numpy as they are.
@@ -214,7 +235,7 @@ impl NearOptions {
 pub struct NearDuplicates {
     /// Lowest row id of the row's cluster (its own id when it has no duplicate).
     pub cluster: Vec<i64>,
-    /// Row kept for the cluster; a row is kept iff it is its own representative.
+    /// Row kept in this row's place; a row is kept iff it is its own representative.
     pub representative: Vec<i64>,
     /// Exact Jaccard of the row's shingle set with its representative's (1.0 when kept).
     pub similarity: Vec<f32>,
@@ -271,8 +292,22 @@ pub struct NearIndex {
     verified: VerifiedRows,
 }
 
+/// Per row, [`number_key`] (what the number guard compares), in parallel.
+///
+/// # Errors
+/// A null row.
+pub fn number_keys(texts: &[Option<&str>]) -> Result<Vec<u64>> {
+    texts
+        .par_iter()
+        .enumerate()
+        .with_min_len(ROWS_PER_TASK)
+        .map(|(row, text)| Ok(number_key(require_text(*text, row)?)))
+        .collect()
+}
+
 /// Hash of the sorted multiset of digit runs in `text` (fullwidth digits count as ASCII).
-fn number_key(text: &str) -> u64 {
+#[must_use]
+pub fn number_key(text: &str) -> u64 {
     let mut numbers: Vec<String> = Vec::new();
     let mut current = String::new();
     for ch in text.chars() {
@@ -470,7 +505,11 @@ impl NearIndex {
         Ok(())
     }
 
-    /// Clusters verified pairs and picks representatives by `(priority, row id)`.
+    /// Verifies the candidate pairs and keeps rows by the index's [`Keep`] policy, smaller
+    /// `(priority, row id)` first.
+    ///
+    /// # Errors
+    /// `verify` did not see every row; a priority of the wrong length.
     pub fn finish(mut self, priority: Option<&[i64]>) -> Result<NearDuplicates> {
         let pairs = self.candidate_pairs().to_vec();
         if self.verified.cursor != self.len() {
@@ -496,38 +535,42 @@ impl NearIndex {
                 (similarity >= threshold).then_some(similarity as f32)
             })
             .collect();
-        let mut sets = UnionFind::new(self.len());
-        let mut result = NearDuplicates {
-            candidates: pairs.len(),
-            ..NearDuplicates::default()
-        };
-        for (&(left, right), score) in pairs.iter().zip(&scored) {
-            if let Some(similarity) = *score {
-                sets.union(left, right);
-                result.pair_left.push(i64::from(left));
-                result.pair_right.push(i64::from(right));
-                result.pair_similarity.push(similarity);
+        let (mut left, mut right, mut similarity) = (Vec::new(), Vec::new(), Vec::new());
+        for (&(a, b), score) in pairs.iter().zip(&scored) {
+            if let Some(value) = *score {
+                left.push(a);
+                right.push(b);
+                similarity.push(value);
             }
         }
-        let roots = sets.roots();
-        let representative = representatives(&roots, priority);
-        result.similarity = (0..self.len() as u32)
-            .into_par_iter()
-            .with_min_len(ROWS_PER_TASK)
-            .map(|row| {
-                let kept = representative[row as usize];
-                if kept == row {
-                    return 1.0;
-                }
-                match (verified.set(row), verified.set(kept)) {
-                    (Some((left, _)), Some((right, _))) => jaccard(left, right) as f32,
-                    _ => 0.0,
-                }
-            })
-            .collect();
-        result.cluster = roots.into_iter().map(i64::from).collect();
-        result.representative = representative.into_iter().map(i64::from).collect();
-        Ok(result)
+        let edges = Pairs {
+            left: &left,
+            right: &right,
+            similarity: &similarity,
+        };
+        let selection = select(
+            self.len(),
+            &edges,
+            priority,
+            self.options.keep,
+            |row, kept| {
+                Ok(
+                    match (verified.set(row as u32), verified.set(kept as u32)) {
+                        (Some((own, _)), Some((other, _))) => jaccard(own, other) as f32,
+                        _ => 0.0,
+                    },
+                )
+            },
+        )?;
+        Ok(NearDuplicates {
+            cluster: selection.cluster,
+            representative: selection.representative,
+            similarity: selection.similarity,
+            pair_left: left.into_iter().map(i64::from).collect(),
+            pair_right: right.into_iter().map(i64::from).collect(),
+            pair_similarity: similarity,
+            candidates: pairs.len(),
+        })
     }
 }
 
@@ -544,6 +587,9 @@ mod tests {
             ngram: 3,
             seed: 1,
             number_guard: false,
+            unigram_below: 0,
+            bigram_below: 0,
+            keep: Keep::Component,
             normalize: NormalizeOptions::default(),
         }
     }
@@ -614,6 +660,74 @@ mod tests {
         let half = BASE.split(' ').take(12).collect::<Vec<_>>().join(" ") + " totally new tail";
         let result = run(&[BASE, &half], loose, None);
         assert_eq!(result.representative, vec![0, 1]);
+    }
+
+    /// `count` texts of 100 words, each one more word away from the first (J ~ 0.90 per step).
+    fn chain(count: usize) -> Vec<String> {
+        let mut words: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
+        (0..count)
+            .map(|step| {
+                if step > 0 {
+                    words[step * 15] = format!("changed{step}");
+                }
+                words.join(" ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn greedy_keep_drops_a_row_only_for_a_similar_kept_row() {
+        let texts = chain(6);
+        let rows: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let mut greedy = options(0.8);
+        greedy.keep = Keep::Greedy;
+        greedy.ngram = 5;
+        // 32 × 4 bands make the pairs at J ≈ 0.81 candidates with near certainty.
+        greedy.bands = 32;
+        greedy.rows = 4;
+        let component = NearOptions {
+            keep: Keep::Component,
+            ..greedy
+        };
+        let chained = run(&rows, component, None);
+        assert_eq!(chained.representative, vec![0; 6]);
+        assert!(chained.similarity[5] < 0.8);
+        let result = run(&rows, greedy, None);
+        assert_eq!(result.representative, vec![0, 0, 0, 3, 3, 3]);
+        assert_eq!(result.cluster, vec![0; 6]);
+        assert!(result
+            .similarity
+            .iter()
+            .all(|&similarity| similarity >= 0.8));
+    }
+
+    #[test]
+    fn short_texts_are_shingled_narrower() {
+        let left = "what is the sum of all the positive divisors of the number sixty four";
+        let right = "what is the sum of all the positive divisors of the whole number sixty four";
+        let fixed = NearOptions {
+            ngram: 5,
+            bands: 32,
+            rows: 4,
+            ..options(0.8)
+        };
+        let short = NearOptions {
+            unigram_below: 20,
+            bigram_below: 50,
+            ..fixed
+        };
+        assert_eq!(short.shingle_width(14), 1);
+        assert_eq!(short.shingle_width(20), 2);
+        assert_eq!(short.shingle_width(50), 5);
+        assert_eq!(run(&[left, right], fixed, None).representative, vec![0, 1]);
+        assert_eq!(run(&[left, right], short, None).representative, vec![0, 0]);
+    }
+
+    #[test]
+    fn number_keys_ignore_order_and_separators() {
+        let keys = number_keys(&[Some("7 and 12"), Some("12, then 7"), Some("７ and 13")]).unwrap();
+        assert_eq!(keys[0], keys[1]);
+        assert_ne!(keys[0], keys[2]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod ngram_index;
 pub mod normalize;
 pub mod parallel;
 pub mod quality;
+pub mod select;
 pub mod shingle;
 pub mod unionfind;
 pub mod vectors;
@@ -39,6 +40,8 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(py::dedup::candidate_probability, module)?)?;
     module.add_class::<py::dedup::PyExactIndex>()?;
     module.add_class::<py::dedup::PyNearIndex>()?;
+    module.add_function(wrap_pyfunction!(py::dedup::number_keys, module)?)?;
+    module.add_function(wrap_pyfunction!(py::dedup::connected_components, module)?)?;
     module.add_function(wrap_pyfunction!(py::quality::quality_metrics, module)?)?;
     module.add_function(wrap_pyfunction!(py::quality::row_ngram_hashes, module)?)?;
     module.add_function(wrap_pyfunction!(
@@ -52,6 +55,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<py::decontam::PyNgramIndex>()?;
     module.add("HASH_SPEC", hashing::HASH_SPEC)?;
     module.add("MINHASH_SPEC", minhash::MINHASH_SPEC)?;
+    module.add("SHINGLE_SPEC", dedup::SHINGLE_SPEC)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

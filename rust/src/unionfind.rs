@@ -2,6 +2,8 @@
 //! set. Linking always hangs the larger root under the smaller, so the result does not depend on
 //! the order in which edges arrive. Path halving keeps finds near-constant.
 
+use crate::error::{Error, Result};
+
 /// Disjoint sets over `0..len`.
 #[derive(Debug, Clone)]
 pub struct UnionFind {
@@ -47,10 +49,57 @@ impl UnionFind {
     }
 }
 
+/// Connected components of an edge list over arbitrary (sparse) row ids: `(rows, component)`,
+/// `rows` the sorted distinct ids named by an edge and `component` the lowest row of each one's
+/// component. Memory is proportional to the edges, not to the largest id.
+///
+/// # Errors
+/// Edge arrays of different lengths, a negative id, or more than `u32::MAX` distinct rows.
+pub fn edge_components(left: &[i64], right: &[i64]) -> Result<(Vec<i64>, Vec<i64>)> {
+    if left.len() != right.len() {
+        return Err(Error::invalid(format!(
+            "left has {} rows but right has {}",
+            left.len(),
+            right.len()
+        )));
+    }
+    if let Some(bad) = left.iter().chain(right).find(|&&row| row < 0) {
+        return Err(Error::invalid(format!("negative row id {bad}")));
+    }
+    let mut rows: Vec<i64> = left.iter().chain(right).copied().collect();
+    rows.sort_unstable();
+    rows.dedup();
+    if u32::try_from(rows.len()).is_err() {
+        return Err(Error::invalid(format!("more than {} rows", u32::MAX)));
+    }
+    // Dense positions keep the sorted order, so the lowest position names the lowest row.
+    let position = |row: i64| rows.partition_point(|&other| other < row) as u32;
+    let mut sets = UnionFind::new(rows.len());
+    for (&a, &b) in left.iter().zip(right) {
+        sets.union(position(a), position(b));
+    }
+    let component = sets
+        .roots()
+        .into_iter()
+        .map(|root| rows[root as usize])
+        .collect();
+    Ok((rows, component))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn edge_components_name_each_component_by_its_lowest_row() {
+        let (rows, component) = edge_components(&[5, 1, 7], &[9, 5, 8]).unwrap();
+        assert_eq!(rows, vec![1, 5, 7, 8, 9]);
+        assert_eq!(component, vec![1, 1, 7, 7, 1]);
+        assert!(edge_components(&[1], &[]).is_err());
+        assert!(edge_components(&[-1], &[2]).is_err());
+        assert_eq!(edge_components(&[], &[]).unwrap(), (vec![], vec![]));
+    }
 
     #[test]
     fn joins_chains_to_the_lowest_id() {

@@ -15,6 +15,7 @@ import pytest
 from amfast.clean import clean
 from amfast.clean.config import CleanConfig
 from amfast.clean.ledger import explain
+from amfast.corpus import same_numbers
 
 pytestmark = pytest.mark.slow
 PYTHON_PATH = str(Path(__file__).parents[2] / "python")
@@ -53,6 +54,27 @@ def test_default_config_funnel_on_the_real_corpus(corpus_run):
     for stage in summary.funnel.stages:
         assert stage["in"] - stage["dropped"] == stage["out"]
     assert 40_000 < summary.kept < 55_000
+
+
+def test_no_row_is_dropped_for_a_near_duplicate_with_other_numbers(corpus_run, benchmarks_dir):
+    with gzip.open(benchmarks_dir / "corpus" / "math_problems_union.jsonl.gz", "rt") as handle:
+        problems = {row["id"]: row["problem"] for row in map(json.loads, handle)}
+    columns = ["row_id", "stage", "kept_row_id", "score"]
+    ledger = pq.read_table(corpus_run.ledger, columns=columns).to_pylist()
+    near = [record for record in ledger if record["stage"] == "near_dedup"]
+    assert near
+    for record in near:
+        assert same_numbers(problems[record["row_id"]], problems[record["kept_row_id"]])
+        assert record["score"] >= 0.8  # greedy keep: never below the threshold
+    # Before the math-safe defaults, 402 GSM8K test problems went for GSM-Hard copies.
+    assert not [
+        record
+        for record in near
+        if record["row_id"].startswith("gsm8k_test/")
+        and record["kept_row_id"].startswith("gsm_hard/")
+    ]
+    assert "gsm8k_test/0 (input row" in explain(corpus_run.output, "gsm8k_test/0")
+    assert "kept" in explain(corpus_run.output, "gsm8k_test/0").splitlines()[0]
 
 
 def test_why_follows_a_duplicate_to_its_kept_row(corpus_run):

@@ -112,7 +112,7 @@ def test_semantic_stage_keeps_one_of_each_paraphrase_group(tmp_path: Path) -> No
     )
     summary = clean(config)
     ledger = read_ledger(summary.ledger).to_pylist()
-    # Default priority prefers the longer text among duplicates.
-    assert [(row["row_id"], row["kept_row_id"]) for row in ledger] == [("a", "b")]
+    # The default priority does not prefer the longer text: the earliest row is kept.
+    assert [(row["row_id"], row["kept_row_id"]) for row in ledger] == [("b", "a")]
     assert ledger[0]["reason"] == "semantic_duplicate"
     assert ledger[0]["score"] >= 0.95

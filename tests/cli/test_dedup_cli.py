@@ -144,6 +144,30 @@ def test_minhash_dedup_jsonl_matches_the_python_api(tmp_path, small_corpus, near
         assert row["text"] == small_corpus.texts[row["row_id"]]
 
 
+@pytest.mark.parametrize(
+    ("flags", "options"),
+    [
+        (["--keep", "component"], {"keep": "component"}),
+        (["--no-number-guard"], {"number_guard": False}),
+        (["--unigram-below", "0", "--bigram-below", "0"], {"unigram_below": 0, "bigram_below": 0}),
+    ],
+)
+def test_minhash_dedup_flags_reach_the_library(tmp_path, flags, options):
+    numbers = ["one", "two", "three", "four", "five", "six", "seven", "eight"]
+    texts = [
+        f"Find the remainder when {n} is divided by {m}." for n in numbers[:3] for m in numbers[3:]
+    ]
+    texts += ["A train travels 120 km in 2 hours; what is its speed in km per hour on the track?"]
+    texts += ["A train travels 150 km in 2 hours; what is its speed in km per hour on the track?"]
+    lines = [json.dumps({"text": text}).encode() for text in texts]
+    source = write_lines(tmp_path / "in.jsonl", lines)
+    kept = tmp_path / "kept.jsonl"
+    assert run_dedup(source, "-o", kept, "--text-field", "text", *flags) == 0
+    expected = near_duplicates(texts, **options)
+    assert len(read_jsonl(kept)) == int(expected.keep.sum())
+    assert expected.keep.sum() != near_duplicates(texts).keep.sum()
+
+
 def test_minhash_dedup_in_small_batches_matches_one_batch_and_leaves_no_spool(
     tmp_path, monkeypatch, near_corpus_lines
 ):
@@ -351,8 +375,9 @@ def test_demo_runs_clean_and_prints_the_funnel_recall_and_precision(tmp_path, ca
     recall = float(re.search(r"^recall\s+([\d.]+)", printed, re.MULTILINE).group(1))
     precision = float(re.search(r"^precision\s+([\d.]+)", printed, re.MULTILINE).group(1))
     assert recall >= 0.99
-    # Pairs are (dropped row, row kept for it): chained clusters put a few below the threshold.
-    assert precision >= 0.85
+    # Pairs are (dropped row, row kept for it): greedy keep drops a row only for a kept row at
+    # or above the threshold, so every pair is a true one.
+    assert precision == 1.0
     manifest = json.loads((out / "clean" / "manifest.json").read_text())
     assert manifest["rows"] == 2000
     assert manifest["kept"] + manifest["dropped"] == 2000

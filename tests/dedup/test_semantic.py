@@ -124,6 +124,19 @@ def test_greedy_keep_does_not_chain_and_follows_priority():
     np.testing.assert_allclose(preferred.similarity, np.cos(np.radians([20, 0, 20])), atol=1e-6)
 
 
+def test_number_guard_keeps_rows_whose_numbers_differ():
+    vectors = np.array([[1.0, 0.0], [0.999, 0.04], [0.998, 0.06], [0.0, 1.0]], dtype=np.float32)
+    texts = ["pay $165 a month", "pay $5,845,682 a month", "a month: pay 165 $", "other"]
+    guarded = semantic_duplicates(vectors, texts=texts, method="exact")
+    assert guarded.representative.tolist() == [0, 1, 0, 3]
+    # The graph is returned whole, so it can be reused with the guard off.
+    assert guarded.graph.pairs() == {(0, 1), (0, 2), (1, 2)}
+    plain = semantic_duplicates(vectors, texts=texts, number_guard=False, method="exact")
+    assert plain.representative.tolist() == [0, 0, 0, 3]
+    with pytest.raises(ValueError, match="3 texts for 4 embedding rows"):
+        semantic_duplicates(vectors, texts=texts[:3], method="exact")
+
+
 def test_rethreshold_reuses_the_graph():
     vectors = planted(500)
     loose = similarity_graph(vectors, threshold=0.5, method="exact")
@@ -265,7 +278,8 @@ def test_cli_semantic_dedup_with_the_default_model(tmp_path, real_rows):
     ],
 )
 def test_cli_semantic_dedup_with_precomputed_embeddings(tmp_path, graph_flags):
-    rows = [{"q": f"question {i}", "answer": "" if i == 0 else "x"} for i in range(4)]
+    # Letters, not digits: the number guard would keep "question 0" and "question 1" apart.
+    rows = [{"q": f"question {'abcd'[i]}", "answer": "" if i == 0 else "x"} for i in range(4)]
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(row) + "\n" for row in rows))
     vectors = np.array([[1, 0], [0.999, 0.04], [0, 1], [-1, 0]], dtype=np.float32)
@@ -291,7 +305,7 @@ def test_cli_semantic_dedup_with_precomputed_embeddings(tmp_path, graph_flags):
     )
     assert code == 0
     kept = [json.loads(line)["q"] for line in (tmp_path / "kept.jsonl").read_text().splitlines()]
-    assert kept == ["question 1", "question 2", "question 3"]
+    assert kept == ["question b", "question c", "question d"]
     dropped = json.loads((tmp_path / "dropped.jsonl").read_text())
     assert (dropped["row_id"], dropped["dup_of"]) == (0, 1)
     assert dropped["similarity"] == pytest.approx(0.9992, abs=1e-3)

@@ -77,8 +77,11 @@ class CleanConfig:
         default_factory=lambda: list(DEFAULT_FILTERS), metadata=_help("quality filters in order")
     )
     priority: list[str] = field(
-        default_factory=lambda: ["has_reference", "has_test_case", "source_rank", "longer"],
-        metadata=_help("which duplicate to keep: has_reference, has_test_case, source_rank, ..."),
+        default_factory=lambda: ["has_reference", "has_test_case", "source_rank"],
+        metadata=_help(
+            "which duplicate to keep: has_reference, has_test_case, source_rank, longer, "
+            "shorter; the earliest row breaks ties"
+        ),
     )
     source_rank: list[str] = field(
         default_factory=list, metadata=_help("sources by preference, best first")

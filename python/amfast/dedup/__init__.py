@@ -7,6 +7,7 @@ from amfast.dedup.near import (
     candidate_probability,
     choose_bands,
     near_duplicates,
+    number_keys,
 )
 from amfast.dedup.semantic import (
     SemanticDuplicates,
@@ -27,6 +28,7 @@ __all__ = [
     "content_hashes",
     "exact_duplicates",
     "near_duplicates",
+    "number_keys",
     "priority_rank",
     "semantic_duplicates",
     "similarity_graph",

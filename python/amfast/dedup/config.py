@@ -39,6 +39,13 @@ class DedupConfig:
         default=None,
         metadata={"help": "minhash: exact Jaccard cut (default 0.8); semantic: cosine (0.95)"},
     )
+    keep: Literal["greedy", "component"] = field(
+        default="greedy",
+        metadata={
+            "help": "greedy: in priority order, drop a row only for a kept row it is similar "
+            "to; component: one row per connected component (can chain)"
+        },
+    )
     normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
     minhash: MinHashOptions = field(default_factory=MinHashOptions)
     semantic: SemanticOptions = field(default_factory=SemanticOptions)

@@ -17,15 +17,14 @@ from tqdm import tqdm
 
 from amfast.config import require
 from amfast.dedup.exact import exact_duplicates
-from amfast.dedup.near import MinHashOptions, NearDuplicateIndex, NearDuplicates
+from amfast.dedup.near import Keep, MinHashOptions, NearDuplicateIndex, NearDuplicates
+from amfast.dedup.semantic import Method as GraphMethod
 from amfast.dedup.semantic import (
-    Keep,
     Quantization,
     SemanticDuplicates,
     priority_rank,
     semantic_duplicates,
 )
-from amfast.dedup.semantic import Method as GraphMethod
 from amfast.embed import Embedder, PrecomputedEmbeddings, SentenceTransformerEmbedder, embed_texts
 from amfast.errors import InputError, InvalidRowError
 from amfast.io import (
@@ -226,7 +225,10 @@ def dedup_file(
     rows: int | None = None,
     ngram: int = 5,
     seed: int = 1,
-    number_guard: bool = False,
+    number_guard: bool = True,
+    unigram_below: int = 20,
+    bigram_below: int = 50,
+    keep: Keep = "greedy",
     normalize: NormalizeOptions | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     num_threads: int | None = None,
@@ -239,8 +241,9 @@ def dedup_file(
     write), so memory does not grow with the text. Outputs appear only once complete.
 
     `method="semantic"` embeds the texts (see `SemanticOptions`; `threshold` and the other
-    MinHash arguments do not apply) and keeps rows in priority order. `minhash`, when given,
-    holds the MinHash settings whole and replaces `threshold` ... `number_guard`.
+    MinHash arguments do not apply) and keeps rows in priority order. `number_guard` applies
+    to minhash and semantic; `keep` to minhash (semantic takes `SemanticOptions.keep`).
+    `minhash`, when given, holds the MinHash settings whole and replaces `threshold` ... `keep`.
 
     Raises:
         InputError: Missing file or field, a non-string value, invalid UTF-8 or JSON, or an
@@ -255,7 +258,12 @@ def dedup_file(
     try:
         if method == "semantic":
             representative, similarity, reason, found_semantic = _semantic_duplicates_of_file(
-                source, text_field, batch_size, semantic or SemanticOptions(), num_threads
+                source,
+                text_field,
+                batch_size,
+                semantic or SemanticOptions(),
+                num_threads,
+                minhash.number_guard if minhash is not None else number_guard,
             )
             near = None
         elif method == "exact":
@@ -271,6 +279,9 @@ def dedup_file(
                 ngram=ngram,
                 seed=seed,
                 number_guard=number_guard,
+                unigram_below=unigram_below,
+                bigram_below=bigram_below,
+                keep=keep,
             )
             index = NearDuplicateIndex(
                 normalize=normalize, num_threads=num_threads, **minhash.as_kwargs()
@@ -281,20 +292,20 @@ def dedup_file(
     except InvalidRowError as error:
         # The core numbers rows; the user also needs the file and the field.
         raise InputError(f"{source}: {error} (field {text_field!r})") from error
-    keep = representative == np.arange(len(representative))
+    kept_rows = representative == np.arange(len(representative))
     write_split(
         source,
-        keep,
+        kept_rows,
         output,
         dropped,
         DroppedInfo(representative.tolist(), similarity.tolist(), reason),
         batch_size,
     )
-    kept = int(np.count_nonzero(keep))
+    kept = int(np.count_nonzero(kept_rows))
     return DedupSummary(
-        rows=len(keep),
+        rows=len(kept_rows),
         kept=kept,
-        dropped=len(keep) - kept,
+        dropped=len(kept_rows) - kept,
         seconds=time.perf_counter() - started,
         method=method,
         representative=representative,
@@ -341,6 +352,7 @@ def _semantic_duplicates_of_file(
     batch_size: int,
     options: SemanticOptions,
     num_threads: int | None,
+    number_guard: bool,
 ) -> tuple[np.ndarray, np.ndarray, str, SemanticDuplicates]:
     texts: list[str] = []
     for batch in _batches(source, text_field, batch_size, "reading"):
@@ -363,6 +375,8 @@ def _semantic_duplicates_of_file(
         threshold=options.threshold,
         priority=priority,
         keep=options.keep,
+        texts=texts,
+        number_guard=number_guard,
         method=options.graph_method,
         nprobe=options.nprobe,
         cells=options.cells,

@@ -1,9 +1,16 @@
 """Near dedup: MinHash-LSH candidates, every candidate verified by exact Jaccard.
 
-Pipeline (all in Rust, GIL released, parallel): normalize -> word n-gram shingles (64-bit) ->
-MinHash (`num_perm` seeded permutations, spec `amfast-minhash-v1`) -> LSH `bands x rows` ->
-exact Jaccard of the two shingle sets for every candidate pair -> union-find over the pairs at
-or above `threshold` -> one representative per cluster, the smallest `(priority, row id)`.
+Pipeline (all in Rust, GIL released, parallel): normalize -> word n-gram shingles (64-bit; the
+width narrows for short texts, rule `amfast-shingle-v2`) -> MinHash (`num_perm` seeded
+permutations, spec `amfast-minhash-v1`) -> LSH `bands x rows` -> exact Jaccard of the two
+shingle sets for every candidate pair (and, with `number_guard`, equal numbers) -> keep policy:
+rows in `(priority, row id)` order, a row dropped only for an already kept row at or above
+`threshold` (`keep="greedy"`, no chains), or one row per connected component
+(`keep="component"`).
+
+Defaults protect math data: `number_guard=True` (a problem is never dropped for one with other
+numbers), texts under 20 words are compared as word sets and under 50 words as word pairs (a
+one-word edit of a short problem keeps Jaccard >= 0.8 with them; word 5-grams lose it).
 
 For more rows than memory, `NearDuplicateIndex` takes batches in two passes: `add` every batch,
 then `verify` every batch again in the same order, then `finish`.
@@ -13,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +32,7 @@ from amfast.dedup.exact import RepresentativeMap, _as_batches, as_priority
 from amfast.normalize import NormalizeOptions, TextColumn
 
 DEFAULT_TARGET_RECALL = 0.95
+Keep = Literal["greedy", "component"]
 
 
 @dataclass(frozen=True)
@@ -39,9 +47,13 @@ class MinHashOptions:
         num_perm: MinHash permutations (signature slots).
         bands: LSH bands; with `rows`, or neither for the automatic choice.
         rows: Slots per band.
-        ngram: Words per shingle; shorter texts form one whole-text shingle.
+        ngram: Words per shingle for texts of `bigram_below` words or more.
         seed: Seed of the MinHash permutations.
         number_guard: Never merge two texts whose multisets of numbers differ.
+        unigram_below: Texts shorter than this many words are compared as word sets.
+        bigram_below: Texts shorter than this many words are compared as word pairs.
+        keep: `greedy` (a row is dropped only for a kept row at or above the threshold) or
+            `component` (one row per connected component, which can chain).
     """
 
     threshold: float = field(default=0.8, metadata={"help": "near-duplicate exact Jaccard cut"})
@@ -53,10 +65,22 @@ class MinHashOptions:
     ngram: int = field(default=5, metadata={"help": "words per shingle"})
     seed: int = field(default=1, metadata={"help": "MinHash seed"})
     number_guard: bool = field(
-        default=False, metadata={"help": "never merge texts with different numbers"}
+        default=True, metadata={"help": "never merge texts with different numbers"}
+    )
+    unigram_below: int = field(
+        default=20, metadata={"help": "texts under this many words compare word sets (0: off)"}
+    )
+    bigram_below: int = field(
+        default=50, metadata={"help": "texts under this many words compare word pairs (0: off)"}
+    )
+    keep: Keep = field(
+        default="greedy",
+        metadata={"help": "greedy: drop only for a kept row >= threshold; component: chains"},
     )
 
     def __post_init__(self) -> None:
+        require(self.unigram_below >= 0, "unigram_below", self.unigram_below, "an integer >= 0")
+        require(self.bigram_below >= 0, "bigram_below", self.bigram_below, "an integer >= 0")
         require(0.0 < self.threshold <= 1.0, "threshold", self.threshold, "a number in (0, 1]")
         require(self.num_perm >= 1, "num_perm", self.num_perm, "an integer >= 1")
         require(self.ngram >= 1, "ngram", self.ngram, "an integer >= 1")
@@ -86,11 +110,12 @@ class NearDuplicates(RepresentativeMap):
     """Near-dedup result, one entry per row plus the verified pairs.
 
     Attributes:
-        cluster: Lowest row id of each row's cluster (its own id when it has no duplicate).
-        representative: The row kept for each row's cluster (itself when kept).
-        similarity: Exact Jaccard with the representative (1.0 when kept). Clusters are
-            connected components of verified pairs, so this can be below the threshold for a
-            row linked through a chain.
+        cluster: Lowest row id of each row's connected component of verified pairs (its own
+            id when it has no duplicate).
+        representative: The row kept in each row's place (itself when kept).
+        similarity: Exact Jaccard with the representative (1.0 when kept); >= threshold for
+            every dropped row under `keep="greedy"`, possibly lower under `"component"`
+            (a row linked through a chain).
         pair_left: Left rows of verified pairs (left < right).
         pair_right: Right rows of verified pairs.
         pair_similarity: Exact Jaccard of each verified pair (>= threshold).
@@ -136,7 +161,10 @@ class NearDuplicateIndex:
         rows: int | None = None,
         ngram: int = 5,
         seed: int = 1,
-        number_guard: bool = False,
+        number_guard: bool = True,
+        unigram_below: int = 20,
+        bigram_below: int = 50,
+        keep: Keep = "greedy",
         normalize: NormalizeOptions | None = None,
         num_threads: int | None = None,
     ) -> None:
@@ -148,9 +176,14 @@ class NearDuplicateIndex:
             bands: LSH bands; with `rows`, or neither for the automatic choice, which picks the
                 fewest false candidates with P(candidate | J = threshold) >= 0.95.
             rows: Slots per band.
-            ngram: Words per shingle; shorter texts form one whole-text shingle.
+            ngram: Words per shingle for texts of `bigram_below` words or more; shorter texts
+                form one whole-text shingle.
             seed: Seed of the MinHash permutations.
-            number_guard: Never merge two texts whose multisets of numbers differ.
+            number_guard: Never drop a row for one whose multiset of numbers differs.
+            unigram_below: Texts with fewer words are shingled as single words (0: never).
+            bigram_below: Texts with fewer words (from `unigram_below` on) as word pairs.
+            keep: "greedy" (a row is dropped only for a kept row it is similar to) or
+                "component" (one row per connected component).
             normalize: Normalization applied before shingling.
             num_threads: Worker threads (None: all cores).
         """
@@ -163,6 +196,9 @@ class NearDuplicateIndex:
             ngram=ngram,
             seed=seed,
             number_guard=number_guard,
+            unigram_below=unigram_below,
+            bigram_below=bigram_below,
+            keep=keep,
             num_threads=num_threads,
             **options.as_kwargs(),
         )
@@ -194,7 +230,7 @@ class NearDuplicateIndex:
         return self._index.signatures(texts)
 
     def finish(self, priority: npt.ArrayLike | None = None) -> NearDuplicates:
-        """Clusters the verified pairs; each cluster keeps the smallest `(priority, row id)`."""
+        """Verifies the candidates and keeps rows by `keep`, smallest `(priority, row id)` first."""
         result = self._index.finish(as_priority(priority, len(self._index)))
         return NearDuplicates(
             cluster=result["cluster"],
@@ -229,7 +265,10 @@ def near_duplicates(
     rows: int | None = None,
     ngram: int = 5,
     seed: int = 1,
-    number_guard: bool = False,
+    number_guard: bool = True,
+    unigram_below: int = 20,
+    bigram_below: int = 50,
+    keep: Keep = "greedy",
     priority: npt.ArrayLike | None = None,
     normalize: NormalizeOptions | None = None,
     num_threads: int | None = None,
@@ -243,9 +282,12 @@ def near_duplicates(
         num_perm: MinHash permutations.
         bands: LSH bands (with `rows`; neither: automatic, see `choose_bands`).
         rows: Slots per band.
-        ngram: Words per shingle.
+        ngram: Words per shingle (texts of `bigram_below` words or more).
         seed: MinHash seed.
-        number_guard: Never merge two texts whose multisets of numbers differ.
+        number_guard: Never drop a row for one whose multiset of numbers differs.
+        unigram_below: Texts with fewer words are shingled as single words (0: never).
+        bigram_below: Texts with fewer words (from `unigram_below` on) as word pairs (0: never).
+        keep: "greedy" (drop a row only for a kept row it is similar to) or "component".
         priority: Optional per-row rank; smaller values are kept first.
         normalize: Normalization applied before shingling.
         num_threads: Worker threads (None: all cores).
@@ -275,6 +317,9 @@ def near_duplicates(
         ngram=ngram,
         seed=seed,
         number_guard=number_guard,
+        unigram_below=unigram_below,
+        bigram_below=bigram_below,
+        keep=keep,
         normalize=normalize,
         num_threads=num_threads,
     )
@@ -292,6 +337,19 @@ def near_duplicates(
     for batch in passes():
         index.verify(batch)
     return index.finish(priority)
+
+
+def number_keys(texts: TextColumn, *, num_threads: int | None = None) -> npt.NDArray[np.uint64]:
+    """Per row, a 64-bit key of its multiset of digit runs: what `number_guard` compares.
+
+    Two texts with the same numbers in any order (full-width digits count as ASCII) share a key.
+
+    Example:
+        >>> keys = number_keys(["pay $165 a month for 2 years", "2 years at $165", "pay $5,845"])
+        >>> bool(keys[0] == keys[1]), bool(keys[0] == keys[2])
+        (True, False)
+    """
+    return _core.number_keys(texts, num_threads=num_threads)
 
 
 def choose_bands(

@@ -9,8 +9,12 @@ all pairs (small N, recall checks). Every edge's cosine is the exact f32 one.
 
 Rows are then visited in priority order and a row is dropped iff it has an edge to a row
 already kept (`keep="greedy"`, the default: no chaining through rows that were themselves
-dropped), or one row is kept per connected component (`keep="component"`, what MinHash near
-dedup does). Cluster ids are always the connected components.
+dropped; shared with near dedup), or one row is kept per connected component
+(`keep="component"`). Cluster ids are always the connected components.
+
+Embeddings barely see numbers ("pay $5,845,682 a month" and "$165 a month" score above 0.95), so
+given the `texts`, `number_guard` (on by default) removes every edge between texts whose
+multisets of numbers differ before the keep decision.
 
 Thresholds measured for all-MiniLM-L6-v2: 0.95 keeps to near-verbatim copies, 0.90 also merges
 paraphrases. For bge-m3 (multilingual; finds the same problem in Chinese and English) 0.90.
@@ -27,11 +31,12 @@ import numpy.typing as npt
 
 from amfast import _core
 from amfast.dedup.exact import RepresentativeMap, as_priority
+from amfast.dedup.near import Keep, number_keys
 from amfast.errors import InputError
+from amfast.normalize import TextColumn
 
 Method = Literal["clustered", "hnsw", "exact"]
 Quantization = Literal["f32", "f16", "bf16", "i8"]
-Keep = Literal["greedy", "component"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,10 @@ class SimilarityGraph:
 
     def above(self, threshold: float) -> SimilarityGraph:
         """The edges at or above a higher threshold (re-threshold without recomputing)."""
-        mask = self.similarity >= threshold
+        return self.where(self.similarity >= threshold)
+
+    def where(self, mask: npt.NDArray[np.bool_]) -> SimilarityGraph:
+        """The edges where `mask` is true."""
         return SimilarityGraph(self.left[mask], self.right[mask], self.similarity[mask])
 
     def pairs(self) -> set[tuple[int, int]]:
@@ -60,7 +68,8 @@ class SemanticDuplicates(RepresentativeMap):
         cluster: Lowest row id of each row's connected component.
         representative: The kept row that replaces each row (itself when kept).
         similarity: Exact cosine with the representative (1.0 when kept).
-        graph: All edges with cosine >= threshold.
+        graph: All edges with cosine >= threshold (before the number guard, so that it can be
+            reused at another threshold or setting).
     """
 
     cluster: npt.NDArray[np.int64]
@@ -142,6 +151,8 @@ def semantic_duplicates(
     threshold: float = 0.95,
     priority: npt.ArrayLike | None = None,
     keep: Keep = "greedy",
+    texts: TextColumn | None = None,
+    number_guard: bool = True,
     graph: SimilarityGraph | None = None,
     num_threads: int | None = None,
     **graph_options: Any,  # noqa: ANN401 - forwarded to similarity_graph
@@ -153,6 +164,10 @@ def semantic_duplicates(
         threshold: Minimum cosine for two rows to be duplicates.
         priority: Per-row rank, smaller kept first (see `priority_rank`); ties by row id.
         keep: "greedy" (drop a row iff it is similar to a kept row) or "component".
+        texts: The texts the rows embed; needed by `number_guard` (without them no edge is
+            removed).
+        number_guard: Never drop a row for one whose multiset of numbers differs (see
+            `number_keys`).
         graph: A graph computed before (e.g. at a lower threshold); re-thresholded, not rebuilt.
         num_threads: Worker threads (None: all cores).
         **graph_options: `method`, `nprobe`, `cells`, `k`, ... of `similarity_graph`.
@@ -170,11 +185,17 @@ def semantic_duplicates(
         )
     else:
         graph = graph.above(threshold)
+    edges = graph
+    if number_guard and texts is not None:
+        keys = number_keys(texts, num_threads=num_threads)
+        if len(keys) != len(matrix):
+            raise ValueError(f"{len(keys)} texts for {len(matrix)} embedding rows")
+        edges = graph.where(keys[graph.left] == keys[graph.right])
     result = _core.select_representatives(
         matrix,
-        graph.left,
-        graph.right,
-        graph.similarity,
+        edges.left,
+        edges.right,
+        edges.similarity,
         priority=as_priority(priority, len(matrix)),
         keep=keep,
         num_threads=num_threads,
@@ -253,14 +274,21 @@ class _SemanticStage:
     threshold: float
     model: str | None
     cache_dir: str | None
+    number_guard: bool = True
     name: str = "semantic_dedup"
 
     def params(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "model": self.model}
+        return {
+            "threshold": self.threshold,
+            "model": self.model,
+            "number_guard": self.number_guard,
+        }
 
     def run(self, frame: Any, context: Any) -> Any:  # noqa: ANN401 - pipeline types, lazily
-        vectors = self.embed(frame.column("text").to_pylist())
-        return self.decide(vectors, frame.column("priority").to_numpy(), context.num_threads)
+        texts = frame.column("text")
+        vectors = self.embed(texts.to_pylist())
+        keys = number_keys(texts, num_threads=context.num_threads)
+        return self.decide(vectors, frame.column("priority").to_numpy(), context.num_threads, keys)
 
     def embed(self, texts: list[str]) -> npt.NDArray[Any]:
         """The embeddings of `texts` (row by row: engines may embed blocks separately)."""
@@ -270,13 +298,25 @@ class _SemanticStage:
         return embed_texts(texts, embedder, cache_dir=self.cache_dir)
 
     def decide(
-        self, vectors: npt.NDArray[Any], priority: npt.NDArray[np.int64], num_threads: int | None
+        self,
+        vectors: npt.NDArray[Any],
+        priority: npt.NDArray[np.int64],
+        num_threads: int | None,
+        keys: npt.NDArray[np.uint64],
     ) -> Any:  # noqa: ANN401 - pipeline types, lazily
-        """The drops among rows with these embeddings and priorities."""
+        """The drops among rows with these embeddings, priorities and number keys."""
         from amfast.stage import Drops
 
+        graph = similarity_graph(vectors, threshold=self.threshold, num_threads=num_threads)
+        if self.number_guard:
+            graph = graph.where(keys[graph.left] == keys[graph.right])
         result = semantic_duplicates(
-            vectors, threshold=self.threshold, priority=priority, num_threads=num_threads
+            vectors,
+            threshold=self.threshold,
+            priority=priority,
+            graph=graph,
+            number_guard=False,  # applied above, from keys the engine computed with the rows
+            num_threads=num_threads,
         )
         positions = np.flatnonzero(~result.keep).astype(np.int64)
         kept = result.representative[positions].astype(np.int64)
@@ -288,17 +328,23 @@ def clean_stage(options: dict[str, Any]) -> _SemanticStage:
     """The `semantic_dedup` step of `amfast clean`, from its `[semantic_dedup]` table.
 
     Keys: `threshold` (cosine, default 0.95), `model` (a sentence-transformers directory;
-    default the bundled all-MiniLM-L6-v2), `cache_dir` (embedding cache). Among duplicates the
-    row kept is the one with the best `priority` of the clean config.
+    default the bundled all-MiniLM-L6-v2), `cache_dir` (embedding cache), `number_guard`
+    (default true: never drop a row for one whose numbers differ). Among duplicates the row
+    kept is the one with the best `priority` of the clean config.
 
     Raises:
-        InputError: an unknown key or a threshold outside (0, 1].
+        InputError: an unknown key, a threshold outside (0, 1] or a non-boolean number_guard.
     """
     settings = dict(options)
-    unknown = sorted(set(settings) - {"threshold", "model", "cache_dir"})
+    unknown = sorted(set(settings) - {"threshold", "model", "cache_dir", "number_guard"})
     if unknown:
         raise InputError(f"[semantic_dedup] unknown keys {unknown}")
     threshold = float(settings.get("threshold", 0.95))
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"[semantic_dedup] threshold must be in (0, 1], got {threshold}")
-    return _SemanticStage(threshold, settings.get("model"), settings.get("cache_dir"))
+    number_guard = settings.get("number_guard", True)
+    if not isinstance(number_guard, bool):
+        raise InputError(
+            f"[semantic_dedup] number_guard must be true or false, got {number_guard!r}"
+        )
+    return _SemanticStage(threshold, settings.get("model"), settings.get("cache_dir"), number_guard)

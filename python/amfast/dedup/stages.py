@@ -2,8 +2,10 @@
 
 - `normalize`: drops rows whose text is empty once normalized (nothing left to compare).
 - `exact_dedup`: equal normalized texts; the representative is the smallest `priority`.
-- `near_dedup`: MinHash-LSH candidates verified by exact Jaccard; clusters are connected
-  components; each keeps its smallest `priority`. The score is the Jaccard with the kept row.
+- `near_dedup`: MinHash-LSH candidates verified by exact Jaccard (and the number guard); rows
+  in `priority` order, each dropped only for a kept row at or above the threshold (`keep`
+  "greedy"; "component" keeps one row per connected component). The score is the Jaccard with
+  the kept row.
 """
 
 from __future__ import annotations
@@ -95,7 +97,11 @@ class NearDedupStage:
     name = "near_dedup"
 
     def __init__(self, options: NormalizeOptions, **settings: Any) -> None:  # noqa: ANN401
-        """`settings`: threshold, num_perm, bands, rows, ngram, seed, number_guard."""
+        """Near dedup with `settings`, the `NearDuplicateIndex` arguments.
+
+        Keys: threshold, num_perm, bands, rows, ngram, unigram_below, bigram_below, seed,
+        number_guard, keep.
+        """
         self.options, self.settings = options, settings
 
     def params(self) -> dict[str, Any]:
@@ -103,7 +109,7 @@ class NearDedupStage:
         return {**self.settings, **asdict(self.options)}
 
     def run(self, frame: pa.Table, context: StageContext) -> Drops:
-        """Two passes (signatures, then verification), then union-find (Rust)."""
+        """Two passes (signatures, then verification), then the keep policy (Rust)."""
         index = NearDuplicateIndex(
             normalize=self.options, num_threads=context.num_threads, **self.settings
         )

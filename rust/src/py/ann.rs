@@ -3,7 +3,8 @@
 use super::errors::to_pyerr;
 use super::numpy::{borrow_i64, vector, Embeddings};
 use super::run_detached;
-use crate::ann::{self, Graph, GraphOptions, Keep, Method, Quantization};
+use crate::ann::{self, Graph, GraphOptions, Method, Quantization};
+use crate::select::{self, Keep};
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -94,7 +95,7 @@ pub fn select_representatives<'py>(
     };
     let priority = priority.as_ref().map(borrow_i64).transpose()?;
     let selection = run_detached(py, num_threads, || {
-        ann::select(&matrix, &graph, priority, keep)
+        select::select_by_cosine(&matrix, &graph, priority, keep)
     })?;
     let out = PyDict::new(py);
     out.set_item("cluster", vector(py, selection.cluster))?;

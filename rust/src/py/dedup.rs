@@ -6,7 +6,9 @@ use super::run_detached;
 use crate::dedup::{self, NearOptions};
 use crate::error::Error;
 use crate::lsh;
-use numpy::PyReadonlyArray1;
+use crate::select::Keep;
+use crate::unionfind;
+use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -105,8 +107,9 @@ impl PyNearIndex {
     #[new]
     #[pyo3(signature = (
         *, threshold = 0.8, num_perm = 128, bands = None, rows = None, ngram = 5, seed = 1,
-        number_guard = false, lowercase = true, case_fold = false, keep_digits = true,
-        math_operators = false, strip_latex = false, num_threads = None
+        number_guard = true, unigram_below = 20, bigram_below = 50, keep = "greedy",
+        lowercase = true, case_fold = false, keep_digits = true, math_operators = false,
+        strip_latex = false, num_threads = None
     ))]
     #[allow(clippy::fn_params_excessive_bools, clippy::too_many_arguments)]
     fn new(
@@ -118,6 +121,9 @@ impl PyNearIndex {
         ngram: usize,
         seed: u64,
         number_guard: bool,
+        unigram_below: usize,
+        bigram_below: usize,
+        keep: &str,
         lowercase: bool,
         case_fold: bool,
         keep_digits: bool,
@@ -151,6 +157,9 @@ impl PyNearIndex {
             ngram,
             seed,
             number_guard,
+            unigram_below,
+            bigram_below,
+            keep: Keep::parse(keep).map_err(|error| super::errors::to_pyerr(py, error))?,
             normalize,
         };
         let inner =
@@ -257,4 +266,31 @@ pub fn choose_bands(
 #[pyfunction]
 pub fn candidate_probability(similarity: f64, bands: usize, rows: usize) -> f64 {
     lsh::candidate_probability(similarity, bands, rows)
+}
+
+#[pyfunction]
+#[pyo3(signature = (texts, *, num_threads = None))]
+pub fn number_keys<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyAny>,
+    num_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray1<u64>>> {
+    let column = TextColumn::extract(texts)?;
+    let rows = column.rows(py, 0)?;
+    let keys = run_detached(py, num_threads, || dedup::number_keys(&rows))?;
+    Ok(vector(py, keys))
+}
+
+#[pyfunction]
+#[pyo3(signature = (left, right, *, num_threads = None))]
+pub fn connected_components<'py>(
+    py: Python<'py>,
+    left: PyReadonlyArray1<'py, i64>,
+    right: PyReadonlyArray1<'py, i64>,
+    num_threads: Option<usize>,
+) -> PyResult<RowPairs<'py>> {
+    let (left, right) = (left.as_slice()?, right.as_slice()?);
+    let (rows, component) =
+        run_detached(py, num_threads, || unionfind::edge_components(left, right))?;
+    Ok((vector(py, rows), vector(py, component)))
 }

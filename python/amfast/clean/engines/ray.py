@@ -18,19 +18,22 @@ What runs where:
   row counts by hash (`frequent_ngrams`); and the verification of near-duplicate candidates,
   one group per connected component of the candidate graph: the component runs the local
   engine's Rust `NearIndex` (band keys, candidate pairs, exact Jaccard of the same shingle
-  sets, number guard, union-find over verified pairs, representative by priority).
+  sets, number guard, the same keep policy over the verified pairs, priority by the keys).
 - The driver: parsing the input into ingest shards (`amfast.clean.ingest`, the same code and
   files as the local engine), the stage markers, the output shards and the ledger
   (`write_outputs`, `write_reports`, unchanged); the connected components of the LSH candidate
-  graph (union-find over one edge per bucket member: edges are few, one per row and band at
-  most); and for `semantic_dedup`, the similarity graph over the gathered embeddings.
+  graph (the Rust union-find over one edge per bucket member: edges are few, one per row and
+  band at most); and for `semantic_dedup`, the similarity graph over the gathered embeddings.
 
 Why the results are identical: every bucket with two rows or more lies inside one candidate
 component, so the `NearIndex` of a component sees the same buckets, candidate pairs (including
 the linear star + chain of buckets over 64 rows), verified pairs and clusters as the one over
 the whole corpus; priorities are compared by the keys of `amfast.stage.priority_keys`, which
-order rows as the local ranks do. Bucketing by the band's content instead of its 64-bit hash
-can only differ when two different band contents share a hash and the pair then verifies.
+order rows as the local ranks do. The greedy keep policy decides a row from its verified
+neighbours only, all inside its component, visited in the same relative order: the same
+representatives as one pass over the corpus. Bucketing by the band's content instead of its
+64-bit hash can only differ when two different band contents share a hash and the pair then
+verifies.
 Semantic dedup embeds block by block; a model may round the last bits differently than in one
 pass over the corpus, which can move rows whose cosine sits at the threshold.
 
@@ -68,7 +71,7 @@ from amfast.clean.engines import StageResult
 from amfast.clean.ingest import read_errors, read_shard
 from amfast.decontam import BENCHMARKS_CACHE_KEY
 from amfast.dedup.exact import content_hashes
-from amfast.dedup.near import NearDuplicateIndex
+from amfast.dedup.near import NearDuplicateIndex, number_keys
 from amfast.dedup.stages import ExactDedupStage, NearDedupStage, NormalizeStage
 from amfast.errors import InputError
 from amfast.filters import FilterStage, _drops
@@ -342,7 +345,10 @@ class _Runner:
         column = found.column("embedding").combine_chunks()
         vectors = column.values.to_numpy(zero_copy_only=False).reshape(len(column), -1)
         drops = stage.decide(  # type: ignore[attr-defined]
-            np.ascontiguousarray(vectors), _ranks(found), self.config.num_threads
+            np.ascontiguousarray(vectors),
+            _ranks(found),
+            self.config.num_threads,
+            found.column("number_key").to_numpy(),
         )
         return drops.decisions(found.column("row").to_numpy())
 
@@ -376,29 +382,17 @@ def candidate_components(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Connected components of an edge list: `(rows, component)`, named by their lowest row.
 
-    `rows` are sorted. Union-find on the driver (the edges are few; see the module docs).
+    `rows` are sorted. The Rust union-find on the driver (the edges are few; see the module
+    docs).
 
     Example:
         >>> rows, component = candidate_components(np.array([5, 1, 7]), np.array([9, 5, 8]))
         >>> rows.tolist(), component.tolist()
         ([1, 5, 7, 8, 9], [1, 1, 7, 7, 1])
     """
-    rows, inverse = np.unique(np.concatenate([left, right]), return_inverse=True)
-    parent = list(range(len(rows)))
-
-    def find(node: int) -> int:
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
-    half = len(left)
-    for a, b in zip(inverse[:half].tolist(), inverse[half:].tolist(), strict=True):
-        root_a, root_b = find(a), find(b)
-        if root_a != root_b:  # the lower index is the lower row: it names the component
-            parent[max(root_a, root_b)] = min(root_a, root_b)
-    roots = np.array([find(node) for node in range(len(rows))], np.int64)
-    return rows.astype(np.int64), rows[roots].astype(np.int64) if len(rows) else roots
+    return _core.connected_components(
+        np.ascontiguousarray(left, np.int64), np.ascontiguousarray(right, np.int64)
+    )
 
 
 # --- block functions (run in Ray tasks) ---------------------------------------------------
@@ -598,10 +592,14 @@ def _frequent_block(
 
 
 def _embed_block(block: pa.Table, stage: Any) -> pa.Table:  # noqa: ANN401 - the semantic stage
-    """The block's embeddings (in the model's dtype) with rows and priority keys."""
+    """The block's embeddings (in the model's dtype) with rows, number and priority keys."""
     if block.num_rows == 0:
         return pa.table({"row": pa.array([], pa.int64())})
-    vectors = np.asarray(stage.embed(block.column("text").to_pylist()))
+    texts = block.column("text")
+    vectors = np.asarray(stage.embed(texts.to_pylist()))
     embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
     keys = {name: block.column(name) for name in _key_columns(block)}
-    return pa.table({"row": block.column("row"), "embedding": embedding, **keys})
+    numbers = number_keys(texts, num_threads=1)
+    return pa.table(
+        {"row": block.column("row"), "embedding": embedding, "number_key": numbers, **keys}
+    )
