@@ -322,9 +322,9 @@ mod tests {
             let score = by_edge(&left, &right, &similarity);
             let result = select(40, &pairs, Some(priority.as_slice()), Keep::Greedy, score).unwrap();
             for row in 0..40 {
-                let kept = result.representative[row] as usize;
+                let kept = usize::try_from(result.representative[row]).unwrap();
                 // A representative is itself kept, and a dropped row has an edge to it.
-                prop_assert_eq!(result.representative[kept] as usize, kept);
+                prop_assert_eq!(usize::try_from(result.representative[kept]).unwrap(), kept);
                 if kept != row {
                     prop_assert!(result.similarity[row] >= 0.8);
                     prop_assert!((priority[kept], kept) < (priority[row], row));
@@ -333,8 +333,8 @@ mod tests {
             // No two kept rows share an edge.
             for (&a, &b) in left.iter().zip(&right) {
                 let (a, b) = (a as usize, b as usize);
-                prop_assert!(result.representative[a] as usize != a
-                    || result.representative[b] as usize != b);
+                let is_kept = |row: usize| usize::try_from(result.representative[row]) == Ok(row);
+                prop_assert!(!is_kept(a) || !is_kept(b));
             }
             // The order of the edges does not matter.
             let (rl, rr, rs): (Vec<u32>, Vec<u32>, Vec<f32>) = (
