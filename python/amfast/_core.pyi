@@ -6,6 +6,9 @@ from typing import Any, Literal, TypedDict, final
 import numpy as np
 import numpy.typing as npt
 
+from amfast.dedup.near import MinHashOptions
+from amfast.normalize import NormalizeOptions
+
 __version__: str
 HASH_SPEC: str
 """Name of the content/word/shingle hash specification (`amfast-hash-v1`)."""
@@ -31,11 +34,7 @@ TextColumn = Sequence[str | None] | Any
 def normalize(
     texts: TextColumn,
     *,
-    lowercase: bool = True,
-    case_fold: bool = False,
-    keep_digits: bool = True,
-    math_operators: bool = False,
-    strip_latex: bool = False,
+    options: NormalizeOptions | None = None,
     num_threads: int | None = None,
 ) -> Any:  # noqa: ANN401 - list, pyarrow.Array or pyarrow.ChunkedArray
     """Normalizes every text; returns the same kind of column.
@@ -68,11 +67,7 @@ class ExactIndex:
     def __new__(
         cls,
         *,
-        lowercase: bool = True,
-        case_fold: bool = False,
-        keep_digits: bool = True,
-        math_operators: bool = False,
-        strip_latex: bool = False,
+        normalize: NormalizeOptions | None = None,
         num_threads: int | None = None,
     ) -> ExactIndex: ...
     def __len__(self) -> int: ...
@@ -100,21 +95,8 @@ class NearIndex:
     def __new__(
         cls,
         *,
-        threshold: float = 0.8,
-        num_perm: int = 128,
-        bands: int | None = None,
-        rows: int | None = None,
-        ngram: int = 5,
-        seed: int = 1,
-        number_guard: bool = True,
-        unigram_below: int = 20,
-        bigram_below: int = 50,
-        keep: Literal["greedy", "component"] = "greedy",
-        lowercase: bool = True,
-        case_fold: bool = False,
-        keep_digits: bool = True,
-        math_operators: bool = False,
-        strip_latex: bool = False,
+        minhash: MinHashOptions,
+        normalize: NormalizeOptions | None = None,
         num_threads: int | None = None,
     ) -> NearIndex: ...
     @property
@@ -277,11 +259,7 @@ class NgramIndex:
         ngram: int = 13,
         min_exact_words: int = 10,
         exact: bool = True,
-        lowercase: bool = True,
-        case_fold: bool = False,
-        keep_digits: bool = True,
-        math_operators: bool = False,
-        strip_latex: bool = False,
+        normalize: NormalizeOptions | None = None,
         num_threads: int | None = None,
     ) -> NgramIndex: ...
     def __len__(self) -> int: ...

@@ -259,7 +259,6 @@ def find_contamination(
         >>> found.flagged.tolist(), found.rule, found.item
         ([True], ['exact_no_digits'], ['t1'])
     """
-    options = normalize or NormalizeOptions()
     rows = len(texts)
     flagged = np.zeros(rows, dtype=bool)
     first_benchmark: list[str | None] = [None] * rows
@@ -275,8 +274,8 @@ def find_contamination(
         ngram=ngram,
         min_exact_words=min_exact_words,
         exact=exact,
+        normalize=normalize,
         num_threads=num_threads,
-        **options.as_kwargs(),
     )
     offsets = []
     for benchmark in benchmarks:

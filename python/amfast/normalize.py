@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import pyarrow as pa
@@ -42,10 +42,6 @@ class NormalizeOptions:
         default=False, metadata={"help": "drop $, \\left, \\right, \\displaystyle and \\, first"}
     )
 
-    def as_kwargs(self) -> dict[str, bool]:
-        """The options as keyword arguments of the core functions."""
-        return asdict(self)
-
 
 def normalize(
     texts: TextColumn,
@@ -72,8 +68,7 @@ def normalize(
         >>> normalize(["x^2 + 1 = 10"], NormalizeOptions(math_operators=True, keep_digits=False))
         ['x ^ + =']
     """
-    options = options or NormalizeOptions()
     result: list[str | None] | pa.Array | pa.ChunkedArray = _core.normalize(
-        texts, num_threads=num_threads, **options.as_kwargs()
+        texts, options=options, num_threads=num_threads
     )
     return result

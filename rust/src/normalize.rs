@@ -15,7 +15,11 @@ use crate::ascii_words;
 use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// Options of [`normalize_into`]; the defaults match Python's `amfast.normalize`.
+///
+/// From Python, the `amfast.normalize.NormalizeOptions` object is read whole (one attribute
+/// per field), so the option list is declared once on each side of the boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "python", derive(pyo3::FromPyObject))]
 #[allow(clippy::struct_excessive_bools)] // independent switches, one per documented option
 pub struct NormalizeOptions {
     /// Map letters to lower case (`str.lower` semantics, per character).

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from amfast import NormalizeOptions, _core, normalize
 from amfast.corpus import generate_corpus, jaccard, score_clusters, shingle_set
 from amfast.dedup import (
+    MinHashOptions,
     NearDuplicateIndex,
     NearDuplicates,
     candidate_probability,
@@ -519,8 +520,8 @@ def test_verification_rejects_candidates_under_the_threshold(small_corpus):
     [
         ({"threshold": 0.0}, "threshold"),
         ({"threshold": 1.5}, "threshold"),
-        ({"bands": 4}, "both bands and rows"),
-        ({"bands": 20, "rows": 7}, "at most num_perm"),
+        ({"bands": 4}, "together with rows"),
+        ({"bands": 20, "rows": 7}, "bands x rows <= num_perm"),
         ({"ngram": 0}, "ngram"),
     ],
 )
@@ -688,6 +689,15 @@ def test_greedy_keep_follows_priority_without_chaining():
     last_first = near_duplicates(chain, priority=[5, 4, 3, 2, 1, 0], **options)
     assert last_first.representative.tolist() == [2, 2, 2, 5, 5, 5]
     assert near_duplicates(chain, keep="component", **options).representative.tolist() == [0] * 6
+
+
+def test_settings_override_an_options_object_and_unknown_ones_are_named():
+    texts = ["one two three four five six", "one two three four five seven"]
+    base = MinHashOptions(ngram=1, threshold=0.9)
+    assert near_duplicates(texts, base).representative.tolist() == [0, 1]
+    assert near_duplicates(texts, base, threshold=0.7).representative.tolist() == [0, 0]
+    with pytest.raises(TypeError, match="thresold"):
+        near_duplicates(texts, base, thresold=0.7)
 
 
 def test_unknown_keep_policy_is_an_error():

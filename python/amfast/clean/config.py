@@ -218,7 +218,7 @@ class CleanConfig:
             elif name == "exact_dedup":
                 stages.append(ExactDedupStage(normalize))
             elif name == "near_dedup":
-                stages.append(NearDedupStage(normalize, **self.minhash.as_kwargs()))
+                stages.append(NearDedupStage(normalize, self.minhash))
             elif name == "decontam" and name not in self.plugin_options:
                 table = {"benchmarks": list(self.benchmarks), **self.decontam.as_kwargs()}
                 stages.append(plugin_stage(name, table))

@@ -2,6 +2,7 @@
 
 from amfast.dedup.exact import ExactDuplicates, content_hashes, exact_duplicates
 from amfast.dedup.near import (
+    MinHashOptions,
     NearDuplicateIndex,
     NearDuplicates,
     candidate_probability,
@@ -19,6 +20,7 @@ from amfast.dedup.semantic import (
 
 __all__ = [
     "ExactDuplicates",
+    "MinHashOptions",
     "NearDuplicateIndex",
     "NearDuplicates",
     "SemanticDuplicates",

@@ -79,8 +79,7 @@ def exact_duplicates(
         >>> result.representative.tolist(), result.keep.tolist()
         ([0, 1, 0], [True, True, False])
     """
-    options = normalize or NormalizeOptions()
-    index = _core.ExactIndex(num_threads=num_threads, **options.as_kwargs())
+    index = _core.ExactIndex(normalize=normalize, num_threads=num_threads)
     for batch in _as_batches(batches):
         index.add(batch)
     result = index.finish(as_priority(priority, len(index)))

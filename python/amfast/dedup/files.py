@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +17,13 @@ from tqdm import tqdm
 
 from amfast.config import require
 from amfast.dedup.exact import exact_duplicates
-from amfast.dedup.near import Keep, MinHashOptions, NearDuplicateIndex, NearDuplicates
+from amfast.dedup.near import (
+    Keep,
+    MinHashOptions,
+    NearDuplicateIndex,
+    NearDuplicates,
+    with_settings,
+)
 from amfast.dedup.semantic import Method as GraphMethod
 from amfast.dedup.semantic import (
     Quantization,
@@ -219,31 +225,22 @@ def dedup_file(
     text_field: str,
     dropped: str | os.PathLike[str] | None = None,
     method: Method = "minhash",
-    threshold: float = 0.8,
-    num_perm: int = 128,
-    bands: int | None = None,
-    rows: int | None = None,
-    ngram: int = 5,
-    seed: int = 1,
-    number_guard: bool = True,
-    unigram_below: int = 20,
-    bigram_below: int = 50,
-    keep: Keep = "greedy",
+    minhash: MinHashOptions | None = None,
     normalize: NormalizeOptions | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     num_threads: int | None = None,
     semantic: SemanticOptions | None = None,
-    minhash: MinHashOptions | None = None,
+    **settings: Any,  # noqa: ANN401 - MinHashOptions fields
 ) -> DedupSummary:
     """Dedups `source` on `text_field`; writes kept rows to `output`, dropped rows to `dropped`.
 
     Reads the file in batches (twice for minhash: candidates, then verification; once more to
     write), so memory does not grow with the text. Outputs appear only once complete.
 
-    `method="semantic"` embeds the texts (see `SemanticOptions`; `threshold` and the other
-    MinHash arguments do not apply) and keeps rows in priority order. `number_guard` applies
-    to minhash and semantic; `keep` to minhash (semantic takes `SemanticOptions.keep`).
-    `minhash`, when given, holds the MinHash settings whole and replaces `threshold` ... `keep`.
+    `minhash` holds the MinHash settings (`MinHashOptions`); `settings` are its fields given one
+    by one (`threshold=0.9`), which override it. `method="semantic"` embeds the texts (see
+    `SemanticOptions`; of the MinHash settings only `number_guard` applies) and keeps rows in
+    priority order.
 
     Raises:
         InputError: Missing file or field, a non-string value, invalid UTF-8 or JSON, or an
@@ -255,6 +252,7 @@ def dedup_file(
     if method not in ("exact", "minhash", "semantic"):
         raise ValueError(f"unknown method {method!r}; use 'exact', 'minhash' or 'semantic'")
     found_semantic = None
+    minhash = with_settings(minhash, settings)
     try:
         if method == "semantic":
             representative, similarity, reason, found_semantic = _semantic_duplicates_of_file(
@@ -263,7 +261,7 @@ def dedup_file(
                 batch_size,
                 semantic or SemanticOptions(),
                 num_threads,
-                minhash.number_guard if minhash is not None else number_guard,
+                minhash.number_guard,
             )
             near = None
         elif method == "exact":
@@ -271,21 +269,7 @@ def dedup_file(
                 source, text_field, batch_size, normalize, num_threads
             )
         else:
-            minhash = minhash or MinHashOptions(
-                threshold=threshold,
-                num_perm=num_perm,
-                bands=bands,
-                rows=rows,
-                ngram=ngram,
-                seed=seed,
-                number_guard=number_guard,
-                unigram_below=unigram_below,
-                bigram_below=bigram_below,
-                keep=keep,
-            )
-            index = NearDuplicateIndex(
-                normalize=normalize, num_threads=num_threads, **minhash.as_kwargs()
-            )
+            index = NearDuplicateIndex(minhash, normalize=normalize, num_threads=num_threads)
             representative, similarity, reason, near = _near_duplicates_of_file(
                 source, text_field, batch_size, index
             )

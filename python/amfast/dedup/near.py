@@ -19,7 +19,7 @@ then `verify` every batch again in the same order, then `finish`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -40,7 +40,7 @@ class MinHashOptions:
     """MinHash-LSH settings: the one declaration of them and their defaults.
 
     `amfast dedup` and `amfast clean` expose these fields as flags and TOML keys;
-    `NearDuplicateIndex(**options.as_kwargs())` takes them whole.
+    `NearDuplicateIndex(options)` and the core's `NearIndex` take them whole.
 
     Attributes:
         threshold: Minimum exact Jaccard for two rows to be duplicates.
@@ -100,9 +100,19 @@ class MinHashOptions:
                 f"bands x rows <= num_perm ({self.num_perm})",
             )
 
-    def as_kwargs(self) -> dict[str, Any]:
-        """The options as keyword arguments of `NearDuplicateIndex` and the core."""
-        return asdict(self)
+
+
+def with_settings(minhash: MinHashOptions | None, settings: dict[str, Any]) -> MinHashOptions:
+    """`minhash` (default: the defaults) with `settings` replacing some of its fields.
+
+    Raises:
+        TypeError: A key is not a `MinHashOptions` field.
+        SettingError: A value breaks its field's rule (the field is named).
+    """
+    unknown = sorted(set(settings) - {item.name for item in fields(MinHashOptions)})
+    if unknown:
+        raise TypeError(f"unknown MinHash settings {unknown}; see MinHashOptions")
+    return replace(minhash or MinHashOptions(), **settings)
 
 
 @dataclass(frozen=True)
@@ -154,53 +164,23 @@ class NearDuplicateIndex:
 
     def __init__(
         self,
+        minhash: MinHashOptions | None = None,
         *,
-        threshold: float = 0.8,
-        num_perm: int = 128,
-        bands: int | None = None,
-        rows: int | None = None,
-        ngram: int = 5,
-        seed: int = 1,
-        number_guard: bool = True,
-        unigram_below: int = 20,
-        bigram_below: int = 50,
-        keep: Keep = "greedy",
         normalize: NormalizeOptions | None = None,
         num_threads: int | None = None,
+        **settings: Any,  # noqa: ANN401 - MinHashOptions fields
     ) -> None:
         """Creates an empty index.
 
         Args:
-            threshold: Minimum exact Jaccard for two rows to be duplicates.
-            num_perm: MinHash permutations (signature slots).
-            bands: LSH bands; with `rows`, or neither for the automatic choice, which picks the
-                fewest false candidates with P(candidate | J = threshold) >= 0.95.
-            rows: Slots per band.
-            ngram: Words per shingle for texts of `bigram_below` words or more; shorter texts
-                form one whole-text shingle.
-            seed: Seed of the MinHash permutations.
-            number_guard: Never drop a row for one whose multiset of numbers differs.
-            unigram_below: Texts with fewer words are shingled as single words (0: never).
-            bigram_below: Texts with fewer words (from `unigram_below` on) as word pairs.
-            keep: "greedy" (a row is dropped only for a kept row it is similar to) or
-                "component" (one row per connected component).
+            minhash: The MinHash-LSH settings (see `MinHashOptions`); the defaults when omitted.
             normalize: Normalization applied before shingling.
             num_threads: Worker threads (None: all cores).
+            **settings: `MinHashOptions` fields that override `minhash` (`threshold=0.9`).
         """
-        options = normalize or NormalizeOptions()
+        self.minhash = with_settings(minhash, settings)
         self._index = _core.NearIndex(
-            threshold=threshold,
-            num_perm=num_perm,
-            bands=bands,
-            rows=rows,
-            ngram=ngram,
-            seed=seed,
-            number_guard=number_guard,
-            unigram_below=unigram_below,
-            bigram_below=bigram_below,
-            keep=keep,
-            num_threads=num_threads,
-            **options.as_kwargs(),
+            minhash=self.minhash, normalize=normalize, num_threads=num_threads
         )
         self.bands, self.rows = self._index.banding
 
@@ -258,39 +238,23 @@ def _text_column(texts: TextColumn | pa.RecordBatch, text_field: str | None) -> 
 
 def near_duplicates(
     batches: TextColumn | Iterable[TextColumn] | Callable[[], Iterable[TextColumn]],
+    minhash: MinHashOptions | None = None,
     *,
-    threshold: float = 0.8,
-    num_perm: int = 128,
-    bands: int | None = None,
-    rows: int | None = None,
-    ngram: int = 5,
-    seed: int = 1,
-    number_guard: bool = True,
-    unigram_below: int = 20,
-    bigram_below: int = 50,
-    keep: Keep = "greedy",
     priority: npt.ArrayLike | None = None,
     normalize: NormalizeOptions | None = None,
     num_threads: int | None = None,
+    **settings: Any,  # noqa: ANN401 - MinHashOptions fields
 ) -> NearDuplicates:
     """Finds near-duplicate rows (exact Jaccard of word n-gram sets >= `threshold`).
 
     Args:
         batches: One text column; a list of columns; or a function returning a fresh iterable
             of columns (called twice, once per pass, for data that does not fit in memory).
-        threshold: Minimum exact Jaccard for two rows to be duplicates.
-        num_perm: MinHash permutations.
-        bands: LSH bands (with `rows`; neither: automatic, see `choose_bands`).
-        rows: Slots per band.
-        ngram: Words per shingle (texts of `bigram_below` words or more).
-        seed: MinHash seed.
-        number_guard: Never drop a row for one whose multiset of numbers differs.
-        unigram_below: Texts with fewer words are shingled as single words (0: never).
-        bigram_below: Texts with fewer words (from `unigram_below` on) as word pairs (0: never).
-        keep: "greedy" (drop a row only for a kept row it is similar to) or "component".
+        minhash: The MinHash-LSH settings (see `MinHashOptions`); the defaults when omitted.
         priority: Optional per-row rank; smaller values are kept first.
         normalize: Normalization applied before shingling.
         num_threads: Worker threads (None: all cores).
+        **settings: `MinHashOptions` fields that override `minhash` (`ngram=3`).
 
     Returns:
         Clusters, representatives, similarities and the verified pairs.
@@ -310,18 +274,7 @@ def near_duplicates(
         ([0, 1, 0], [True, True, False])
     """
     index = NearDuplicateIndex(
-        threshold=threshold,
-        num_perm=num_perm,
-        bands=bands,
-        rows=rows,
-        ngram=ngram,
-        seed=seed,
-        number_guard=number_guard,
-        unigram_below=unigram_below,
-        bigram_below=bigram_below,
-        keep=keep,
-        normalize=normalize,
-        num_threads=num_threads,
+        minhash, normalize=normalize, num_threads=num_threads, **settings
     )
 
     def passes() -> Iterable[TextColumn]:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from amfast.dedup.exact import exact_duplicates
-from amfast.dedup.near import NearDuplicateIndex
+from amfast.dedup.near import MinHashOptions, NearDuplicateIndex
 from amfast.normalize import NormalizeOptions, normalize
 from amfast.stage import Drops, StageContext
 
@@ -96,22 +96,18 @@ class NearDedupStage:
 
     name = "near_dedup"
 
-    def __init__(self, options: NormalizeOptions, **settings: Any) -> None:  # noqa: ANN401
-        """Near dedup with `settings`, the `NearDuplicateIndex` arguments.
-
-        Keys: threshold, num_perm, bands, rows, ngram, unigram_below, bigram_below, seed,
-        number_guard, keep.
-        """
-        self.options, self.settings = options, settings
+    def __init__(self, options: NormalizeOptions, minhash: MinHashOptions | None = None) -> None:
+        """Near dedup with `minhash` settings (the defaults when omitted)."""
+        self.options, self.minhash = options, minhash or MinHashOptions()
 
     def params(self) -> dict[str, Any]:
         """Near-dedup settings and normalization."""
-        return {**self.settings, **asdict(self.options)}
+        return {**asdict(self.minhash), **asdict(self.options)}
 
     def run(self, frame: pa.Table, context: StageContext) -> Drops:
         """Two passes (signatures, then verification), then the keep policy (Rust)."""
         index = NearDuplicateIndex(
-            normalize=self.options, num_threads=context.num_threads, **self.settings
+            self.minhash, normalize=self.options, num_threads=context.num_threads
         )
         for batch in _batches(frame, context):
             index.add(batch)

@@ -5,6 +5,7 @@ use super::errors::to_pyerr;
 use super::numpy::{matrix, vector};
 use super::run_detached;
 use crate::ngram_index::{NgramIndex, NgramOptions};
+use crate::normalize::NormalizeOptions;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -18,29 +19,17 @@ pub struct PyNgramIndex {
 impl PyNgramIndex {
     #[new]
     #[pyo3(signature = (
-        *, ngram = 13, min_exact_words = 10, exact = true, lowercase = true, case_fold = false,
-        keep_digits = true, math_operators = false, strip_latex = false, num_threads = None
+        *, ngram = 13, min_exact_words = 10, exact = true, normalize = None, num_threads = None
     ))]
-    #[allow(clippy::fn_params_excessive_bools, clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         ngram: usize,
         min_exact_words: usize,
         exact: bool,
-        lowercase: bool,
-        case_fold: bool,
-        keep_digits: bool,
-        math_operators: bool,
-        strip_latex: bool,
+        normalize: Option<NormalizeOptions>,
         num_threads: Option<usize>,
     ) -> PyResult<Self> {
-        let normalize = super::normalize::options(
-            lowercase,
-            case_fold,
-            keep_digits,
-            math_operators,
-            strip_latex,
-        );
+        let normalize = normalize.unwrap_or_default();
         let inner = NgramIndex::new(NgramOptions {
             ngram,
             normalize,

@@ -6,6 +6,7 @@ use super::run_detached;
 use crate::dedup::{self, NearOptions};
 use crate::error::Error;
 use crate::lsh;
+use crate::normalize::NormalizeOptions;
 use crate::select::Keep;
 use crate::unionfind;
 use numpy::{PyArray1, PyReadonlyArray1};
@@ -31,28 +32,10 @@ pub struct PyExactIndex {
 #[pymethods]
 impl PyExactIndex {
     #[new]
-    #[pyo3(signature = (
-        *, lowercase = true, case_fold = false, keep_digits = true, math_operators = false,
-        strip_latex = false, num_threads = None
-    ))]
-    #[allow(clippy::fn_params_excessive_bools)]
-    fn new(
-        lowercase: bool,
-        case_fold: bool,
-        keep_digits: bool,
-        math_operators: bool,
-        strip_latex: bool,
-        num_threads: Option<usize>,
-    ) -> Self {
-        let options = super::normalize::options(
-            lowercase,
-            case_fold,
-            keep_digits,
-            math_operators,
-            strip_latex,
-        );
+    #[pyo3(signature = (*, normalize = None, num_threads = None))]
+    fn new(normalize: Option<NormalizeOptions>, num_threads: Option<usize>) -> Self {
         Self {
-            inner: Some(dedup::ExactIndex::new(options)),
+            inner: Some(dedup::ExactIndex::new(normalize.unwrap_or_default())),
             num_threads,
         }
     }
@@ -90,6 +73,47 @@ impl PyExactIndex {
     }
 }
 
+/// Python's `amfast.dedup.MinHashOptions`, read whole (one attribute per field).
+#[derive(FromPyObject)]
+pub struct MinHashOptions {
+    threshold: f64,
+    num_perm: usize,
+    bands: Option<usize>,
+    rows: Option<usize>,
+    ngram: usize,
+    seed: u64,
+    number_guard: bool,
+    unigram_below: usize,
+    bigram_below: usize,
+    keep: String,
+}
+
+impl MinHashOptions {
+    /// The core's options; `bands` and `rows` chosen for the target recall when both are unset.
+    fn near_options(&self, normalize: NormalizeOptions) -> Result<NearOptions, Error> {
+        let (bands, rows) = match (self.bands, self.rows) {
+            (Some(bands), Some(rows)) => (bands, rows),
+            (None, None) => {
+                lsh::choose_bands(self.threshold, self.num_perm, DEFAULT_TARGET_RECALL)?
+            }
+            _ => return Err(Error::invalid("give both bands and rows, or neither")),
+        };
+        Ok(NearOptions {
+            threshold: self.threshold,
+            num_perm: self.num_perm,
+            bands,
+            rows,
+            ngram: self.ngram,
+            seed: self.seed,
+            number_guard: self.number_guard,
+            unigram_below: self.unigram_below,
+            bigram_below: self.bigram_below,
+            keep: Keep::parse(&self.keep)?,
+            normalize,
+        })
+    }
+}
+
 #[pyclass(name = "NearIndex", module = "amfast._core")]
 pub struct PyNearIndex {
     inner: Option<dedup::NearIndex>,
@@ -105,63 +129,16 @@ impl PyNearIndex {
 #[pymethods]
 impl PyNearIndex {
     #[new]
-    #[pyo3(signature = (
-        *, threshold = 0.8, num_perm = 128, bands = None, rows = None, ngram = 5, seed = 1,
-        number_guard = true, unigram_below = 20, bigram_below = 50, keep = "greedy",
-        lowercase = true, case_fold = false, keep_digits = true, math_operators = false,
-        strip_latex = false, num_threads = None
-    ))]
-    #[allow(clippy::fn_params_excessive_bools, clippy::too_many_arguments)]
+    #[pyo3(signature = (*, minhash, normalize = None, num_threads = None))]
     fn new(
         py: Python<'_>,
-        threshold: f64,
-        num_perm: usize,
-        bands: Option<usize>,
-        rows: Option<usize>,
-        ngram: usize,
-        seed: u64,
-        number_guard: bool,
-        unigram_below: usize,
-        bigram_below: usize,
-        keep: &str,
-        lowercase: bool,
-        case_fold: bool,
-        keep_digits: bool,
-        math_operators: bool,
-        strip_latex: bool,
+        minhash: MinHashOptions,
+        normalize: Option<NormalizeOptions>,
         num_threads: Option<usize>,
     ) -> PyResult<Self> {
-        let (bands, rows) = match (bands, rows) {
-            (Some(bands), Some(rows)) => (bands, rows),
-            (None, None) => lsh::choose_bands(threshold, num_perm, DEFAULT_TARGET_RECALL)
-                .map_err(|error| super::errors::to_pyerr(py, error))?,
-            _ => {
-                return Err(super::errors::to_pyerr(
-                    py,
-                    Error::invalid("give both bands and rows, or neither"),
-                ))
-            }
-        };
-        let normalize = super::normalize::options(
-            lowercase,
-            case_fold,
-            keep_digits,
-            math_operators,
-            strip_latex,
-        );
-        let options = NearOptions {
-            threshold,
-            num_perm,
-            bands,
-            rows,
-            ngram,
-            seed,
-            number_guard,
-            unigram_below,
-            bigram_below,
-            keep: Keep::parse(keep).map_err(|error| super::errors::to_pyerr(py, error))?,
-            normalize,
-        };
+        let options = minhash
+            .near_options(normalize.unwrap_or_default())
+            .map_err(|error| super::errors::to_pyerr(py, error))?;
         let inner =
             dedup::NearIndex::new(options).map_err(|error| super::errors::to_pyerr(py, error))?;
         Ok(Self {
