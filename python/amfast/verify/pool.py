@@ -43,6 +43,7 @@ from typing import Any, Generic, Literal, TypeVar
 from tqdm.auto import tqdm
 
 from amfast.verify import pool_worker
+from amfast.verify.pool_worker import scheduler_times
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -308,12 +309,12 @@ class _Worker:
         seen: dict[str, tuple[int, int]] = {}
         pids = [self.process.pid]
         start = time.monotonic()
-        ran_before, waited_before, _ = _scheduler_times(pids, seen)
+        ran_before, waited_before, _ = scheduler_times(pids, seen)
         hard_end = start + task.timeout * _HARD_WALL_FACTOR
 
         def expired() -> bool:
             now = time.monotonic()
-            ran, waited, runnable = _scheduler_times(pids, seen)
+            ran, waited, runnable = scheduler_times(pids, seen)
             # While runnable, a wait in progress is not counted yet: only CPU time decides.
             if runnable:
                 return ran - ran_before >= task.timeout or now >= hard_end
@@ -401,29 +402,6 @@ def _drive(
     finally:
         if worker is not None:
             worker.stop()
-
-
-def _scheduler_times(
-    pids: list[int], seen: dict[str, tuple[int, int]]
-) -> tuple[float, float, bool]:
-    """CPU seconds run and waited for by the threads of `pids`; whether one is runnable now.
-
-    Schedstat counts a wait for a CPU only once it ends, hence the runnable flag. `seen`
-    keeps each thread's last reading, so a thread that ended still counts.
-    """
-    runnable = False
-    for pid in pids:
-        try:
-            for thread in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{thread}/schedstat", "rb") as stats:
-                    ran, waited = (int(field) for field in stats.read().split()[:2])
-                seen[f"{pid}/{thread}"] = (ran, waited)
-                with open(f"/proc/{pid}/task/{thread}/stat", "rb") as stat:
-                    runnable = runnable or stat.read().rsplit(b")", 1)[1].split()[0] == b"R"
-        except (OSError, IndexError, ValueError):
-            continue  # it already ended, or no schedstat: the full wall clock is charged
-    ran_total = sum(ran for ran, _ in seen.values())
-    return ran_total / 1e9, sum(waited for _, waited in seen.values()) / 1e9, runnable
 
 
 def _one_line(error: BaseException) -> str:

@@ -6,7 +6,8 @@ user's script, which breaks guard-less scripts). Protocol on stdin/stdout, one f
 per message (8-byte big-endian length + pickle): first the parent's `sys.path` and the
 initializer (or None), answered by `("ready", None)` or `("error", text)`; then repeatedly
 `(function, item)`, answered by `("ok", result)` or `("error", one-line text)`. EOF on stdin
-(the parent closed the pool or died) ends the worker. Standard library only at import.
+(the parent closed the pool or died) ends the worker. Standard library only at import: the
+sandbox supervisor, loaded by file too, shares its frame reading and CPU accounting.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ _LENGTH_BYTES = 8
 
 def read_frame(fd: int) -> object:
     """One unpickled frame from `fd`, or None at EOF."""
-    header = _read_exactly(fd, _LENGTH_BYTES)
+    header = read_exactly(fd, _LENGTH_BYTES)
     if header is None:
         return None
-    body = _read_exactly(fd, int.from_bytes(header, "big"))
+    body = read_exactly(fd, int.from_bytes(header, "big"))
     if body is None:
         return None
     return pickle.loads(body)
@@ -43,7 +44,8 @@ def write_payload(fd: int, payload: bytes) -> None:
         data = data[os.write(fd, data) :]
 
 
-def _read_exactly(fd: int, count: int) -> bytes | None:
+def read_exactly(fd: int, count: int) -> bytes | None:
+    """`count` bytes from `fd`, or None at EOF (the sandbox supervisor reads with it too)."""
     chunks: list[bytes] = []
     while count > 0:
         chunk = os.read(fd, min(count, 1 << 20))
@@ -71,8 +73,8 @@ def _serve(read_fd: int, write_fd: int) -> None:
     except BaseException as error:  # reported to the parent, which fails the call
         write_frame(write_fd, ("error", f"worker initializer failed: {_one_line(error)}"))
         return
-    while (request := _read_exactly(read_fd, _LENGTH_BYTES)) is not None:
-        body = _read_exactly(read_fd, int.from_bytes(request, "big"))
+    while (request := read_exactly(read_fd, _LENGTH_BYTES)) is not None:
+        body = read_exactly(read_fd, int.from_bytes(request, "big"))
         if body is None:
             return
         try:
@@ -82,6 +84,29 @@ def _serve(read_fd: int, write_fd: int) -> None:
         except Exception as error:  # the function's failure, reported as data
             payload = pickle.dumps(("error", _one_line(error)))
         write_payload(write_fd, payload)
+
+
+def scheduler_times(
+    pids: list[int], seen: dict[str, tuple[int, int]]
+) -> tuple[float, float, bool]:
+    """CPU seconds run and waited for by the threads of `pids`; whether one is runnable now.
+
+    Schedstat counts a wait for a CPU only once it ends, hence the runnable flag. `seen`
+    keeps each thread's last reading, so a thread that ended still counts.
+    """
+    runnable = False
+    for pid in pids:
+        try:
+            for thread in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{thread}/schedstat", "rb") as stats:
+                    ran, waited = (int(field) for field in stats.read().split()[:2])
+                seen[f"{pid}/{thread}"] = (ran, waited)
+                with open(f"/proc/{pid}/task/{thread}/stat", "rb") as stat:
+                    runnable = runnable or stat.read().rsplit(b")", 1)[1].split()[0] == b"R"
+        except (OSError, IndexError, ValueError):
+            continue  # it already ended, or no schedstat: the full wall clock is charged
+    ran_total = sum(ran for ran, _ in seen.values())
+    return ran_total / 1e9, sum(waited for _, waited in seen.values()) / 1e9, runnable
 
 
 def main() -> None:

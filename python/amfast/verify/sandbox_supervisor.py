@@ -34,9 +34,14 @@ from typing import Any, Literal, cast
 if __name__.startswith("amfast."):
     from amfast.verify import sandbox_confine as confine
     from amfast.verify import sandbox_judge as judge
+    from amfast.verify.pool_worker import read_exactly, scheduler_times
 else:  # inside the sandbox: imported from its own directory, without the amfast package
     import sandbox_confine as confine  # type: ignore[import-not-found,no-redef]
     import sandbox_judge as judge  # type: ignore[import-not-found,no-redef]
+    from pool_worker import (  # type: ignore[import-not-found,no-redef]
+        read_exactly,
+        scheduler_times,
+    )
 
 CaseStatus = Literal["ok", "error", "timeout", "memory", "output_limit"]
 
@@ -70,22 +75,10 @@ _PRELUDE_MODULES += (
 _PR_SET_NO_NEW_PRIVS, _PR_SET_CHILD_SUBREAPER, _PR_SET_DUMPABLE = 38, 36, 4
 
 
-def _read_exactly(fd: int, count: int) -> bytes | None:
-    """`count` bytes from `fd`, or None at EOF."""
-    chunks: list[bytes] = []
-    while count > 0:
-        chunk = os.read(fd, min(count, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        count -= len(chunk)
-    return b"".join(chunks)
-
-
 def _read_frame(fd: int) -> bytes | None:
     """One frame (8-byte big-endian length + payload) from `fd`, or None at EOF."""
-    header = _read_exactly(fd, 8)
-    return None if header is None else _read_exactly(fd, int.from_bytes(header, "big"))
+    header = read_exactly(fd, 8)
+    return None if header is None else read_exactly(fd, int.from_bytes(header, "big"))
 
 
 def _send(fd: int, token: bytearray, record: dict[str, Any]) -> None:
@@ -98,7 +91,7 @@ def _send(fd: int, token: bytearray, record: dict[str, Any]) -> None:
 
 def main() -> None:
     """The sandbox's main: confine once, then run job after job (a warm sandbox) until EOF."""
-    token = bytearray(_read_exactly(0, TOKEN_BYTES) or b"")
+    token = bytearray(read_exactly(0, TOKEN_BYTES) or b"")
     setup_frame = _read_frame(0)
     if len(token) != TOKEN_BYTES or setup_frame is None:
         sys.exit(EXIT_SETUP)
@@ -317,14 +310,14 @@ def _capture(
     wall = float(limits["wall_seconds"])
     seen: dict[str, tuple[int, int]] = {}
     start = time.monotonic()
-    ran_before, waited_before, _ = _scheduler_times(pids, seen)
+    ran_before, waited_before, _ = scheduler_times(pids, seen)
     hard_end = start + wall * HARD_WALL_FACTOR
     killed: CaseStatus | None = None
     statuses: dict[int, int] = {}
     usages: dict[int, float] = {}
     while len(selector.get_map()) > 0 and killed is None:
         now = time.monotonic()
-        ran, waited, runnable = _scheduler_times(pids, seen)
+        ran, waited, runnable = scheduler_times(pids, seen)
         charged = now - start - (waited - waited_before)
         # While runnable, a wait in progress is not counted yet: only CPU time decides then.
         over = ran - ran_before >= wall if runnable else charged >= wall
@@ -392,29 +385,6 @@ def _kill_rest(
             return
         if reaped == 0:
             return
-
-
-def _scheduler_times(
-    pids: list[int], seen: dict[str, tuple[int, int]]
-) -> tuple[float, float, bool]:
-    """CPU seconds run and waited for by the threads of `pids`; whether one is runnable now.
-
-    Schedstat counts a wait for a CPU only once it ends, hence the runnable flag. `seen`
-    keeps each thread's last reading, so a thread that ended still counts.
-    """
-    runnable = False
-    for pid in pids:
-        try:
-            for thread in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{thread}/schedstat", "rb") as stats:
-                    ran, waited = (int(field) for field in stats.read().split()[:2])
-                seen[f"{pid}/{thread}"] = (ran, waited)
-                with open(f"/proc/{pid}/task/{thread}/stat", "rb") as stat:
-                    runnable = runnable or stat.read().rsplit(b")", 1)[1].split()[0] == b"R"
-        except (OSError, IndexError, ValueError):
-            continue  # it already ended, or no schedstat: the full wall clock is charged
-    ran_total = sum(ran for ran, _ in seen.values())
-    return ran_total / 1e9, sum(waited for _, waited in seen.values()) / 1e9, runnable
 
 
 def _enter_case(job: dict[str, Any], fds: dict[int, int], uid: int | None, c: ctypes.CDLL) -> None:
