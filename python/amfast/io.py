@@ -92,8 +92,9 @@ def input_files(path: str | os.PathLike[str]) -> list[Path]:
     """The data files behind `path`, in name order.
 
     A file is itself. A folder is, in this order: a `datasets` save (its `state.json` lists
-    the files); a stage's output with a `shards/` folder (distill) or `part-*` files (clean,
-    dedup), which alone are read (not the ledger or reports beside them); else every data
+    the files); a stage's output with a `shards/` folder (distill), `part-*` files (clean,
+    dedup, label, select) or `am_*` files (export), which alone are read (not the ledger or
+    reports beside them); else every data
     file below it, except work folders (`_work`, hidden ones, `*.parts`) and stage reports.
 
     Raises:
@@ -113,9 +114,10 @@ def input_files(path: str | os.PathLike[str]) -> list[Path]:
         return [path / name for name in files]
     if (path / "shards").is_dir():
         path = path / "shards"
-    parts = sorted(item for item in path.glob("part-*") if _is_rows(item, path))
-    if parts:
-        return parts
+    for shards in ("part-*", "am_*"):  # clean, dedup, label, select; export's release
+        parts = sorted(item for item in path.glob(shards) if _is_rows(item, path))
+        if parts:
+            return parts
     found = sorted(item for item in path.rglob("*") if _is_rows(item, path))
     if not found:
         raise InputError(f"{path}: no .jsonl[.gz|.zst], .parquet or .arrow files in this folder")

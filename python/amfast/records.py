@@ -5,9 +5,8 @@ message is the query, the last assistant message the response) or flat (`{id, pr
 Labels and verdicts live in `info`: the user message's for AM rows, a top-level `info` object for
 flat rows, so a labelled row stays in the shape it came in.
 
-A folder is read as a stage left it: `part-*` shards (`amfast clean`, `amfast label`), `am_*`
-shards (`amfast export`), or `shards/` (`amfast distill`); otherwise every JSONL/Parquet file in
-it except ledgers and indexes. Each row comes with its location (`file:line` or `file:row N`).
+A folder is read as a stage left it (`amfast.io.input_files`). Each row comes with its location
+(`file:line` or `file: row N`).
 """
 
 from __future__ import annotations
@@ -19,74 +18,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from amfast.errors import InputError
-from amfast.io import AtomicWriter, field_at, file_format, iter_jsonl
+from amfast.io import AtomicWriter, UnreadableRow, field_at, input_files, read_records
 
 Row = dict[str, Any]
-# Files a stage writes next to its rows, never read as rows.
-_SIDE_FILES = (
-    "dropped", "row_index", "ledger", "funnel", "manifest", "summary", "journal", "recipe-",
-)  # fmt: skip
-
-
-def _is_data_file(path: Path) -> bool:
-    if not path.is_file() or path.name.startswith((".", "_")) or ".tmp-" in path.name:
-        return False
-    if path.name.endswith((".outcomes.jsonl", ".audit.json")) or path.name.startswith(_SIDE_FILES):
-        return False
-    try:
-        file_format(path)
-    except InputError:
-        return False
-    return True
-
-
-def input_files(path: str | os.PathLike[str]) -> list[Path]:
-    """The data files of `path`: the file itself, or a stage folder's shards (module docs).
-
-    In a folder, `.json` files are a stage's reports, not rows (name such a file to read it).
-
-    Raises:
-        InputError: The path does not exist, or a folder holds no data file.
-    """
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise InputError(f"{path}: no such file or folder")
-    for pattern in ("part-*", "am_*", "shards/*"):
-        found = sorted(p for p in path.glob(pattern) if _is_data_file(p))
-        if found:
-            return found
-    found = sorted(p for p in path.iterdir() if _is_data_file(p) and p.suffix != ".json")
-    if not found:
-        raise InputError(f"{path}: no JSONL or Parquet rows in this folder")
-    return found
 
 
 def iter_records(path: str | os.PathLike[str]) -> Iterator[tuple[str, Row]]:
-    """`(location, row)` of every row of a file or folder, in order.
+    """`(location, row)` of every row of a file or folder (`amfast.io.input_files`), in order.
 
     Raises:
         InputError: An unreadable file or line, naming file and line (or row).
     """
-    for file in input_files(path):
-        if file_format(file) == "parquet":
-            try:
-                parquet = pq.ParquetFile(file)
-                number = 0
-                for batch in parquet.iter_batches(batch_size=4096):
-                    for row in batch.to_pylist():
-                        yield f"{file}:row {number}", row
-                        number += 1
-            except (OSError, pa.ArrowInvalid) as error:
-                raise InputError(f"{file}: not a readable Parquet file: {error}") from error
-        else:
-            for line in iter_jsonl(file):
-                yield f"{file}:{line.line_number}", line.record
+    for location, row in read_records(path):
+        if isinstance(row, UnreadableRow):
+            raise InputError(f"{location}: {row.message}")
+        yield location, row
 
 
 def user_message(row: Row) -> Row | None:
