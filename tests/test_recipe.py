@@ -59,7 +59,7 @@ backend = "transformers"
 model = "{model}"
 device = "cpu"
 max_tokens = 8
-n = 1
+samples = 1
 truncation = "keep"
 
 [train]

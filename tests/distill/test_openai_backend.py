@@ -78,7 +78,7 @@ def test_completions_endpoint_renders_the_template_and_writes_jsonl(
     config = config_for(
         tmp_path, source, openai_server, tiny_teacher,
         endpoint="completions", completion_template="<user> {prompt}\n<assistant> ",
-        output_format="jsonl", n=3,
+        output_format="jsonl", samples=3,
     )  # fmt: skip
     summary = run_distill(config)
     assert summary.complete
@@ -132,7 +132,7 @@ def test_job_survives_the_server_stopping_and_restarting_mid_run(
         source = write_jsonl(tmp_path / "p.jsonl", math_rows[:16])
         config = config_for(
             tmp_path, source, server.base_url, tiny_teacher,
-            n=2, max_tokens=64, max_in_flight=2, max_retries=40, retry_backoff=0.2,
+            samples=2, max_tokens=64, max_in_flight=2, max_retries=40, retry_backoff=0.2,
         )  # fmt: skip
         outcome: list[DistillSummary] = []
         job = threading.Thread(target=lambda: outcome.append(run_distill(config)))

@@ -57,7 +57,7 @@ def test_failing_samples_are_regenerated_until_they_pass_or_the_budget_is_spent(
         input=str(write_jsonl(tmp_path / "p.jsonl", rows)),  # type: ignore[arg-type]
         output=str(tmp_path / "out"),
         model="scripted-teacher",
-        n=2,
+        samples=2,
         verify=True,
         max_attempts=3,
         verify_workers=1,
@@ -106,7 +106,7 @@ def test_with_k_below_n_a_prompt_stops_regenerating_once_k_samples_pass(
         input=str(write_jsonl(tmp_path / "p.jsonl", [row])),  # type: ignore[list-item]
         output=str(tmp_path / "out"),
         model="scripted",
-        n=2,
+        samples=2,
         k=1,
         verify=True,
         max_attempts=5,

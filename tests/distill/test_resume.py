@@ -40,7 +40,7 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(
     out = tmp_path / "out"
     argv = [
         "distill", str(source), "-o", str(out), "--backend", "transformers",
-        "--model", str(tiny_teacher), "--device", "cpu", "--n", str(N_SAMPLES),
+        "--model", str(tiny_teacher), "--device", "cpu", "--samples", str(N_SAMPLES),
         "--max-tokens", "16", "--truncation", "keep", "--shard-rows", "4", "--no-progress",
     ]  # fmt: skip
     job = subprocess.Popen(

@@ -32,7 +32,7 @@ def local_config(tmp_path: Path, model: Path, **settings: Any) -> DistillConfig:
 
 
 def test_local_teacher_job_writes_n_samples_per_prompt(tmp_path: Path, tiny_teacher: Path) -> None:
-    summary = run_distill(local_config(tmp_path, tiny_teacher, n=2, truncation="keep"))
+    summary = run_distill(local_config(tmp_path, tiny_teacher, samples=2, truncation="keep"))
     assert summary.complete
     rows = shard_rows(tmp_path / "out")
     assert sorted(r["key"] for r in rows) == sorted(f"q{i}:{j}" for i in range(4) for j in range(2))

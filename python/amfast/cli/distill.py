@@ -15,7 +15,7 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
     """Adds the `distill` subcommand (one flag per `DistillConfig` field)."""
     parser = commands.add_parser(
         "distill",
-        help="generate n samples per prompt with a teacher (OpenAI-compatible server, vLLM, "
+        help="generate samples per prompt with a teacher (OpenAI-compatible server, vLLM, "
         "transformers), resumably",
         description="Generate samples for every prompt of INPUT into Parquet/JSONL shards in "
         "OUTDIR. Kill it at any point and run the same command again: finished samples are "

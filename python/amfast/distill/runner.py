@@ -95,7 +95,7 @@ class _Job:
         self.open_keys = collections.Counter[str]()  # prompt id -> keys not settled yet
         self.todo = 0
         for spec in specs:
-            for i in range(config.n):
+            for i in range(config.samples):
                 if not store.index.settled(sample_key(spec.prompt_id, i)):
                     self.open_keys[spec.prompt_id] += 1
                     self.todo += 1
@@ -119,7 +119,7 @@ class _Job:
 
     def _fresh_requests(self, specs: list[PromptSpec]) -> Iterator[GenerationRequest]:
         for spec in specs:
-            for i in range(self.config.n):
+            for i in range(self.config.samples):
                 key = sample_key(spec.prompt_id, i)
                 if self.store.index.settled(key):
                     continue
@@ -356,7 +356,7 @@ async def distill_async(config: DistillConfig, backend: Backend | None = None) -
         summary,
         specs,
         store.index,
-        samples_per_prompt=config.n,
+        samples_per_prompt=config.samples,
         wanted_per_prompt=config.passes_wanted,
     )
     with AtomicWriter(directory / f"summary-{tag}.json") as temporary:

@@ -62,7 +62,9 @@ class DistillConfig:
     request_timeout: float = field(default=1800.0, metadata={"help": "seconds per request"})
     max_retries: int = field(default=8, metadata={"help": "retries per request (429/5xx/...)"})
     retry_backoff: float = field(default=1.0, metadata={"help": "first retry delay, doubling"})
-    n: int = field(default=1, metadata={"help": "samples per prompt"})
+    samples: int = field(
+        default=1, metadata={"help": "samples per prompt", "deprecated": ("n",)}
+    )
     max_tokens: int = field(default=32768, metadata={"help": "completion token budget"})
     temperature: float = field(default=0.6, metadata={"help": "sampling temperature"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
@@ -118,7 +120,7 @@ class DistillConfig:
         default=False, metadata={"help": "verify samples; regenerate failures (rejection sampling)"}
     )
     k: int | None = field(
-        default=None, metadata={"help": "passing samples wanted per prompt (default: n)"}
+        default=None, metadata={"help": "passing samples wanted per prompt (default: samples)"}
     )
     max_attempts: int = field(default=4, metadata={"help": "generations per sample when verifying"})
     verify_workers: int | None = field(
@@ -136,7 +138,7 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         positive = {
-            "n": self.n,
+            "samples": self.samples,
             "max_tokens": self.max_tokens,
             "max_in_flight": self.max_in_flight,
             "shard_rows": self.shard_rows,
@@ -145,8 +147,8 @@ class DistillConfig:
         for name, value in positive.items():
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
-        if self.k is not None and not 1 <= self.k <= self.n:
-            raise ValueError(f"k must be between 1 and n ({self.n}), got {self.k}")
+        if self.k is not None and not 1 <= self.k <= self.samples:
+            raise ValueError(f"k must be between 1 and samples ({self.samples}), got {self.k}")
         if self.truncation_retries < 0 or self.max_retries < 0:
             raise ValueError("truncation_retries and max_retries may not be negative")
         if not 0.0 <= self.top_p <= 1.0 or self.temperature < 0:
@@ -166,8 +168,8 @@ class DistillConfig:
 
     @property
     def passes_wanted(self) -> int:
-        """Samples each prompt should end with (`k` when verifying, else `n`)."""
-        return (self.k or self.n) if self.verify else self.n
+        """Samples each prompt should end with (`k` when verifying, else `samples`)."""
+        return (self.k or self.samples) if self.verify else self.samples
 
     @property
     def prompt_options(self) -> PromptOptions:
