@@ -48,6 +48,8 @@ _NOT_ROWS = (
     "manifest.json",
     "funnel.json",
 )
+# Ledgers, indexes and markers a stage writes beside its rows (`dropped.parquet`, ...).
+_SIDE_FILES = ("dropped", "ledger", "row_index", "funnel", "manifest", "journal", "recipe-")
 
 
 def input_kind(path: str | os.PathLike[str]) -> InputKind | None:
@@ -81,7 +83,8 @@ def _is_rows(path: Path, root: Path) -> bool:
     inside = path.relative_to(root).parts[:-1]
     return (
         input_kind(path) is not None
-        and not name.endswith(_NOT_ROWS)
+        and not name.endswith((*_NOT_ROWS, ".json"))  # in a folder, .json files are reports
+        and not name.startswith(_SIDE_FILES)
         and ".tmp-" not in name
         and not any(part.startswith(("_", ".")) or part.endswith(".parts") for part in inside)
         and path.is_file()
@@ -94,8 +97,9 @@ def input_files(path: str | os.PathLike[str]) -> list[Path]:
     A file is itself. A folder is, in this order: a `datasets` save (its `state.json` lists
     the files); a stage's output with a `shards/` folder (distill), `part-*` files (clean,
     dedup, label, select) or `am_*` files (export), which alone are read (not the ledger or
-    reports beside them); else every data
-    file below it, except work folders (`_work`, hidden ones, `*.parts`) and stage reports.
+    reports beside them); else every data file below it except work folders (`_work`, hidden
+    ones, `*.parts`), stage reports (`.json`: name such a file to read it) and ledgers
+    (`dropped*`, `ledger*`, ...).
 
     Raises:
         InputError: Nothing readable there.
