@@ -161,6 +161,8 @@ def test_think_form_on_all_holds_human_solutions_to_the_form_too(
     )
     summary = run_response_filters(config)
     assert summary.kept == 0
+    everything = ResponseFilterConfig(input=str(source), output=str(tmp_path / "all"), filters=[])
+    assert run_response_filters(everything).kept == len(real_rows["human"])
     ledger = _read(tmp_path / "ledger.jsonl")
     assert {entry["reason"] for entry in ledger} == {"think_missing"}
     assert json.loads(ledger[0]["params"])["think_form_on"] == "all"
@@ -220,7 +222,10 @@ def test_reward_quantile_scores_with_the_reward_model_and_drops_the_lowest(
 
     model = build_tiny_classifier(tmp_path / "reward", num_labels=1)
     rows = real_rows["human"][:6] + real_rows["r1"][:4]
-    source = _write(tmp_path / "rows.jsonl", rows)
+    # A reply that ran out of budget (kept by `truncation = "keep"`) is not scored at all.
+    cut_off = json.loads(json.dumps(real_rows["r1"][4]))
+    cut_off["messages"][-1]["info"]["finish_reason"] = "length"
+    source = _write(tmp_path / "rows.jsonl", [*rows, cut_off])
     config = ResponseFilterConfig(
         input=str(source),
         output=str(tmp_path / "out"),
@@ -242,8 +247,11 @@ def test_reward_quantile_scores_with_the_reward_model_and_drops_the_lowest(
     expected = {_key(row) for row, score in zip(rows, scores, strict=True) if score < threshold}
     assert summary.reward_threshold == pytest.approx(threshold, abs=1e-4)
     ledger = pq.read_table(tmp_path / "out" / "dropped.parquet").to_pylist()
-    assert {entry["row_id"] for entry in ledger} == expected
+    assert {e["row_id"] for e in ledger if e["reason"] == "low_reward"} == expected
     assert len(expected) == 3  # 30% of 10 rows, with no ties among the scores
+    assert [(e["row_id"], e["reason"]) for e in ledger if e["row_id"] not in expected] == [
+        (_key(cut_off), "unscored")
+    ]
     kept = _read(tmp_path / "out" / "train.jsonl")
     by_key = dict(zip(map(_key, rows), scores, strict=True))
     for row in kept:
@@ -335,5 +343,5 @@ def test_recipe_filters_the_collected_rows_and_reruns_only_from_the_changed_stag
     assert {(e["stage"], e["reason"]) for e in ledger} == {("length", "too_long")}
     assert outcomes[7].summary["rows"] == len(collected) - len(too_long)
     page = (run / "report.html").read_text(encoding="utf-8")
-    assert f"length: -{len(too_long)} (too_long {len(too_long)})" in page
+    assert f"think_form: -0; repetition: -0; length: -{len(too_long)} (too_long" in page
     assert "07-filter_responses: ledger of filtered responses" in page

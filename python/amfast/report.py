@@ -156,17 +156,19 @@ def _read_select(view: RunView, folder: Path) -> None:
 def _read_filter_responses(view: RunView, folder: Path) -> None:
     summary = read_json(folder / "response_filters.json") or {}
     by_source = {s: (c["in"], c["out"]) for s, c in summary.get("by_source", {}).items()}
-    rules = []
-    for rule, counts in summary.get("by_rule", {}).items():
+    notes = []
+    by_rule = summary.get("by_rule", {})
+    for rule in summary.get("rules", list(by_rule)):
+        counts = by_rule.get(rule, {})
         reasons = ", ".join(f"{k} {v:,}" for k, v in counts.get("reasons", {}).items())
-        rules.append(
+        notes.append(
             f"{rule}: -{counts.get('dropped', 0):,}" + (f" ({reasons})" if reasons else "")
         )
     if summary.get("reward_threshold") is not None:
-        rules.append(f"reward threshold {summary['reward_threshold']:.4g}")
+        notes.append(f"reward threshold {summary['reward_threshold']:.4g}")
     view.funnel.append(
         Step(folder.name, "filter_responses", "samples", summary.get("rows", 0),
-             summary.get("kept", 0), by_source, "; ".join(rules))
+             summary.get("kept", 0), by_source, "; ".join(notes))
     )  # fmt: skip
     if summary.get("ledger"):
         _link(view, f"{folder.name}: ledger of filtered responses", summary["ledger"], folder)

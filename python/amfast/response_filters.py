@@ -13,7 +13,8 @@ query. In order, a row goes to the first rule it fails:
   it a reasoning trace it never had. `all` applies it to every response.
 - `repetition`: a phrase of <= `repeat_max_period` tokens repeated back to back
   >= `repeat_min_repeats` times over >= `repeat_min_span` tokens -> `repetition`.
-- `language_mix`: over `max_mixed_fraction` of the letters in another script -> `language_mix`.
+- `language_mix`: over `max_mixed_fraction` of the words in sentences of another language
+  -> `language_mix`.
 - `language`, `length` (`min_tokens`, `max_tokens`, `min_words`, `max_words`), `unicode`:
   as in `amfast.filters`, on the response.
 - `reward` (when `reward_quantile` > 0): rows scoring below the `reward_quantile`-quantile of the
@@ -143,6 +144,7 @@ class ResponseFilterSummary:
     rows: int = 0
     kept: int = 0
     dropped: int = 0
+    rules: list[str] = field(default_factory=list)  # in the order they ran (JSON sorts keys)
     by_rule: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)
     reward_threshold: float | None = None
@@ -210,6 +212,7 @@ def run_response_filters(config: ResponseFilterConfig) -> ResponseFilterSummary:
         rows=total,
         kept=kept,
         dropped=total - kept,
+        rules=config.rules,
         by_rule={
             rule: counts | {"reasons": dict(counts["reasons"])} for rule, counts in by_rule.items()
         },
@@ -274,8 +277,26 @@ def _apply_rules(
     for source in sources:
         by_source[source]["in"] += 1
     alive = np.ones(len(responses), bool)
-    if not stages or not responses:
-        return alive
+    if stages:
+        _decide(config, stages, chunk, sources, alive, by_rule, by_source, ledger)
+    if config.reward_quantile == 0:
+        for index in np.flatnonzero(alive):
+            by_source[sources[index]]["out"] += 1
+    return alive
+
+
+def _decide(
+    config: ResponseFilterConfig,
+    stages: dict[str, FilterStage],
+    chunk: _Chunk,
+    sources: list[str],
+    alive: npt.NDArray[np.bool_],
+    by_rule: dict[str, dict[str, Any]],
+    by_source: dict[str, Counter[str]],
+    ledger: _Ledger,
+) -> None:
+    """Measures the chunk's responses once and applies each rule; clears `alive` of drops."""
+    responses = chunk.responses
     options = config.thresholds
     metrics = quality_metrics(
         responses,
@@ -314,10 +335,6 @@ def _apply_rules(
         alive &= ~mask
         counts["dropped"] += int(mask.sum())
         counts["out"] += int(alive.sum())
-    if config.reward_quantile == 0:
-        for index in np.flatnonzero(alive):
-            by_source[sources[index]]["out"] += 1
-    return alive
 
 
 def _params(config: ResponseFilterConfig, stage: FilterStage) -> dict[str, Any]:
@@ -342,7 +359,8 @@ def _why(
         )
     if rule == "language_mix":
         mixed = float(metrics["mixed_fraction"][index])
-        return f"{mixed:.1%} in another script (max_mixed_fraction {options.max_mixed_fraction})"
+        limit = options.max_mixed_fraction
+        return f"{mixed:.1%} in sentences of another language (max_mixed_fraction {limit})"
     if rule == "length":
         words, tokens = int(metrics["words"][index]), int(metrics["tokens"][index])
         bounds = (
