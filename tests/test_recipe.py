@@ -105,7 +105,15 @@ def test_recipe_runs_every_stage_and_trains_only_on_verified_rows(
     assert main(["run", str(recipe), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     run = tmp_path / "run"
-    for stage in ("sources", "clean", "verify_existing", "distill", "verify", "collect"):
+    for stage in (
+        "sources",
+        "clean",
+        "verify_existing",
+        "distill",
+        "verify",
+        "collect",
+        "filter_responses",
+    ):
         assert stage in printed
     corpus = _rows(run / "01-sources" / "corpus.jsonl")
     assert len(corpus) == 9
@@ -134,12 +142,12 @@ def test_recipe_runs_every_stage_and_trains_only_on_verified_rows(
         messages = row["messages"]
         assert isinstance(messages, list)
         assert messages[-1]["info"]["verify_reason"] == "correct"
-    marker = json.loads((run / "09-train" / "recipe-stage.json").read_text())
+    marker = json.loads((run / "10-train" / "recipe-stage.json").read_text())
     assert marker["summary"]["steps"] == 2
-    assert (run / "10-eval" / "results.json").is_file()
-    card = (run / "08-export" / "README.md").read_text(encoding="utf-8")
+    assert (run / "11-eval" / "results.json").is_file()
+    card = (run / "09-export" / "README.md").read_text(encoding="utf-8")
     assert "math_train" in card
-    assert list((run / "08-export").glob("am_*.jsonl.zst"))
+    assert list((run / "09-export").glob("am_*.jsonl.zst"))
     report = (run / "report.html").read_text(encoding="utf-8")
     assert "verify_existing" in report
 

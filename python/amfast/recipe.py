@@ -15,10 +15,15 @@ the recipe fills in every input and output path, so no path is written twice. St
    response passed are done, the rest go to distill;
 4. `distill`: responses from the teacher for the remaining prompts (`amfast distill`);
 5. `verify`: every distilled response graded (`amfast verify`);
-6. `collect`: the passing responses of both, as AM-schema conversations (the training set);
-7. `export`: the release (`am_*.jsonl.zst`, Parquet, a `datasets` folder) and its dataset card;
-8. `train`: SFT on the training set (`amfast train`);
-9. `eval`: the trained model on the eval tasks (`amfast eval`).
+6. `collect`: the passing responses of both, as AM-schema conversations, each tagged with its
+   `response_kind` (`existing` or `distilled`);
+7. `filter_responses`: the rule filters on those final responses (`<think>`/`<answer>` form on
+   distilled ones, repeated n-grams, optionally language mix, length and a reward-model cut at
+   a quantile of the scores), with a ledger of what each rule dropped
+   (`amfast.response_filters`); its `train.jsonl` is the training set;
+8. `export`: the release (`am_*.jsonl.zst`, Parquet, a `datasets` folder) and its dataset card;
+9. `train`: SFT on the training set (`amfast train`);
+10. `eval`: the trained model on the eval tasks (`amfast eval`).
 
 At the end `RUN/report.html` shows every stage on one offline page (`amfast.report`).
 
@@ -59,6 +64,7 @@ STAGES = (
     "distill",
     "verify",
     "collect",
+    "filter_responses",
     "export",
     "train",
     "eval",
@@ -118,6 +124,11 @@ class Recipe:
         name = next(n for n in ("select", "label", "clean") if n in self.stages)
         return self.stage_dir(name)
 
+    def training_set(self) -> Path:
+        """The training set: `train.jsonl` of filter_responses, else of collect."""
+        name = next(n for n in ("filter_responses", "collect") if n in self.stages)
+        return self.stage_dir(name) / "train.jsonl"
+
 
 def read_recipe(path: str | os.PathLike[str], run_dir: str | None = None) -> Recipe:
     """Reads and checks a recipe file; relative paths in it are relative to the file.
@@ -155,7 +166,11 @@ def read_recipe(path: str | os.PathLike[str], run_dir: str | None = None) -> Rec
         raise InputError(f"{path}: no [[source]] table")
     if [n for n in STAGES if n in stages] != list(stages):
         raise InputError(f"{path}: stages must keep the order {', '.join(STAGES)}")
-    for needed, stage in (("sources", "clean"), ("clean", "verify_existing")):
+    for needed, stage in (
+        ("sources", "clean"),
+        ("clean", "verify_existing"),
+        ("collect", "filter_responses"),
+    ):
         if stage in stages and needed not in stages:
             raise InputError(f"{path}: stage {stage} needs stage {needed} before it")
     run = run_dir or document.get("run_dir")
@@ -170,6 +185,7 @@ def read_recipe(path: str | os.PathLike[str], run_dir: str | None = None) -> Rec
 # exists there (a `model` that does not is a hub or served name, left as it is).
 PATH_KEYS = {
     "distill": ("model",),
+    "filter_responses": ("reward_model",),
     "train": ("model", "tokenizer", "chat_template"),
     "eval": ("model", "benchmarks", "gpqa_path", "livecodebench_path"),
 }
@@ -474,7 +490,7 @@ def _run_export(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]:
     from amfast.export import ExportConfig, run_export
 
     settings = check_values(ExportConfig, recipe.tables["export"], "[export]")
-    fixed = {"input": str(recipe.stage_dir("collect")), "output": str(folder)}
+    fixed = {"input": str(recipe.training_set()), "output": str(folder)}
     summary = run_export(ExportConfig(**(settings | fixed)))
     return {"rows": summary.rows, "shards": summary.shards, "card": summary.card}
 
@@ -656,7 +672,8 @@ def _run_collect(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]
             for row in _read_rows(paths):
                 if _passed(row):
                     counts[kind] += 1
-                    conversation = am_conversation(row)
+                    # Which rules apply depends on it (the think form is asked of the teacher).
+                    conversation = am_conversation(row) | {"response_kind": kind}
                     info = labels.get(str(conversation.get("prompt_id")))
                     if kind == "distilled" and info:
                         user = conversation["messages"][0]
@@ -667,13 +684,31 @@ def _run_collect(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]
     return {"samples": total, **counts}
 
 
+def _run_filter_responses(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]:
+    from amfast.response_filters import ResponseFilterConfig, run_response_filters
+
+    table = recipe.tables["filter_responses"]
+    settings = check_values(ResponseFilterConfig, table, "[filter_responses]")
+    fixed = {
+        "input": str(recipe.stage_dir("collect") / "train.jsonl"),
+        "output": str(folder),
+        "progress": progress,
+    }
+    summary = run_response_filters(build_config(ResponseFilterConfig, settings | fixed))
+    line: dict[str, Any] = {"samples": summary.rows, "kept": summary.kept}
+    line |= {f"dropped by {rule}": c["dropped"] for rule, c in summary.by_rule.items()}
+    if summary.reward_threshold is not None:
+        line["reward_threshold"] = summary.reward_threshold
+    return line
+
+
 def _run_train(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]:
     from amfast.train.config import SftConfig
     from amfast.train.sft import train
 
-    data = recipe.stage_dir("collect") / "train.jsonl"
+    data = recipe.training_set()
     if not any(True for _ in _read_rows([data])):
-        raise InputError(f"{data}: no verified sample to train on")
+        raise InputError(f"{data}: no sample to train on (none passed verify and the filters)")
     settings = check_values(SftConfig, recipe.tables["train"], "[train]")
     fixed = {"data": str(data), "output_dir": str(folder)}
     result = train(SftConfig(**(settings | fixed)))
@@ -708,6 +743,7 @@ STAGE_RUNNERS: dict[str, Callable[[Recipe, Path, bool], dict[str, Any]]] = {
     "distill": _run_distill,
     "verify": _run_verify,
     "collect": _run_collect,
+    "filter_responses": _run_filter_responses,
     "export": _run_export,
     "train": _run_train,
     "eval": _run_eval,

@@ -10,6 +10,7 @@ the files its stage leaves (no stage has to know about the report):
 | select  | `selection.json`              | rows kept / dropped per rule and source; ledger|
 | distill | `summary-*.json`              | prompts -> samples, failures                   |
 | verify  | `*.audit.json`                | verifier x reason, source x outcome            |
+| filter_responses | `response_filters.json` | samples kept / dropped per rule and source; ledger |
 | train   | `metrics.jsonl`               | the loss curve                                 |
 | eval    | `results.json`                | pass@1 ± SE per benchmark                      |
 | export  | `export.json`                 | release rows; the dataset card                 |
@@ -81,6 +82,7 @@ def stage_kind(folder: Path) -> str | None:
         ("clean", "funnel.json"),
         ("label", "labels.json"),
         ("select", "selection.json"),
+        ("filter_responses", "response_filters.json"),
         ("train", "metrics.jsonl"),
         ("eval", "results.json"),
     ]
@@ -149,6 +151,27 @@ def _read_select(view: RunView, folder: Path) -> None:
     )  # fmt: skip
     if summary.get("ledger"):
         _link(view, f"{folder.name}: ledger of downsampled rows", summary["ledger"], folder)
+
+
+def _read_filter_responses(view: RunView, folder: Path) -> None:
+    summary = read_json(folder / "response_filters.json") or {}
+    by_source = {s: (c["in"], c["out"]) for s, c in summary.get("by_source", {}).items()}
+    notes = []
+    by_rule = summary.get("by_rule", {})
+    for rule in summary.get("rules", list(by_rule)):
+        counts = by_rule.get(rule, {})
+        reasons = ", ".join(f"{k} {v:,}" for k, v in counts.get("reasons", {}).items())
+        notes.append(
+            f"{rule}: -{counts.get('dropped', 0):,}" + (f" ({reasons})" if reasons else "")
+        )
+    if summary.get("reward_threshold") is not None:
+        notes.append(f"reward threshold {summary['reward_threshold']:.4g}")
+    view.funnel.append(
+        Step(folder.name, "filter_responses", "samples", summary.get("rows", 0),
+             summary.get("kept", 0), by_source, "; ".join(notes))
+    )  # fmt: skip
+    if summary.get("ledger"):
+        _link(view, f"{folder.name}: ledger of filtered responses", summary["ledger"], folder)
 
 
 def _read_distill(view: RunView, folder: Path) -> None:
@@ -234,6 +257,7 @@ READERS = {
     "clean": _read_clean,
     "label": _read_label,
     "select": _read_select,
+    "filter_responses": _read_filter_responses,
     "distill": _read_distill,
     "verify": _read_verify,
     "train": _read_train,

@@ -13,7 +13,7 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
     parser = commands.add_parser(
         "run",
         help="run a whole recipe (sources -> clean -> verify existing -> distill -> verify -> "
-        "collect -> train -> eval) from one TOML file",
+        "collect -> filter responses -> export -> train -> eval) from one TOML file",
         description="Run the stages of RECIPE into RUN_DIR/NN-<stage>. A rerun reuses every "
         "finished stage whose settings are unchanged, resumes an unfinished one, and reruns a "
         "stage whose settings changed with every stage after it.",
