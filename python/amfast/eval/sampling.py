@@ -116,7 +116,7 @@ def distill_config_for(task: Task, config: EvalConfig) -> DistillConfig:
         teacher=config.label or config.model,
         base_url=config.base_url,
         max_in_flight=config.max_in_flight,
-        n=config.samples_for(task),
+        samples=config.samples_for(task),
         max_tokens=config.max_tokens,
         temperature=config.temperature,
         top_p=config.top_p,
