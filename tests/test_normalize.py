@@ -9,12 +9,10 @@ import types
 
 import pyarrow as pa
 import pytest
-
-from amfast import _core
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amfast import NormalizeOptions, normalize
+from amfast import NormalizeOptions, _core, normalize
 
 STRING_TYPES = [pa.string(), pa.large_string(), pa.string_view()]
 

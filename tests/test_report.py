@@ -44,7 +44,8 @@ def run_folder(
                                for r in math_rows[:3]))  # fmt: skip
     run_distill(DistillConfig(input=str(prompts), output=str(run / "04-distill"),
                               model=str(tiny_teacher), backend="transformers", device="cpu",
-                              samples=2, max_tokens=8, truncation="keep", progress=False))  # fmt: skip
+                              samples=2, max_tokens=8, truncation="keep",
+                              progress=False))  # fmt: skip
     samples = run.parent / "samples.jsonl"
     with samples.open("w") as handle:
         for i, row in enumerate(math_rows):

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-
 from amfast.errors import InputError
 from amfast.io import AtomicWriter, UnreadableRow, field_at, input_files, read_records
 

@@ -101,7 +101,6 @@ class MinHashOptions:
             )
 
 
-
 def with_settings(minhash: MinHashOptions | None, settings: dict[str, Any]) -> MinHashOptions:
     """`minhash` (default: the defaults) with `settings` replacing some of its fields.
 
@@ -273,9 +272,7 @@ def near_duplicates(
         >>> result.representative.tolist(), result.keep.tolist()
         ([0, 1, 0], [True, True, False])
     """
-    index = NearDuplicateIndex(
-        minhash, normalize=normalize, num_threads=num_threads, **settings
-    )
+    index = NearDuplicateIndex(minhash, normalize=normalize, num_threads=num_threads, **settings)
 
     def passes() -> Iterable[TextColumn]:
         if callable(batches):

@@ -62,9 +62,7 @@ class DistillConfig:
     request_timeout: float = field(default=1800.0, metadata={"help": "seconds per request"})
     max_retries: int = field(default=8, metadata={"help": "retries per request (429/5xx/...)"})
     retry_backoff: float = field(default=1.0, metadata={"help": "first retry delay, doubling"})
-    samples: int = field(
-        default=1, metadata={"help": "samples per prompt", "deprecated": ("n",)}
-    )
+    samples: int = field(default=1, metadata={"help": "samples per prompt", "deprecated": ("n",)})
     max_tokens: int = field(default=32768, metadata={"help": "completion token budget"})
     temperature: float = field(default=0.6, metadata={"help": "sampling temperature"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})

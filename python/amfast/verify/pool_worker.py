@@ -86,9 +86,7 @@ def _serve(read_fd: int, write_fd: int) -> None:
         write_payload(write_fd, payload)
 
 
-def scheduler_times(
-    pids: list[int], seen: dict[str, tuple[int, int]]
-) -> tuple[float, float, bool]:
+def scheduler_times(pids: list[int], seen: dict[str, tuple[int, int]]) -> tuple[float, float, bool]:
     """CPU seconds run and waited for by the threads of `pids`; whether one is runnable now.
 
     Schedstat counts a wait for a CPU only once it ends, hence the runnable flag. `seen`

@@ -39,7 +39,9 @@ def load(name):
     module = sys.modules[name] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-load("sandbox_confine"), load("sandbox_judge"), load("sandbox_supervisor").main()
+for name in ("pool_worker", "sandbox_confine", "sandbox_judge"):
+    load(name)
+load("sandbox_supervisor").main()
 """
 _NAMESPACES = ("--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--mount-proc")
 # Idle warm sandboxes kept per kind; more concurrent runs start (and then drop) extra ones.

@@ -498,9 +498,7 @@ def _exact_group(group: pa.Table) -> pa.Table:
 
 
 def _near_index(stage: NearDedupStage, job: _Job) -> NearDuplicateIndex:
-    return NearDuplicateIndex(
-        normalize=stage.options, num_threads=job.num_threads, **stage.settings
-    )
+    return NearDuplicateIndex(stage.minhash, normalize=stage.options, num_threads=job.num_threads)
 
 
 def _band_block(block: pa.Table, stage: NearDedupStage, job: _Job) -> pa.Table:
