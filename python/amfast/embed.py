@@ -365,8 +365,8 @@ def distinct_texts(texts: Sequence[str]) -> tuple[npt.NDArray[np.intp], npt.NDAr
 
     Example:
         >>> first, inverse = distinct_texts(["x", "y", "x"])
-        >>> sorted(first.tolist()), inverse[0] == inverse[2], inverse[0] == inverse[1]
-        ([0, 1], True, False)
+        >>> sorted(first.tolist()), inverse.tolist()[0] == inverse.tolist()[2]
+        ([0, 1], True)
     """
     _, first, inverse = np.unique(
         _as_records(text_keys(texts)), return_index=True, return_inverse=True

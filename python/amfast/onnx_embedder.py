@@ -273,8 +273,9 @@ class OnnxEmbedder:
         if on_gpu:
             gpu = int(device.partition(":")[2] or 0)
             providers = [("CUDAExecutionProvider", {"device_id": gpu}), *providers]
+        self.onnx_path = folder / "model.onnx"
         self._session = ort.InferenceSession(
-            str(folder / "model.onnx"), sess_options=options, providers=providers
+            str(self.onnx_path), sess_options=options, providers=providers
         )
         self._name = f"onnx-{path.name}-{fingerprint}-{precision}-len{self.max_seq_length}"
 
