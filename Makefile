@@ -70,6 +70,7 @@ bench: build-release ## Every benchmark against its peer, side by side; see benc
 	$(BIN)/python benches/sft_vs_trainer.py
 	$(BIN)/python benches/ann_vs_faiss.py
 	$(BIN)/python benches/decontam_vs_python.py
+	$(BIN)/python benches/embed_vs_sentence_transformers.py
 
 gpu-prepare: $(STAMP) ## Build .gpu/ (abi3 wheel, missing wheels, data) for benches/gpu_check.sh
 	bash scripts/gpu_prepare.sh

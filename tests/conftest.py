@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,11 @@ settings.register_profile("amfast", database=None, deadline=None)
 settings.load_profile("amfast")
 
 BENCHMARKS = Path(__file__).parents[2] / "shared" / "benchmarks"
+
+# ONNX exports of embedding models go inside the checkout (ignored by git), kept between runs.
+os.environ.setdefault(
+    "AMFAST_CACHE_DIR", str(Path(__file__).parents[1] / ".pytest_cache" / "amfast")
+)
 
 
 @pytest.fixture(scope="session")

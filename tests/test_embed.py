@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import shutil
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from amfast.cli.main import main
 from amfast.embed import (
+    CACHE_LAYOUT,
     EmbeddingCache,
     Embeddings,
     PrecomputedEmbeddings,
@@ -17,8 +24,11 @@ from amfast.embed import (
     default_model_path,
     embed_texts,
     normalize_rows,
+    resolve_backend,
+    text_keys,
 )
 from amfast.errors import InputError
+from amfast.onnx_embedder import OnnxEmbedder
 
 
 @pytest.fixture(scope="session")
@@ -102,3 +112,172 @@ def test_embed_texts_without_cache_embeds_duplicates_once(minilm):
     vectors = embed_texts(["x", "y", "x"], counting)
     assert counting.calls == [2]
     np.testing.assert_array_equal(vectors[0], vectors[2])
+
+
+# --- the onnx backend, the backend choice and the Rust-keyed cache -----------------------
+
+
+def _corpus_texts(benchmarks_dir, step: int) -> list[str]:
+    """Every `step`-th problem of the shared corpus (English and Chinese, short and long)."""
+    path = benchmarks_dir / "corpus" / "math_problems_union.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line)["problem"] for line in handle][::step]
+
+
+@pytest.fixture(scope="module")
+def tiny_minilm(tmp_path_factory, benchmarks_dir) -> Path:
+    """A MiniLM-shaped sentence-transformers directory (2 layers, random weights)."""
+    from tiny_models import build_tiny_sentence_model
+
+    return build_tiny_sentence_model(
+        tmp_path_factory.mktemp("tiny-minilm"), _corpus_texts(benchmarks_dir, 40)
+    )
+
+
+def test_onnx_vectors_match_sentence_transformers_row_by_row(tiny_minilm, benchmarks_dir, tmp_path):
+    pytest.importorskip("onnxruntime")
+    texts = _corpus_texts(benchmarks_dir, 211)[:300]  # 12 to 200+ tokens, truncated at 128
+    onnx = OnnxEmbedder(
+        tiny_minilm, device="cpu", batch_size=16, export_dir=tmp_path, progress=False
+    )
+    torch_model = SentenceTransformerEmbedder(tiny_minilm, device="cpu", progress=False)
+    ours, theirs = onnx.embed(texts), torch_model.embed(texts)
+    assert ours.shape == theirs.shape == (len(texts), 64)
+    cosine = np.sum(ours * theirs, axis=1)
+    assert cosine.min() >= 0.9999, f"row {int(cosine.argmin())}: cosine {cosine.min()}"
+    # Not vacuous: the model tells these texts apart far beyond that tolerance.
+    assert np.sum(ours * np.roll(theirs, 1, axis=0), axis=1).max() < 0.9999
+    # The same tokens sentence-transformers feeds the model, truncation included.
+    features = torch_model._model.preprocess(texts)
+    lengths = features["attention_mask"].sum(dim=1).tolist()
+    expected = [row[:n] for row, n in zip(features["input_ids"].tolist(), lengths, strict=True)]
+    assert onnx.token_ids(texts) == expected
+    assert max(lengths) == 128
+
+
+def test_onnx_export_is_cached_and_follows_the_model_files(tiny_minilm, tmp_path):
+    pytest.importorskip("onnxruntime")
+    model = tmp_path / "model"
+    shutil.copytree(tiny_minilm, model)
+    exports = tmp_path / "exports"
+    first = OnnxEmbedder(model, device="cpu", export_dir=exports, progress=False)
+    (folder,) = exports.iterdir()
+    stamp = (folder / "model.onnx").stat().st_mtime_ns
+    again = OnnxEmbedder(model, device="cpu", export_dir=exports, progress=False)
+    assert again.name == first.name
+    assert (folder / "model.onnx").stat().st_mtime_ns == stamp, "loaded, not exported again"
+    config = json.loads((model / "sentence_bert_config.json").read_text())
+    (model / "sentence_bert_config.json").write_text(json.dumps({**config, "max_seq_length": 32}))
+    changed = OnnxEmbedder(model, device="cpu", export_dir=exports, progress=False)
+    assert changed.name != first.name
+    assert changed.max_seq_length == 32
+    assert len(list(exports.iterdir())) == 2
+
+
+def test_onnx_embedder_names_the_missing_gpu_runtime(tiny_minilm, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("onnxruntime-gpu is installed here")
+    with pytest.raises(InputError, match="install onnxruntime-gpu"):
+        OnnxEmbedder(tiny_minilm, device="cuda", export_dir=tmp_path)
+
+
+def test_auto_backend_is_onnx_when_onnxruntime_is_installed(monkeypatch):
+    pytest.importorskip("onnxruntime")
+    assert resolve_backend("auto", "cpu") == "onnx"
+    assert resolve_backend("sentence-transformers", "cpu") == "sentence-transformers"
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    assert resolve_backend("auto", "cpu") == "sentence-transformers"
+    with pytest.raises(InputError, match="embedding_backend must be"):
+        resolve_backend("tensorrt")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("backend", "prefix"), [("onnx", "onnx-"), ("sentence-transformers", "st-")]
+)
+def test_cli_embedding_backend_reaches_the_embedder(tiny_minilm, tmp_path, backend, prefix):
+    pytest.importorskip("onnxruntime")
+    problems = [
+        "What is the sum of the first ten positive integers?",
+        "What is the sum of the first ten positive integers ?",
+        "Name the capital city of France.",
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"problem": p}) + "\n" for p in problems))
+    config = tmp_path / "dedup.toml"
+    config.write_text(f'[dedup]\nembedding_backend = "{backend}"\n')
+    code = main(
+        [
+            "dedup",
+            str(source),
+            "-o",
+            str(tmp_path / "kept.jsonl"),
+            "--text-field",
+            "problem",
+            "--method",
+            "semantic",
+            "--model",
+            str(tiny_minilm),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--config",
+            str(config),
+        ]
+    )
+    assert code == 0
+    (folder,) = (tmp_path / "cache" / CACHE_LAYOUT).iterdir()
+    assert folder.name.startswith(prefix)
+    # The flag spells it the same way and wins over the file.
+    flag = main(
+        [
+            "dedup",
+            str(source),
+            "-o",
+            str(tmp_path / "again.jsonl"),
+            "--text-field",
+            "problem",
+            "--method",
+            "semantic",
+            "--model",
+            str(tiny_minilm),
+            "--cache-dir",
+            str(tmp_path / "cache2"),
+            "--embedding-backend",
+            "onnx",
+        ]
+    )
+    assert flag == 0
+    (folder,) = (tmp_path / "cache2" / CACHE_LAYOUT).iterdir()
+    assert folder.name.startswith("onnx-")
+
+
+def test_cache_keys_are_xxh3_128_of_the_text_computed_in_rust(tmp_path):
+    xxhash = pytest.importorskip("xxhash")
+    texts = ["Find x.", "找出 x。", "Find x.", ""]
+    keys = text_keys(texts)
+    for text, (high, low) in zip(texts, keys.tolist(), strict=True):
+        assert (high << 64 | low) == xxhash.xxh3_128_intdigest(text.encode("utf-8"))
+    counting = CountingEmbedder(PrecomputedEmbeddings(np.eye(3, dtype=np.float32)))
+    vectors = EmbeddingCache(tmp_path).embed(counting, texts)
+    assert counting.calls == [3]
+    np.testing.assert_array_equal(vectors[0], vectors[2])
+    (stored,) = (tmp_path / CACHE_LAYOUT).glob("*/*.npz")
+    with np.load(stored) as saved:
+        assert sorted(map(tuple, saved["keys"].tolist())) == sorted(set(map(tuple, keys.tolist())))
+
+
+def test_text_keys_names_a_null_row():
+    with pytest.raises(ValueError, match="row 1: text is null"):
+        text_keys(["a", None, "b"])  # type: ignore[list-item]
+    arrow = text_keys(pa.array(["a", "b"], pa.large_string()))
+    np.testing.assert_array_equal(arrow, text_keys(["a", "b"]))
+
+
+def test_old_cache_folders_are_named_as_no_longer_read(tmp_path, minilm):
+    old = tmp_path / "st-model-abc-len256"
+    old.mkdir()
+    (old / "embedder.json").write_text('{"name": "st-model-abc-len256"}')
+    with pytest.warns(UserWarning, match=r"st-model-abc-len256.*no longer read"):
+        cache = EmbeddingCache(tmp_path)
+    cache.embed(minilm, ["a b c"])
+    assert (tmp_path / CACHE_LAYOUT).is_dir()

@@ -67,3 +67,78 @@ def build_tiny_classifier(directory: Path, num_labels: int = 1) -> Path:
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)  # type: ignore[attr-defined]
     return directory
+
+
+def build_tiny_sentence_model(
+    directory: Path,
+    texts: list[str],
+    *,
+    layers: int = 2,
+    hidden: int = 64,
+    heads: int = 4,
+    intermediate: int = 128,
+    vocab_size: int = 2000,
+) -> Path:
+    """A sentence-transformers directory shaped like all-MiniLM-L6-v2, smaller, random weights.
+
+    BERT with a WordPiece tokenizer trained on `texts` (lower-cased, [CLS] ... [SEP]), mean
+    pooling and normalization, saved in the layout of the all-MiniLM-L6-v2 directory.
+    """
+    import json
+
+    from tokenizers import decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    core = tokenizers.Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    core.normalizer = normalizers.BertNormalizer(lowercase=True)
+    core.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    core.decoder = decoders.WordPiece()
+    core.train_from_iterator(
+        texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
+    )
+    cls, sep = core.token_to_id("[CLS]"), core.token_to_id("[SEP]")
+    core.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    tokenizer = transformers.BertTokenizerFast(
+        tokenizer_object=core,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=512,
+    )
+    config = transformers.BertConfig(
+        vocab_size=core.get_vocab_size(),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
+        max_position_embeddings=512,
+        pad_token_id=0,
+    )
+    torch.manual_seed(0)
+    transformers.BertModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    modules = [
+        ("", "sentence_transformers.models.Transformer"),
+        ("1_Pooling", "sentence_transformers.models.Pooling"),
+        ("2_Normalize", "sentence_transformers.models.Normalize"),
+    ]
+    listing = [
+        {"idx": i, "name": str(i), "path": path, "type": kind}
+        for i, (path, kind) in enumerate(modules)
+    ]
+    (directory / "modules.json").write_text(json.dumps(listing))
+    (directory / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": 128, "do_lower_case": False})
+    )
+    (directory / "1_Pooling").mkdir(exist_ok=True)
+    (directory / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": hidden, "pooling_mode_mean_tokens": True})
+    )
+    (directory / "2_Normalize").mkdir(exist_ok=True)
+    return directory

@@ -124,6 +124,13 @@ def number_keys(texts: TextColumn, *, num_threads: int | None = None) -> npt.NDA
     InvalidRowError for a null row.
     """
 
+def text_keys(texts: TextColumn, *, num_threads: int | None = None) -> npt.NDArray[np.uint64]:
+    """Per row, the embedding cache's key: `xxh3_128` of the text's UTF-8 bytes as given.
+
+    Returned as `(rows, 2)` uint64 (high, low), like `ExactIndex`'s hashes but not normalized.
+    Arrow input is read without copying. InvalidRowError for a null row.
+    """
+
 def connected_components(
     left: npt.NDArray[np.int64],
     right: npt.NDArray[np.int64],

@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from amfast import _core
 from amfast.config import fraction, positive, require
-from amfast.embed import Embedder, embed_texts
+from amfast.embed import Embedder, EmbeddingBackend, embed_texts, load_embedder
 from amfast.errors import InputError
 from amfast.io import DroppedInfo, file_format, iter_jsonl, iter_text_batches, write_split
 from amfast.normalize import NormalizeOptions
@@ -116,6 +116,10 @@ class DecontamConfig:
     report: str | None = field(default=None, metadata={"help": "per-benchmark report (JSON)"})
     model: str | None = field(
         default=None, metadata={"help": "sentence-transformers directory (default MiniLM-L6)"}
+    )
+    embedding_backend: EmbeddingBackend = field(
+        default="auto",
+        metadata={"help": "onnx, sentence-transformers, or auto (onnx when onnxruntime is here)"},
     )
     decontam: DecontamOptions = field(default_factory=DecontamOptions)
     normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
@@ -243,7 +247,7 @@ def find_contamination(
         min_exact_words: Words (digits removed) a text needs for the exact rule.
         exact: Apply the exact-without-digits rule.
         normalize: Normalization before both rules (digits are removed for the exact rule).
-        embedder: Model for the embedding rule (None with a threshold: all-MiniLM-L6-v2).
+        embedder: Model for the embedding rule (None with a threshold: `load_embedder()`).
         embedding_threshold: Cosine that flags a row; None turns the rule off.
         cache_dir: Embedding cache directory.
         num_threads: Worker threads (None: all cores).
@@ -268,6 +272,7 @@ def find_contamination(
     report: dict[str, dict[str, Any]] = {}
     corpus_embeddings = None
     if embedding_threshold is not None and rows:
+        embedder = embedder or load_embedder()  # loaded once for the corpus and every benchmark
         corpus_embeddings = embed_texts(texts, embedder, cache_dir=cache_dir)
     # One index, one group per benchmark: each row is normalized once for all of them.
     index = _core.NgramIndex(

@@ -3,6 +3,8 @@
 //! - Exact-dedup key: `xxh3_128(utf8(normalized_text), seed = 0)`; the empty text has a hash too,
 //!   so all empty rows are exact duplicates of each other.
 //! - Word hash: `xxh3_64(utf8(word), seed = 0)`.
+//! - Text key (the embedding cache's): `xxh3_128(utf8(text), seed = 0)` of the text as given,
+//!   not normalized (a model sees the raw text, so two spellings are two entries).
 //! - Shingle hash of consecutive word hashes `w_1..w_k`: `acc = 0x243F_6A88_85A3_08D3`; for each
 //!   `w`: `acc = (rotl(acc, 23) ^ w) * 0x9E37_79B9_7F4A_7C15 (mod 2^64)`; result
 //!   `fmix64(acc ^ k)` (MurmurHash3's 64-bit finalizer). Order-sensitive, and `k` enters the
@@ -11,6 +13,8 @@
 //!
 //! These definitions are frozen: golden-vector tests pin them, and a change bumps the version.
 
+use crate::error::{Error, Result};
+use rayon::prelude::*;
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
 
 /// Name of the hash specification every hash in this module follows.
@@ -21,6 +25,22 @@ pub const HASH_SPEC: &str = "amfast-hash-v1";
 #[must_use]
 pub fn content_hash(normalized: &str) -> u128 {
     xxh3_128(normalized.as_bytes())
+}
+
+/// Per row, the 128-bit key of the text as given (see the module docs), in parallel.
+///
+/// # Errors
+/// A null row.
+pub fn text_keys(texts: &[Option<&str>]) -> Result<Vec<u128>> {
+    texts
+        .par_iter()
+        .enumerate()
+        .with_min_len(1024)
+        .map(|(row, text)| {
+            text.map(|text| xxh3_128(text.as_bytes()))
+                .ok_or_else(|| Error::row(row, "text is null"))
+        })
+        .collect()
 }
 
 /// 64-bit hash of one word.
@@ -354,6 +374,15 @@ mod tests {
     use super::*;
 
     // Golden vectors (cross-checked with the Python `xxhash` package): if one of these changes, the hash spec changed and HASH_SPEC must be bumped.
+    #[test]
+    fn text_keys_are_xxh3_128_of_the_raw_text_and_name_a_null_row() {
+        let keys = text_keys(&[Some("hello world"), Some("Hello  World")]).unwrap();
+        assert_eq!(keys[0], 0xdf8d_09e9_3f87_4900_a99b_8775_cc15_b6c7_u128);
+        assert_ne!(keys[0], keys[1], "text keys do not normalize");
+        let error = text_keys(&[Some("a"), None]).unwrap_err();
+        assert_eq!(error.to_string(), "row 1: text is null");
+    }
+
     #[test]
     fn golden_content_hashes() {
         assert_eq!(content_hash(""), 0x99aa_06d3_0147_98d8_6001_c324_468d_497f);

@@ -42,6 +42,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<py::dedup::PyNearIndex>()?;
     module.add_function(wrap_pyfunction!(py::dedup::number_keys, module)?)?;
     module.add_function(wrap_pyfunction!(py::dedup::connected_components, module)?)?;
+    module.add_function(wrap_pyfunction!(py::embed::text_keys, module)?)?;
     module.add_function(wrap_pyfunction!(py::quality::quality_metrics, module)?)?;
     module.add_function(wrap_pyfunction!(py::quality::row_ngram_hashes, module)?)?;
     module.add_function(wrap_pyfunction!(

@@ -174,8 +174,11 @@ def test_engine_ray_without_ray_installed_names_the_extra(tmp_path, monkeypatch)
     assert not (tmp_path / "out").exists(), "fails before reading anything"
 
 
-def test_ray_semantic_dedup_embeds_per_block_and_matches_the_local_engine(local_ray, tmp_path):
-    pytest.importorskip("sentence_transformers")
+@pytest.mark.parametrize("backend", ["onnx", "sentence-transformers"])
+def test_ray_semantic_dedup_embeds_per_block_and_matches_the_local_engine(
+    local_ray, tmp_path, backend
+):
+    pytest.importorskip("onnxruntime" if backend == "onnx" else "sentence_transformers")
     problems = [
         ("a", "What is the sum of the first ten positive integers?"),
         ("c", "Find the area of a circle whose radius is 3 centimetres."),
@@ -191,7 +194,7 @@ def test_ray_semantic_dedup_embeds_per_block_and_matches_the_local_engine(local_
             output=str(tmp_path / engine),
             text_field="problem",
             stages=["semantic_dedup"],
-            plugin_options={"semantic_dedup": {"threshold": 0.95}},
+            plugin_options={"semantic_dedup": {"threshold": 0.95, "embedding_backend": backend}},
             shard_rows=2,  # the duplicates are in different blocks
             engine=engine,
             progress=False,

@@ -8,7 +8,7 @@ from typing import Any
 
 from amfast.config import add_config_flags, resolve_config
 from amfast.decontam import Benchmark, DecontamConfig, decontam_file, load_benchmark
-from amfast.embed import SentenceTransformerEmbedder
+from amfast.embed import load_embedder
 from amfast.errors import InputError
 
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"benchmark names repeat: {names}; use NAME=PATH")
     embedder = None
     if config.decontam.embedding_threshold is not None:
-        embedder = SentenceTransformerEmbedder(config.model)
+        embedder = load_embedder(config.model, embedding_backend=config.embedding_backend)
     result = decontam_file(
         config.input,
         config.output,

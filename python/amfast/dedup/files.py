@@ -31,7 +31,13 @@ from amfast.dedup.semantic import (
     priority_rank,
     semantic_duplicates,
 )
-from amfast.embed import Embedder, PrecomputedEmbeddings, SentenceTransformerEmbedder, embed_texts
+from amfast.embed import (
+    Embedder,
+    EmbeddingBackend,
+    PrecomputedEmbeddings,
+    embed_texts,
+    load_embedder,
+)
 from amfast.errors import InputError, InvalidRowError
 from amfast.io import (
     DEFAULT_BATCH_SIZE,
@@ -53,6 +59,8 @@ class SemanticOptions:
 
     Attributes:
         model: sentence-transformers model directory (None: all-MiniLM-L6-v2, offline).
+        embedding_backend: "onnx" (onnxruntime), "sentence-transformers", or "auto" (onnx when
+            onnxruntime is installed and can use the device).
         embeddings: Precomputed vectors (`.npy`, or Parquet/Arrow with `embeddings_column`),
             one row per input row; replaces `model`.
         embeddings_column: Vector column of a Parquet/Arrow `embeddings` file.
@@ -73,6 +81,10 @@ class SemanticOptions:
 
     model: str | None = field(
         default=None, metadata={"help": "sentence-transformers directory (default MiniLM-L6)"}
+    )
+    embedding_backend: EmbeddingBackend = field(
+        default="auto",
+        metadata={"help": "onnx, sentence-transformers, or auto (onnx when onnxruntime is here)"},
     )
     embeddings: str | None = field(
         default=None, metadata={"help": "precomputed vectors (.npy / Parquet / Arrow)"}
@@ -118,8 +130,11 @@ class SemanticOptions:
         """The embedder these options name."""
         if self.embeddings is not None:
             return PrecomputedEmbeddings(self.embeddings, column=self.embeddings_column)
-        return SentenceTransformerEmbedder(
-            self.model, device=self.device, batch_size=self.embed_batch_size
+        return load_embedder(
+            self.model,
+            embedding_backend=self.embedding_backend,
+            device=self.device,
+            batch_size=self.embed_batch_size,
         )
 
 

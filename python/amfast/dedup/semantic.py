@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +32,7 @@ import numpy.typing as npt
 from amfast import _core
 from amfast.dedup.exact import RepresentativeMap, as_priority
 from amfast.dedup.near import Keep, number_keys
+from amfast.embed import Embedder, EmbeddingBackend
 from amfast.errors import InputError
 from amfast.normalize import TextColumn
 
@@ -275,6 +276,7 @@ class _SemanticStage:
     model: str | None
     cache_dir: str | None
     number_guard: bool = True
+    embedding_backend: EmbeddingBackend = "auto"
     name: str = "semantic_dedup"
 
     def params(self) -> dict[str, Any]:
@@ -282,6 +284,7 @@ class _SemanticStage:
             "threshold": self.threshold,
             "model": self.model,
             "number_guard": self.number_guard,
+            # Not the backend: both give the same vectors (cosine >= 0.9999 per row).
         }
 
     def run(self, frame: Any, context: Any) -> Any:  # noqa: ANN401 - pipeline types, lazily
@@ -290,12 +293,19 @@ class _SemanticStage:
         keys = number_keys(texts, num_threads=context.num_threads)
         return self.decide(vectors, frame.column("priority").to_numpy(), context.num_threads, keys)
 
-    def embed(self, texts: list[str]) -> npt.NDArray[Any]:
-        """The embeddings of `texts` (row by row: engines may embed blocks separately)."""
-        from amfast.embed import SentenceTransformerEmbedder, embed_texts
+    def embedder(self, num_threads: int | None = None) -> Embedder:
+        """The model on the configured backend (load once, embed many blocks)."""
+        from amfast.embed import load_embedder
 
-        embedder = SentenceTransformerEmbedder(self.model) if self.model else None
-        return embed_texts(texts, embedder, cache_dir=self.cache_dir)
+        return load_embedder(
+            self.model, embedding_backend=self.embedding_backend, num_threads=num_threads
+        )
+
+    def embed(self, texts: list[str], embedder: Embedder | None = None) -> npt.NDArray[Any]:
+        """The embeddings of `texts` (row by row: engines may embed blocks separately)."""
+        from amfast.embed import embed_texts
+
+        return embed_texts(texts, embedder or self.embedder(), cache_dir=self.cache_dir)
 
     def decide(
         self,
@@ -328,7 +338,8 @@ def clean_stage(options: dict[str, Any]) -> _SemanticStage:
     """The `semantic_dedup` step of `amfast clean`, from its `[semantic_dedup]` table.
 
     Keys: `threshold` (cosine, default 0.95), `model` (a sentence-transformers directory;
-    default the bundled all-MiniLM-L6-v2), `cache_dir` (embedding cache), `number_guard`
+    default the bundled all-MiniLM-L6-v2), `embedding_backend` (auto, onnx or
+    sentence-transformers), `cache_dir` (embedding cache), `number_guard`
     (default true: never drop a row for one whose numbers differ). Among duplicates the row
     kept is the one with the best `priority` of the clean config.
 
@@ -336,7 +347,8 @@ def clean_stage(options: dict[str, Any]) -> _SemanticStage:
         InputError: an unknown key, a threshold outside (0, 1] or a non-boolean number_guard.
     """
     settings = dict(options)
-    unknown = sorted(set(settings) - {"threshold", "model", "cache_dir", "number_guard"})
+    known = {"threshold", "model", "embedding_backend", "cache_dir", "number_guard"}
+    unknown = sorted(set(settings) - known)
     if unknown:
         raise InputError(f"[semantic_dedup] unknown keys {unknown}")
     threshold = float(settings.get("threshold", 0.95))
@@ -347,4 +359,16 @@ def clean_stage(options: dict[str, Any]) -> _SemanticStage:
         raise InputError(
             f"[semantic_dedup] number_guard must be true or false, got {number_guard!r}"
         )
-    return _SemanticStage(threshold, settings.get("model"), settings.get("cache_dir"), number_guard)
+    backend = settings.get("embedding_backend", "auto")
+    if backend not in get_args(EmbeddingBackend):
+        raise InputError(
+            f"[semantic_dedup] embedding_backend must be one of {list(get_args(EmbeddingBackend))}"
+            f", got {backend!r}"
+        )
+    return _SemanticStage(
+        threshold,
+        settings.get("model"),
+        settings.get("cache_dir"),
+        number_guard,
+        embedding_backend=backend,
+    )

@@ -4,6 +4,7 @@ pub mod ann;
 pub mod arrow;
 pub mod decontam;
 pub mod dedup;
+pub mod embed;
 pub mod errors;
 pub mod normalize;
 pub mod numpy;

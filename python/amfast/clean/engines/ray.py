@@ -45,8 +45,9 @@ blocks rather than wall time.
 Limits: `work_dir` and the output must be on storage every node reads (NFS, a shared volume);
 on a cluster every node needs amfast installed. Ingest, output writing and the ledger run on
 the driver, and the ledger reads every row's record (as the local engine does). A candidate
-component is verified by one worker. Semantic dedup loads the embedding model in every task
-(give it a `cache_dir` to reuse embeddings across runs). Each task runs the Rust core on
+component is verified by one worker. Semantic dedup embeds in a pool of Ray Data actors, each
+loading the model once (one per GPU, else one per `num_threads` CPUs; give it a `cache_dir` to
+reuse embeddings across runs). Each task runs the Rust core on
 `num_threads` threads (default 1: Ray schedules one task per CPU).
 """
 
@@ -337,7 +338,22 @@ class _Runner:
         return found.sort_by("row")
 
     def _semantic(self, stage: Stage) -> pa.Table:
-        blocks = self._map(_embed_block, stage=stage).to_arrow_refs() if self.shards else []
+        # Actors, not tasks: each loads the model once and embeds block after block. One actor
+        # per GPU when the cluster has GPUs, else one per `num_threads` CPUs.
+        gpus = int(self.ray.cluster_resources().get("GPU", 0))
+        threads = self.job.num_threads or 1
+        cpus = int(self.ray.cluster_resources().get("CPU", 1))
+        actors = gpus or max(1, cpus // threads)
+        embedded = self._frame().map_batches(
+            _BlockEmbedder,
+            fn_constructor_kwargs={"stage": stage, "num_threads": threads},
+            batch_size=None,
+            batch_format="pyarrow",
+            concurrency=(1, min(actors, max(len(self.shards), 1))),
+            num_cpus=1 if gpus else threads,
+            num_gpus=1 if gpus else 0,
+        )
+        blocks = embedded.to_arrow_refs() if self.shards else []
         tables = [t for t in self.ray.get(blocks) if t.num_rows]
         if not tables:
             return DECISIONS_SCHEMA.empty_table()
@@ -589,12 +605,23 @@ def _frequent_block(
     return drops.decisions(block.column("row").to_numpy())
 
 
-def _embed_block(block: pa.Table, stage: Any) -> pa.Table:  # noqa: ANN401 - the semantic stage
+class _BlockEmbedder:
+    """A Ray Data actor: loads the semantic stage's model once, embeds the blocks it is given."""
+
+    def __init__(self, stage: Any, num_threads: int) -> None:  # noqa: ANN401 - the stage
+        self.stage = stage
+        self.embedder = stage.embedder(num_threads=num_threads)
+
+    def __call__(self, block: pa.Table) -> pa.Table:
+        return _embed_block(block, self.stage, self.embedder)
+
+
+def _embed_block(block: pa.Table, stage: Any, embedder: Any) -> pa.Table:  # noqa: ANN401
     """The block's embeddings (in the model's dtype) with rows, number and priority keys."""
     if block.num_rows == 0:
         return pa.table({"row": pa.array([], pa.int64())})
     texts = block.column("text")
-    vectors = np.asarray(stage.embed(texts.to_pylist()))
+    vectors = np.asarray(stage.embed(texts.to_pylist(), embedder))
     embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
     keys = {name: block.column(name) for name in _key_columns(block)}
     numbers = number_keys(texts, num_threads=1)
