@@ -17,6 +17,7 @@ still states the same problem. Everything depends only on the text, the kind and
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import zlib
@@ -243,8 +244,7 @@ def reorder(text: str, rng: random.Random) -> str:
 def paraphrase(text: str, rng: random.Random) -> str:
     """A light paraphrase: clause rewordings, two substitutions, then a reorder."""
     for pattern, replacement in REWORDINGS:
-        compiled = re.compile(pattern)
-        text = _outside_math(text, lambda part, c=compiled, r=replacement: c.sub(r, part))
+        text = _outside_math(text, functools.partial(re.sub, pattern, replacement))
     return reorder(substitute(text, rng, count=2), rng)
 
 

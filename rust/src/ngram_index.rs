@@ -186,8 +186,7 @@ impl NgramIndex {
         }
         let options = self.options;
         self.group_starts.push(first as u32);
-        type Item = (Vec<u64>, Option<u128>, Features);
-        let per_item: Vec<Item> = texts
+        let per_item: Vec<(Vec<u64>, Option<u128>, Features)> = texts
             .par_iter()
             .enumerate()
             .map_init(
