@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 
 from amfast.cli.main import main
-from amfast.decontam import Benchmark, find_contamination, load_benchmark
-from amfast.errors import InvalidRowError
+from amfast.decontam import (
+    Benchmark,
+    DecontamOptions,
+    clean_stage,
+    find_contamination,
+    load_benchmark,
+)
+from amfast.errors import InputError, InvalidRowError
+from amfast.perturb import KINDS, copies_of, perturb
 
 BENCH = Benchmark(
     "toy",
@@ -27,7 +34,12 @@ def test_number_changed_copy_is_flagged_by_the_exact_rule():
     found = find_contamination(rows, [BENCH])
     assert found.flagged.tolist() == [True]
     assert (found.rule, found.item, found.benchmark) == (["exact_no_digits"], ["t0"], ["toy"])
-    assert found.report["toy"]["by_rule"] == {"exact_no_digits": 1, "ngram": 0}
+    assert found.report["toy"]["by_rule"] == {
+        "exact_no_digits": 1,
+        "ngram": 0,
+        "content_words": 1,  # two changed numbers of many content features
+        "content_words_no_digits": 1,
+    }
 
 
 def test_shared_ngram_is_flagged_and_short_items_need_a_verbatim_copy():
@@ -117,6 +129,59 @@ def test_real_corpus_flags_are_precise_on_unrelated_sources(corpus, corpus_resul
     assert len(false) / len(rows) < 0.002
 
 
+@pytest.fixture(scope="module")
+def eval_sample(benchmarks_dir):
+    """The seven eval sets of `benches/decontam_perturbations.py`."""
+    eval_dir = benchmarks_dir / "eval"
+    names = ("math500.jsonl", "aime24.jsonl", "aime25.jsonl", "amc23.jsonl", "gsm8k_test.jsonl")
+    names += ("minerva_math.jsonl", "olympiadbench.jsonl.gz")
+    return [load_benchmark(eval_dir / name) for name in names]
+
+
+@pytest.fixture(scope="module")
+def perturbed(eval_sample):
+    """Every eval item edited by each kind (seed 1), all checked in one call at the defaults."""
+    items = [(b.name, b.ids[i], t) for b in eval_sample for i, t in enumerate(b.texts)]
+    planted = [(kind, item) for kind in KINDS for item in items]
+    rows = [perturb(item[2], kind, seed=1) for kind, item in planted]
+    return planted, find_contamination(rows, eval_sample)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_perturbation_of_real_eval_items_is_caught_at_the_defaults(perturbed, kind):
+    planted, found = perturbed
+    rows = [row for row, (planted_kind, _) in enumerate(planted) if planted_kind == kind]
+    caught = found.flagged[rows].mean()
+    right = np.mean([(found.benchmark[r], found.item[r]) == planted[r][1][:2] for r in rows])
+    assert caught >= 0.95, (kind, caught)
+    assert right >= 0.95, (kind, right)
+    if kind in ("substitute", "paraphrase"):
+        # The n-gram rules miss most of these; the content rule is what catches them.
+        named = [found.rule[r] for r in rows]
+        assert named.count("content_words") > len(rows) / 2
+
+
+def test_unrelated_real_training_rows_are_not_flagged(corpus, eval_sample):
+    sample = [row["problem"] for row in corpus if row["source"] in ("math_train", "gsm8k_train")]
+    sample = sample[::5]
+    items = [text for benchmark in eval_sample for text in benchmark.texts]
+    unrelated = [
+        text for text, copy in zip(sample, copies_of(sample, items), strict=True) if not copy
+    ]
+    assert len(unrelated) > 2500
+    found = find_contamination(unrelated, eval_sample)
+    assert found.flagged.mean() <= 0.005
+
+
+def test_bad_content_settings_are_input_errors():
+    with pytest.raises(ValueError, match="content_threshold"):
+        DecontamOptions(content_threshold=1.5)
+    with pytest.raises(ValueError, match="min_content_weight"):
+        DecontamOptions(min_content_weight=float("nan"))
+    with pytest.raises(InputError, match="content_row_fraction"):
+        clean_stage({"benchmarks": ["x.jsonl"], "content_row_fraction": -0.5})
+
+
 def test_cli_writes_clean_rows_flags_and_report(tmp_path, benchmarks_dir):
     source = tmp_path / "train.jsonl"
     bench = benchmarks_dir / "eval" / "math500.jsonl"
@@ -147,6 +212,26 @@ def test_cli_writes_clean_rows_flags_and_report(tmp_path, benchmarks_dir):
     flagged = json.loads((tmp_path / "flagged.jsonl").read_text())
     assert (flagged["row_id"], flagged["benchmark"]) == (0, "math500")
     assert json.loads((tmp_path / "report.json").read_text())["math500"]["rows_flagged"] == 1
+
+
+def test_cli_names_the_content_rule_for_a_reworded_copy(tmp_path, benchmarks_dir):
+    bench = benchmarks_dir / "eval" / "gsm8k_test.jsonl"
+    item = json.loads(bench.read_text().splitlines()[3])["question"]
+    reworded = perturb(item, "paraphrase", seed=1)
+    source = tmp_path / "train.jsonl"
+    source.write_text(json.dumps({"problem": reworded}) + "\n")
+    flagged_path = tmp_path / "flagged.jsonl"
+    args = ["decontam", str(source), "-o", str(tmp_path / "clean.jsonl"), "--text-field"]
+    args += ["problem", "--benchmark", f"gsm8k={bench}", "--flagged", str(flagged_path)]
+    assert main(args) == 0
+    flagged = json.loads(flagged_path.read_text())
+    assert (flagged["rule"], flagged["benchmark"], flagged["item_id"]) == (
+        "content_words",
+        "gsm8k",
+        "3",
+    )
+    assert main([*args[:-1], str(tmp_path / "f2.jsonl"), "--no-content"]) == 0
+    assert (tmp_path / "f2.jsonl").read_text() == ""
 
 
 @pytest.mark.slow

@@ -251,6 +251,10 @@ class ContaminationResult(TypedDict):
     ngram_overlap: npt.NDArray[np.uint32]  # (rows, groups)
     item_ngram_count: npt.NDArray[np.uint32]  # (rows, groups)
     ngram_count: npt.NDArray[np.uint32]
+    content_item: npt.NDArray[np.int64]  # (rows, groups)
+    content_share: npt.NDArray[np.float32]  # (rows, groups)
+    content_no_digits_item: npt.NDArray[np.int64]  # (rows, groups)
+    content_no_digits_share: npt.NDArray[np.float32]  # (rows, groups)
 
 @final
 class NgramIndex:
@@ -266,6 +270,12 @@ class NgramIndex:
         ngram: int = 13,
         min_exact_words: int = 10,
         exact: bool = True,
+        content: bool = True,
+        content_threshold: float = 0.65,
+        content_no_digits_threshold: float = 0.8,
+        content_row_fraction: float = 0.3,
+        min_content_weight: float = 4.0,
+        min_content_weight_no_digits: float = 8.0,
         normalize: NormalizeOptions | None = None,
         num_threads: int | None = None,
     ) -> NgramIndex: ...
@@ -282,5 +292,7 @@ class NgramIndex:
         """Per row: the matching items (-1: none) of both rules and the n-gram counts.
 
         `exact_item` is equal once digits are removed; `ngram_item` is the item whose n-grams
-        the row covers best (share of the item, then count).
+        the row covers best (share of the item, then count); `content_item` /
+        `content_no_digits_item` the item whose weighted content features the row holds (share
+        >= the thresholds; `*_share` is the best share, passing or not).
         """

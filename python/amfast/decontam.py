@@ -1,6 +1,6 @@
 """Decontamination: flag training rows that copy an evaluation benchmark item.
 
-Three rules, checked against each benchmark separately (Rust index, parallel queries):
+Five rules, checked against each benchmark separately (one Rust index, parallel queries):
 
 - `exact_no_digits`: equal after normalization with digits removed, which catches copies whose
   numbers were changed (GSM-Hard style, MATH templates); texts shorter than `min_exact_words`
@@ -11,6 +11,14 @@ Three rules, checked against each benchmark separately (Rust index, parallel que
   (so shared boilerplate such as "where m and n are relatively prime positive integers. Find
   m+n" does not flag every AIME-style problem); an item shorter than `ngram` words counts as
   one n-gram, so its verbatim copies match;
+- `content_words`: the row holds at least `content_threshold` of the item's content (its words
+  less stopwords, its numbers, its formula symbols, and adjacent pairs of them; each weighted
+  by its rarity among the benchmark items), and the item at least `content_row_fraction` of
+  the row's. Catches reworded, reordered and wrapped copies (`amfast.perturb`,
+  `benches/decontam_perturbations.py`); items lighter than `min_content_weight` are too
+  generic for it;
+- `content_words_no_digits`: the same with numbers ignored, at `content_no_digits_threshold`
+  (renumbered copies that were also reworded); items need `min_content_weight_no_digits`;
 - `embedding` (optional): cosine with the nearest benchmark item >= `embedding_threshold`.
 
 Benchmarks are files the user names: MATH-500 / AIME / AMC JSONL (`problem`), AIME 2025 QwQ
@@ -24,6 +32,7 @@ import csv
 import dataclasses
 import gzip
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -76,6 +85,25 @@ class DecontamOptions:
         default=10, metadata={"help": "words (digits removed) a text needs for the exact rule"}
     )
     exact: bool = field(default=True, metadata={"help": "apply the exact-without-digits rule"})
+    content: bool = field(
+        default=True, metadata={"help": "apply the content-word rules (reworded copies)"}
+    )
+    content_threshold: float = field(
+        default=0.65,
+        metadata={"help": "share of an item's weighted content words (numbers too) the row holds"},
+    )
+    content_no_digits_threshold: float = field(
+        default=0.8, metadata={"help": "the same share with numbers ignored (renumbered copies)"}
+    )
+    content_row_fraction: float = field(
+        default=0.3, metadata={"help": "share of the row's weighted content words in the item"}
+    )
+    min_content_weight: float = field(
+        default=4.0, metadata={"help": "content weight an item needs (1 = one rare word)"}
+    )
+    min_content_weight_no_digits: float = field(
+        default=8.0, metadata={"help": "content weight without numbers an item needs"}
+    )
     embedding_threshold: float | None = field(
         default=None, metadata={"help": "also flag rows this close (cosine; default: off)"}
     )
@@ -86,6 +114,13 @@ class DecontamOptions:
         positive("min_overlap", self.min_overlap)
         fraction("min_item_fraction", self.min_item_fraction)
         require(self.min_exact_words >= 0, "min_exact_words", self.min_exact_words, ">= 0")
+        fraction("content_threshold", self.content_threshold)
+        fraction("content_no_digits_threshold", self.content_no_digits_threshold)
+        share = self.content_row_fraction
+        require(0.0 <= share <= 1.0, "content_row_fraction", share, "a number in [0, 1]")
+        for name in ("min_content_weight", "min_content_weight_no_digits"):
+            value = getattr(self, name)
+            require(math.isfinite(value) and value >= 0, name, value, "a number >= 0")
         fraction("embedding_threshold", self.embedding_threshold, optional=True)
 
     def as_kwargs(self) -> dict[str, Any]:
@@ -195,6 +230,10 @@ class BenchmarkHits:
     ngram_item: npt.NDArray[np.int64]
     ngram_overlap: npt.NDArray[np.uint32]
     item_ngram_count: npt.NDArray[np.uint32]
+    content_item: npt.NDArray[np.int64]
+    content_share: npt.NDArray[np.float32]
+    content_no_digits_item: npt.NDArray[np.int64]
+    content_no_digits_share: npt.NDArray[np.float32]
     embedding_item: npt.NDArray[np.int64] | None = None
     embedding_similarity: npt.NDArray[np.float32] | None = None
 
@@ -207,7 +246,8 @@ class Contamination:
         flagged: True for rows that match any benchmark by any rule.
         benchmark: Per row, the first benchmark (in the given order) that flagged it.
         rule: Per row, the rule that flagged it there (`exact_no_digits`, `ngram`,
-            `embedding`; the first that fired, in that order).
+            `content_words`, `content_words_no_digits`, `embedding`; the first that fired, in
+            that order).
         item: Per row, the matching benchmark item id.
         hits: Everything each benchmark's rules found, by benchmark name.
         report: Per benchmark: rows flagged, rows per rule, distinct items matched.
@@ -230,6 +270,12 @@ def find_contamination(
     min_item_fraction: float = 0.5,
     min_exact_words: int = 10,
     exact: bool = True,
+    content: bool = True,
+    content_threshold: float = 0.65,
+    content_no_digits_threshold: float = 0.8,
+    content_row_fraction: float = 0.3,
+    min_content_weight: float = 4.0,
+    min_content_weight_no_digits: float = 8.0,
     normalize: NormalizeOptions | None = None,
     embedder: Embedder | None = None,
     embedding_threshold: float | None = None,
@@ -246,6 +292,14 @@ def find_contamination(
         min_item_fraction: Share of the benchmark item's n-grams the row must contain.
         min_exact_words: Words (digits removed) a text needs for the exact rule.
         exact: Apply the exact-without-digits rule.
+        content: Apply the content-word rules.
+        content_threshold: Share of an item's weighted content features (numbers included)
+            the row must hold (`content_words`).
+        content_no_digits_threshold: The same with numbers ignored (`content_words_no_digits`).
+        content_row_fraction: Share of the row's weighted content features the item must hold.
+        min_content_weight: Content weight an item needs for `content_words` (a feature weighs
+            1 when one benchmark item has it, less the more items have it).
+        min_content_weight_no_digits: The same for `content_words_no_digits`.
         normalize: Normalization before both rules (digits are removed for the exact rule).
         embedder: Model for the embedding rule (None with a threshold: `load_embedder()`).
         embedding_threshold: Cosine that flags a row; None turns the rule off.
@@ -279,6 +333,12 @@ def find_contamination(
         ngram=ngram,
         min_exact_words=min_exact_words,
         exact=exact,
+        content=content,
+        content_threshold=content_threshold,
+        content_no_digits_threshold=content_no_digits_threshold,
+        content_row_fraction=content_row_fraction,
+        min_content_weight=min_content_weight,
+        min_content_weight_no_digits=min_content_weight_no_digits,
         normalize=normalize,
         num_threads=num_threads,
     )
@@ -295,8 +355,21 @@ def find_contamination(
         enough = (overlap >= min_overlap) & (overlap >= min_item_fraction * item_count)
         best = _local(found["ngram_item"][:, group], offsets[group])
         ngram_item = np.where(enough & (overlap > 0), best, -1)
+        content_item = _local(found["content_item"][:, group], offsets[group])
+        no_digits_item = _local(found["content_no_digits_item"][:, group], offsets[group])
         rules = [("exact_no_digits", exact_item), ("ngram", ngram_item)]
-        benchmark_hits = BenchmarkHits(exact_item, ngram_item, overlap, item_count)
+        if content:
+            rules += [("content_words", content_item), ("content_words_no_digits", no_digits_item)]
+        benchmark_hits = BenchmarkHits(
+            exact_item,
+            ngram_item,
+            overlap,
+            item_count,
+            content_item,
+            found["content_share"][:, group],
+            no_digits_item,
+            found["content_no_digits_share"][:, group],
+        )
         if corpus_embeddings is not None and benchmark.texts:
             bench_embeddings = embed_texts(benchmark.texts, embedder, cache_dir=cache_dir)
             nearest, similarity = _core.best_matches(
@@ -304,8 +377,8 @@ def find_contamination(
             )
             assert embedding_threshold is not None
             rules.append(("embedding", np.where(similarity >= embedding_threshold, nearest, -1)))
-            benchmark_hits = BenchmarkHits(
-                exact_item, ngram_item, overlap, item_count, nearest, similarity
+            benchmark_hits = dataclasses.replace(
+                benchmark_hits, embedding_item=nearest, embedding_similarity=similarity
             )
         hits[benchmark.name] = benchmark_hits
         any_rule = np.zeros(rows, dtype=bool)
@@ -418,8 +491,10 @@ class _DecontamStage:
             texts, benchmarks, num_threads=context.num_threads, **self.options
         )
         positions = np.flatnonzero(result.flagged).astype(np.int64)
-        reasons = [f"{result.rule[p]}:{result.benchmark[p]}:{result.item[p]}" for p in positions]
-        return Drops(positions, reasons, np.full(len(positions), -1, np.int64), None)
+        # The funnel counts reasons, so the item (one per row) goes to the ledger's detail.
+        reasons = [f"{result.rule[p]}:{result.benchmark[p]}" for p in positions]
+        details: list[str | None] = [f"item {result.item[p]}" for p in positions]
+        return Drops(positions, reasons, details=details)
 
 
 def clean_stage(options: dict[str, Any]) -> _DecontamStage:
@@ -427,7 +502,8 @@ def clean_stage(options: dict[str, Any]) -> _DecontamStage:
 
     Keys: `benchmarks` (benchmark files, required), and any `find_contamination` option
     (`ngram`, `min_overlap`, `min_item_fraction`, `min_exact_words`, `exact`,
-    `embedding_threshold`, `cache_dir`). A flagged row's reason is `rule:benchmark:item`.
+    `embedding_threshold`, `cache_dir`, the `content*` settings). A flagged row's reason is
+    `rule:benchmark` (what the funnel counts); the matched item is its ledger `detail`.
 
     Raises:
         InputError: no benchmarks, a missing file, or an unknown key.

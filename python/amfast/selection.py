@@ -222,6 +222,7 @@ def run_select(config: SelectConfig) -> SelectSummary:
                 "kept_row": None,
                 "kept_row_id": None,
                 "score": chance,
+                "detail": None,
                 "message": f"{location}: {rule.field} is {rule.value!r}: kept "
                 f"{rule.fraction:.0%} of those rows and this row's draw {chance:.4f} is not "
                 f"below {rule.fraction:g}",

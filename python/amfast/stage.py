@@ -9,7 +9,9 @@ A stage is any object with a `name`, a `params()` dict and `run(frame, context) 
   (smaller is kept first among duplicates) and `has_reference` / `has_test_case`.
 - `run` decides; it never mutates the frame, writes files or prints. It returns `Drops`: which
   positions of the frame to drop, a reason code for each, and for duplicates the position of
-  the kept representative (else -1) and a score (similarity, metric value; NaN when none).
+  the kept representative (else -1), a score (similarity, metric value; NaN when none) and an
+  optional per-row detail (decontamination: the benchmark item) that goes to the ledger, not
+  into the funnel's reason counts.
 - `params()` is JSON: it goes into the ledger next to every row the stage dropped, and into the
   marker fingerprint, so a changed parameter reruns the stage instead of reusing stale results.
 
@@ -61,6 +63,7 @@ DECISIONS_SCHEMA = pa.schema(
         pa.field("reason", pa.string()),
         pa.field("kept_row", pa.int64()),
         pa.field("score", pa.float64()),
+        pa.field("detail", pa.string()),
     ]
 )
 
@@ -76,12 +79,14 @@ class Drops:
         reasons: A reason code per dropped row (one string for all, or one per row).
         kept: Per dropped row, the frame position of the kept representative, or -1.
         scores: Per dropped row, a similarity or metric value (NaN when none).
+        details: Per dropped row, what the reason applied to (the ledger's `detail`), or None.
     """
 
     positions: npt.NDArray[np.int64]
     reasons: str | list[str]
     kept: npt.NDArray[np.int64] | None = None
     scores: npt.NDArray[np.float64] | None = None
+    details: list[str | None] | None = None
 
     @staticmethod
     def none() -> Drops:
@@ -101,6 +106,11 @@ class Drops:
         kept = np.full(count, -1, np.int64) if self.kept is None else np.asarray(self.kept)
         scores = np.full(count, math.nan) if self.scores is None else np.asarray(self.scores)
         kept_rows = np.where(kept >= 0, frame_rows[np.maximum(kept, 0)], -1)
+        details = pa.array(
+            self.details if self.details is not None else [None] * count, pa.string()
+        )
+        if len(details) != count:
+            raise ValueError(f"{count} dropped positions but {len(details)} details")
         order = np.argsort(frame_rows[positions], kind="stable")
         return pa.table(
             {
@@ -108,6 +118,7 @@ class Drops:
                 "reason": reasons.take(order),
                 "kept_row": pa.array(kept_rows[order], pa.int64()),
                 "score": pa.array(scores[order].astype(np.float64), pa.float64()),
+                "detail": details.take(order),
             },
             schema=DECISIONS_SCHEMA,
         )
@@ -176,7 +187,8 @@ def read_marker(marker: Path, key: str) -> pa.Table | None:
     """The decisions stored in `marker` when it was made with fingerprint `key`, else None."""
     if marker.is_file():
         stored = pq.read_table(marker)
-        if (stored.schema.metadata or {}).get(b"fingerprint") == key.encode():
+        fresh = stored.schema.names == DECISIONS_SCHEMA.names
+        if fresh and (stored.schema.metadata or {}).get(b"fingerprint") == key.encode():
             return stored.replace_schema_metadata(None)
     return None
 

@@ -10,6 +10,7 @@
 pub mod ann;
 pub mod ascii_words;
 pub mod bucket_sort;
+pub mod content_words;
 pub mod dedup;
 pub mod error;
 pub mod hashing;

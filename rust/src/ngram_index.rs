@@ -1,6 +1,7 @@
 //! Benchmark index for decontamination: which benchmark item does a training row copy?
 //!
-//! Two rules, both over [`crate::normalize`]d text:
+//! Two rules over [`crate::normalize`]d text, plus the content rules of
+//! [`crate::content_words`] when `content` is set:
 //!
 //! - exact without digits: the 128-bit hash of the text normalized with digits deleted equals
 //!   a benchmark item's (catches copies whose numbers were changed, as in GSM-Hard);
@@ -14,6 +15,10 @@
 //! for each row and group the result is the matching item of each rule and the n-gram counts,
 //! and depends only on the input.
 
+use crate::content_words::{
+    features_into, ContentIndex, ContentMatch, ContentOptions, FeatureScratch, Features,
+    QueryScratch,
+};
 use crate::error::{Error, Result};
 use crate::hashing::content_hash;
 use crate::normalize::{normalize_into, NormalizeOptions};
@@ -32,11 +37,13 @@ pub struct NgramOptions {
     pub min_exact_words: usize,
     /// Apply the exact-without-digits rule at all (it costs a second normalization per row).
     pub exact: bool,
+    /// The content-word rules' settings; None turns them off.
+    pub content: Option<ContentOptions>,
 }
 
 /// Per query row and group (row-major, `rows × groups`): the matching item of each rule (-1:
 /// none) and the n-gram counts; `ngram_count` has one entry per row.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Contamination {
     pub groups: usize,
     /// Benchmark item equal to the row once normalized without digits, or -1.
@@ -49,6 +56,12 @@ pub struct Contamination {
     pub item_ngram_count: Vec<u32>,
     /// Distinct n-grams of the row.
     pub ngram_count: Vec<u32>,
+    /// Content rule (numbers counted): the matching item or -1, and the best item share.
+    pub content_item: Vec<i64>,
+    pub content_share: Vec<f32>,
+    /// Content rule without numbers: the matching item or -1, and the best item share.
+    pub content_no_digits_item: Vec<i64>,
+    pub content_no_digits_share: Vec<f32>,
 }
 
 /// One row's matches in one group (see [`Contamination`]).
@@ -80,6 +93,7 @@ pub struct NgramIndex {
     item_grams: Vec<u32>,
     grams: Vec<(u64, u32)>,
     exact: Vec<(u128, u32)>,
+    content: Option<ContentIndex>,
 }
 
 #[derive(Default)]
@@ -87,6 +101,8 @@ struct Scratch {
     normalized: String,
     words: Vec<u64>,
     grams: Vec<u64>,
+    content: QueryScratch,
+    matches: Vec<ContentMatch>,
 }
 
 impl Scratch {
@@ -132,6 +148,7 @@ impl NgramIndex {
             item_grams: Vec::new(),
             grams: Vec::new(),
             exact: Vec::new(),
+            content: options.content.map(ContentIndex::new),
         })
     }
 
@@ -169,21 +186,30 @@ impl NgramIndex {
         }
         let options = self.options;
         self.group_starts.push(first as u32);
-        let per_item: Vec<(Vec<u64>, Option<u128>)> = texts
+        let per_item: Vec<(Vec<u64>, Option<u128>, Features)> = texts
             .par_iter()
             .enumerate()
-            .map_init(Scratch::default, |scratch, (position, text)| {
-                let text = text.ok_or_else(|| Error::row(first + position, "text is null"))?;
-                let grams = scratch.grams(text, &options).to_vec();
-                let hash = if options.exact {
-                    scratch.digitless_hash(text, &options)
-                } else {
-                    None
-                };
-                Ok((grams, hash))
-            })
+            .map_init(
+                || (Scratch::default(), FeatureScratch::default()),
+                |(scratch, feature_scratch), (position, text)| {
+                    let text = text.ok_or_else(|| Error::row(first + position, "text is null"))?;
+                    let grams = scratch.grams(text, &options).to_vec();
+                    let hash = if options.exact {
+                        scratch.digitless_hash(text, &options)
+                    } else {
+                        None
+                    };
+                    let mut features = Features::default();
+                    if options.content.is_some() {
+                        features_into(text, feature_scratch, &mut features);
+                    }
+                    Ok((grams, hash, features))
+                },
+            )
             .collect::<Result<_>>()?;
-        for (position, (grams, hash)) in per_item.into_iter().enumerate() {
+        let mut content = Vec::with_capacity(per_item.len());
+        for (position, (grams, hash, features)) in per_item.into_iter().enumerate() {
+            content.push(features);
             let item = (first + position) as u32;
             self.item_grams.push(grams.len() as u32);
             self.grams
@@ -191,6 +217,9 @@ impl NgramIndex {
             if let Some(hash) = hash {
                 self.exact.push((hash, item));
             }
+        }
+        if let Some(index) = &mut self.content {
+            index.add(content);
         }
         self.grams.par_sort_unstable();
         self.grams.dedup();
@@ -205,7 +234,7 @@ impl NgramIndex {
     /// A null text (named by `first_row` + its position).
     pub fn query(&self, texts: &[Option<&str>], first_row: usize) -> Result<Contamination> {
         let groups = self.groups();
-        let rows: Vec<(Vec<Found>, u32)> = texts
+        let rows: Vec<(Vec<Found>, u32, Vec<ContentMatch>)> = texts
             .par_iter()
             .enumerate()
             .with_min_len(64)
@@ -214,7 +243,17 @@ impl NgramIndex {
                 |(scratch, hits), (position, text)| {
                     let text =
                         text.ok_or_else(|| Error::row(first_row + position, "text is null"))?;
-                    Ok(self.match_one(text, scratch, hits))
+                    let (found, grams) = self.match_one(text, scratch, hits);
+                    if let Some(content) = &self.content {
+                        content.query_into(
+                            text,
+                            groups,
+                            |item| self.group_of(item),
+                            &mut scratch.content,
+                            &mut scratch.matches,
+                        );
+                    }
+                    Ok((found, grams, scratch.matches.clone()))
                 },
             )
             .collect::<Result<_>>()?;
@@ -222,7 +261,19 @@ impl NgramIndex {
             groups,
             ..Contamination::default()
         };
-        for (per_group, grams) in rows {
+        for (per_group, grams, content) in rows {
+            let (with_digits, no_digits) = if content.is_empty() {
+                let none = vec![ContentMatch::default(); 2 * groups];
+                (none[..groups].to_vec(), none[groups..].to_vec())
+            } else {
+                (content[..groups].to_vec(), content[groups..].to_vec())
+            };
+            for (with, without) in with_digits.into_iter().zip(no_digits) {
+                result.content_item.push(with.item);
+                result.content_share.push(with.share);
+                result.content_no_digits_item.push(without.item);
+                result.content_no_digits_share.push(without.share);
+            }
             for found in per_group {
                 result.exact_item.push(found.exact_item);
                 result.ngram_item.push(found.ngram_item);
@@ -302,6 +353,7 @@ mod tests {
             normalize: NormalizeOptions::default(),
             min_exact_words: 3,
             exact: true,
+            content: None,
         })
         .unwrap();
         let items: Vec<Option<&str>> = items.iter().copied().map(Some).collect();

@@ -61,10 +61,16 @@ def test_decontam_stage_drops_benchmark_copies_and_names_the_item(
     }
     assert not any(row_id.startswith("gsm/") for row_id in dropped)
     assert all(row["stage"] == "decontam" for row in ledger)
-    assert ":math500:test/" in dropped["copy/0"]["reason"]
+    assert dropped["copy/0"]["reason"].endswith(":math500")
+    assert dropped["copy/0"]["detail"].startswith("item test/")
     renumbered = [dropped[f"renumbered/{i}"]["reason"] for i in range(5)]
-    assert all(reason.startswith("exact_no_digits:math500:") for reason in renumbered)
+    assert renumbered == ["exact_no_digits:math500"] * 5
     assert summary.kept + summary.dropped == summary.rows
+    # The funnel counts rule and benchmark; the ten items stay in the ledger's detail.
+    funnel = json.loads((tmp_path / "out" / "funnel.json").read_text())
+    reasons = next(s for s in funnel["stages"] if s["stage"] == "decontam")["reasons"]
+    assert set(reasons) <= {"ngram:math500", "exact_no_digits:math500", "content_words:math500"}
+    assert sum(reasons.values()) == 10
 
 
 def test_decontam_stage_without_benchmarks_is_a_clear_error(

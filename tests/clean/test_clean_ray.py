@@ -114,7 +114,8 @@ def test_ray_engine_drops_the_planted_rows_for_the_same_reasons_and_representati
     assert ledger["short"]["reason"] == "too_short"
     assert ledger["url"]["reason"] == "url"
     assert ledger["russian"]["reason"] == "language"
-    assert ledger["copy"]["reason"].startswith("exact_no_digits:math500:test/")
+    assert ledger["copy"]["reason"] == "exact_no_digits:math500"
+    assert ledger["copy"]["detail"].startswith("item test/")
     assert {ledger[f"boiler/{i}"]["reason"] for i in range(4)} == {"frequent_ngram"}
     assert (ledger["in.jsonl:34"]["stage"], ledger["in.jsonl:34"]["reason"]) == ("read", "bad_json")
     assert "zh" not in ledger

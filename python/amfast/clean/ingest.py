@@ -607,6 +607,7 @@ def read_errors(table: pa.Table) -> pa.Table:
             "reason": errors.column("error"),
             "kept_row": pa.array(np.full(errors.num_rows, -1), pa.int64()),
             "score": pa.array(np.full(errors.num_rows, np.nan), pa.float64()),
+            "detail": pa.nulls(errors.num_rows, pa.string()),
         }
     )
 

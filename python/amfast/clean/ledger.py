@@ -2,7 +2,8 @@
 
 Ledger (Parquet or JSONL by file name), one line per dropped row: `row`, `row_id`, `source`,
 `stage`, `reason`, `params` (the stage's parameters as JSON), `kept_row` / `kept_row_id` (the
-representative a duplicate was dropped for, else null), `score`, `message` (read errors: file,
+representative a duplicate was dropped for, else null), `score`, `detail` (what the reason
+applied to: the benchmark item a decontaminated row matched), `message` (read errors: file,
 line and problem) and `record` (the row as it was read). `row_index.parquet` in the output folder
 maps every input row to `kept` or the stage that dropped it, which is what `explain` reads first.
 """
@@ -42,6 +43,7 @@ LEDGER_SCHEMA = pa.schema(
         pa.field("kept_row", pa.int64()),
         pa.field("kept_row_id", pa.string()),
         pa.field("score", pa.float64()),
+        pa.field("detail", pa.string()),
         pa.field("message", pa.string()),
         pa.field("record", pa.large_string()),
     ]
@@ -270,6 +272,7 @@ def _ledger_parts(
                 "kept_row": pa.array(np.where(has_kept, kept, 0), mask=~has_kept),
                 "kept_row_id": pc.if_else(pa.array(has_kept), kept_ids, None),
                 "score": pc.if_else(pc.is_nan(score), None, score),
+                "detail": part.column("detail"),
                 "message": shard.column("message").take(in_shard),
                 "record": strip_newline(shard.column("record").take(in_shard)),
             },
@@ -368,6 +371,8 @@ def explain(output: str | os.PathLike[str], row: str) -> str:
         text = f"{head}: dropped by {drop['stage']} ({drop['reason']})"
         if drop.get("score") is not None:
             text += f", score {drop['score']:.4g}"
+        if drop.get("detail") is not None:
+            text += f", {drop['detail']}"
         if drop.get("kept_row_id") is not None:
             text += f", duplicate of {drop['kept_row_id']} (#{drop['kept_row']})"
             queue.append(int(drop["kept_row"]))

@@ -4,6 +4,7 @@ use super::arrow::TextColumn;
 use super::errors::to_pyerr;
 use super::numpy::{matrix, vector};
 use super::run_detached;
+use crate::content_words::ContentOptions;
 use crate::ngram_index::{NgramIndex, NgramOptions};
 use crate::normalize::NormalizeOptions;
 use pyo3::prelude::*;
@@ -19,13 +20,23 @@ pub struct PyNgramIndex {
 impl PyNgramIndex {
     #[new]
     #[pyo3(signature = (
-        *, ngram = 13, min_exact_words = 10, exact = true, normalize = None, num_threads = None
+        *, ngram = 13, min_exact_words = 10, exact = true, content = true,
+        content_threshold = 0.65, content_no_digits_threshold = 0.8, content_row_fraction = 0.3,
+        min_content_weight = 4.0, min_content_weight_no_digits = 8.0, normalize = None,
+        num_threads = None
     ))]
+    #[allow(clippy::too_many_arguments)] // the rules' settings, as DecontamOptions holds them
     fn new(
         py: Python<'_>,
         ngram: usize,
         min_exact_words: usize,
         exact: bool,
+        content: bool,
+        content_threshold: f64,
+        content_no_digits_threshold: f64,
+        content_row_fraction: f64,
+        min_content_weight: f64,
+        min_content_weight_no_digits: f64,
         normalize: Option<NormalizeOptions>,
         num_threads: Option<usize>,
     ) -> PyResult<Self> {
@@ -35,6 +46,13 @@ impl PyNgramIndex {
             normalize,
             min_exact_words,
             exact,
+            content: content.then_some(ContentOptions {
+                threshold: content_threshold,
+                no_digits_threshold: content_no_digits_threshold,
+                row_fraction: content_row_fraction,
+                min_weight: min_content_weight,
+                min_weight_no_digits: min_content_weight_no_digits,
+            }),
         })
         .map_err(|error| to_pyerr(py, error))?;
         Ok(Self { inner, num_threads })
@@ -86,6 +104,16 @@ impl PyNgramIndex {
             matrix(py, found.item_ngram_count, groups)?,
         )?;
         out.set_item("ngram_count", vector(py, found.ngram_count))?;
+        out.set_item("content_item", matrix(py, found.content_item, groups)?)?;
+        out.set_item("content_share", matrix(py, found.content_share, groups)?)?;
+        out.set_item(
+            "content_no_digits_item",
+            matrix(py, found.content_no_digits_item, groups)?,
+        )?;
+        out.set_item(
+            "content_no_digits_share",
+            matrix(py, found.content_no_digits_share, groups)?,
+        )?;
         Ok(out)
     }
 }

@@ -388,6 +388,7 @@ def _decisions(pairs: pa.Table, reason: str) -> pa.Table:
             "reason": pa.array([reason] * pairs.num_rows, pa.string()),
             "kept_row": pairs.column("kept_row"),
             "score": pairs.column("score"),
+            "detail": pa.nulls(pairs.num_rows, pa.string()),
         },
         schema=DECISIONS_SCHEMA,
     ).sort_by("row")
@@ -478,6 +479,7 @@ def _row_local_block(
                 "reason": pa.array([None], pa.string()),
                 "kept_row": [-1],
                 "score": [time.perf_counter() - started],
+                "detail": pa.array([None], pa.string()),
             },
             schema=DECISIONS_SCHEMA,
         )
