@@ -18,6 +18,7 @@ import pytest
 
 import amfast.errors
 from amfast import _core, normalize
+from amfast.decontam import DecontamOptions
 from amfast.dedup import NearDuplicateIndex, exact_duplicates, near_duplicates
 from amfast.errors import AmfastError, AmfastInternalError, InputError, InvalidRowError
 
@@ -405,8 +406,8 @@ CURATION_ENTRY_POINTS: dict[str, Callable[[object], object]] = {
         texts, 3, np.array([], np.uint64)
     ),
     "NgramCounter.add": lambda texts: _core.NgramCounter(3).add(texts),
-    "NgramIndex.add": lambda texts: _core.NgramIndex().add(texts),
-    "NgramIndex.query": lambda texts: _core.NgramIndex().query(texts),
+    "NgramIndex.add": lambda texts: _core.NgramIndex(decontam=DecontamOptions()).add(texts),
+    "NgramIndex.query": lambda texts: _core.NgramIndex(decontam=DecontamOptions()).query(texts),
 }
 
 

@@ -6,6 +6,7 @@ from typing import Any, Literal, TypedDict, final
 import numpy as np
 import numpy.typing as npt
 
+from amfast.decontam import DecontamOptions
 from amfast.dedup.near import MinHashOptions
 from amfast.normalize import NormalizeOptions
 
@@ -267,15 +268,7 @@ class NgramIndex:
     def __new__(
         cls,
         *,
-        ngram: int = 13,
-        min_exact_words: int = 10,
-        exact: bool = True,
-        content: bool = True,
-        content_threshold: float = 0.65,
-        content_no_digits_threshold: float = 0.8,
-        content_row_fraction: float = 0.3,
-        min_content_weight: float = 4.0,
-        min_content_weight_no_digits: float = 8.0,
+        decontam: DecontamOptions,
         normalize: NormalizeOptions | None = None,
         num_threads: int | None = None,
     ) -> NgramIndex: ...

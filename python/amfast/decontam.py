@@ -73,7 +73,8 @@ class DecontamOptions:
     """The decontamination rules' settings: the one declaration of them and their defaults.
 
     `amfast decontam` exposes them as flags (`--ngram`), `amfast clean` as `--decontam-ngram`
-    (and keys of a `[decontam]` table); `find_contamination(..., **options.as_kwargs())`.
+    (and keys of a `[decontam]` table); `find_contamination(texts, benchmarks, options)` and
+    the core's `NgramIndex` take it whole.
     """
 
     ngram: int = field(default=13, metadata={"help": "words per n-gram"})
@@ -264,47 +265,23 @@ class Contamination:
 def find_contamination(
     texts: Sequence[str],
     benchmarks: Sequence[Benchmark],
+    decontam: DecontamOptions | None = None,
     *,
-    ngram: int = 13,
-    min_overlap: int = 1,
-    min_item_fraction: float = 0.5,
-    min_exact_words: int = 10,
-    exact: bool = True,
-    content: bool = True,
-    content_threshold: float = 0.65,
-    content_no_digits_threshold: float = 0.8,
-    content_row_fraction: float = 0.3,
-    min_content_weight: float = 4.0,
-    min_content_weight_no_digits: float = 8.0,
     normalize: NormalizeOptions | None = None,
     embedder: Embedder | None = None,
-    embedding_threshold: float | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
     num_threads: int | None = None,
+    **settings: Any,  # noqa: ANN401 - DecontamOptions fields
 ) -> Contamination:
     """Flags rows of `texts` that copy an item of any benchmark.
 
     Args:
         texts: Training rows.
         benchmarks: Evaluation sets (see `load_benchmark`).
-        ngram: Words per n-gram.
-        min_overlap: Shared n-grams needed to flag a row.
-        min_item_fraction: Share of the benchmark item's n-grams the row must contain.
-        min_exact_words: Words (digits removed) a text needs for the exact rule.
-        exact: Apply the exact-without-digits rule.
-        content: Apply the content-word rules.
-        content_threshold: Share of an item's weighted content features (numbers included)
-            the row must hold (`content_words`).
-        content_no_digits_threshold: The same with numbers ignored (`content_words_no_digits`).
-        content_row_fraction: Share of the row's weighted content features the item must hold.
-        min_content_weight: Content weight an item needs for `content_words` (a feature weighs
-            1 when one benchmark item has it, less the more items have it).
-        min_content_weight_no_digits: The same for `content_words_no_digits`.
+        decontam: The rules' settings (`DecontamOptions`); the defaults when omitted.
         normalize: Normalization before both rules (digits are removed for the exact rule).
         embedder: Model for the embedding rule (None with a threshold: `load_embedder()`).
-        embedding_threshold: Cosine that flags a row; None turns the rule off.
-        cache_dir: Embedding cache directory.
         num_threads: Worker threads (None: all cores).
+        **settings: `DecontamOptions` fields that override `decontam` (`ngram=8`).
 
     Raises:
         InvalidRowError: A null text (named).
@@ -317,6 +294,8 @@ def find_contamination(
         >>> found.flagged.tolist(), found.rule, found.item
         ([True], ['exact_no_digits'], ['t1'])
     """
+    options = _with_settings(decontam, settings)
+    embedding_threshold, cache_dir = options.embedding_threshold, options.cache_dir
     rows = len(texts)
     flagged = np.zeros(rows, dtype=bool)
     first_benchmark: list[str | None] = [None] * rows
@@ -329,19 +308,7 @@ def find_contamination(
         embedder = embedder or load_embedder()  # loaded once for the corpus and every benchmark
         corpus_embeddings = embed_texts(texts, embedder, cache_dir=cache_dir)
     # One index, one group per benchmark: each row is normalized once for all of them.
-    index = _core.NgramIndex(
-        ngram=ngram,
-        min_exact_words=min_exact_words,
-        exact=exact,
-        content=content,
-        content_threshold=content_threshold,
-        content_no_digits_threshold=content_no_digits_threshold,
-        content_row_fraction=content_row_fraction,
-        min_content_weight=min_content_weight,
-        min_content_weight_no_digits=min_content_weight_no_digits,
-        normalize=normalize,
-        num_threads=num_threads,
-    )
+    index = _core.NgramIndex(decontam=options, normalize=normalize, num_threads=num_threads)
     offsets = []
     for benchmark in benchmarks:
         offsets.append(len(index))
@@ -352,13 +319,15 @@ def find_contamination(
         exact_item = _local(found["exact_item"][:, group], offsets[group])
         overlap = found["ngram_overlap"][:, group]
         item_count = found["item_ngram_count"][:, group]
-        enough = (overlap >= min_overlap) & (overlap >= min_item_fraction * item_count)
+        enough = (overlap >= options.min_overlap) & (
+            overlap >= options.min_item_fraction * item_count
+        )
         best = _local(found["ngram_item"][:, group], offsets[group])
         ngram_item = np.where(enough & (overlap > 0), best, -1)
         content_item = _local(found["content_item"][:, group], offsets[group])
         no_digits_item = _local(found["content_no_digits_item"][:, group], offsets[group])
         rules = [("exact_no_digits", exact_item), ("ngram", ngram_item)]
-        if content:
+        if options.content:
             rules += [("content_words", content_item), ("content_words_no_digits", no_digits_item)]
         benchmark_hits = BenchmarkHits(
             exact_item,
@@ -400,6 +369,14 @@ def find_contamination(
         }
         flagged |= any_rule
     return Contamination(flagged, first_benchmark, first_rule, first_item, hits, report)
+
+
+def _with_settings(decontam: DecontamOptions | None, settings: dict[str, Any]) -> DecontamOptions:
+    """`decontam` (default: the defaults) with `settings` replacing some of its fields."""
+    unknown = sorted(set(settings) - {item.name for item in dataclasses.fields(DecontamOptions)})
+    if unknown:
+        raise TypeError(f"unknown decontamination settings {unknown}; see DecontamOptions")
+    return dataclasses.replace(decontam or DecontamOptions(), **settings)
 
 
 def _local(items: npt.NDArray[np.int64], offset: int) -> npt.NDArray[np.int64]:

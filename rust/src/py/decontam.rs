@@ -10,6 +10,40 @@ use crate::normalize::NormalizeOptions;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+/// The index's rules from Python's `amfast.decontam.DecontamOptions`, read whole (one attribute
+/// per field; the fields the index does not use, such as `min_overlap`, are not read).
+#[derive(FromPyObject)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, one per documented rule
+pub struct DecontamOptions {
+    ngram: usize,
+    min_exact_words: usize,
+    exact: bool,
+    content: bool,
+    content_threshold: f64,
+    content_no_digits_threshold: f64,
+    content_row_fraction: f64,
+    min_content_weight: f64,
+    min_content_weight_no_digits: f64,
+}
+
+impl DecontamOptions {
+    fn ngram_options(&self, normalize: NormalizeOptions) -> NgramOptions {
+        NgramOptions {
+            ngram: self.ngram,
+            normalize,
+            min_exact_words: self.min_exact_words,
+            exact: self.exact,
+            content: self.content.then_some(ContentOptions {
+                threshold: self.content_threshold,
+                no_digits_threshold: self.content_no_digits_threshold,
+                row_fraction: self.content_row_fraction,
+                min_weight: self.min_content_weight,
+                min_weight_no_digits: self.min_content_weight_no_digits,
+            }),
+        }
+    }
+}
+
 #[pyclass(name = "NgramIndex", module = "amfast._core")]
 pub struct PyNgramIndex {
     inner: NgramIndex,
@@ -19,42 +53,15 @@ pub struct PyNgramIndex {
 #[pymethods]
 impl PyNgramIndex {
     #[new]
-    #[pyo3(signature = (
-        *, ngram = 13, min_exact_words = 10, exact = true, content = true,
-        content_threshold = 0.65, content_no_digits_threshold = 0.8, content_row_fraction = 0.3,
-        min_content_weight = 4.0, min_content_weight_no_digits = 8.0, normalize = None,
-        num_threads = None
-    ))]
-    #[allow(clippy::too_many_arguments)] // the rules' settings, as DecontamOptions holds them
+    #[pyo3(signature = (*, decontam, normalize = None, num_threads = None))]
     fn new(
         py: Python<'_>,
-        ngram: usize,
-        min_exact_words: usize,
-        exact: bool,
-        content: bool,
-        content_threshold: f64,
-        content_no_digits_threshold: f64,
-        content_row_fraction: f64,
-        min_content_weight: f64,
-        min_content_weight_no_digits: f64,
+        decontam: DecontamOptions,
         normalize: Option<NormalizeOptions>,
         num_threads: Option<usize>,
     ) -> PyResult<Self> {
-        let normalize = normalize.unwrap_or_default();
-        let inner = NgramIndex::new(NgramOptions {
-            ngram,
-            normalize,
-            min_exact_words,
-            exact,
-            content: content.then_some(ContentOptions {
-                threshold: content_threshold,
-                no_digits_threshold: content_no_digits_threshold,
-                row_fraction: content_row_fraction,
-                min_weight: min_content_weight,
-                min_weight_no_digits: min_content_weight_no_digits,
-            }),
-        })
-        .map_err(|error| to_pyerr(py, error))?;
+        let inner = NgramIndex::new(decontam.ngram_options(normalize.unwrap_or_default()))
+            .map_err(|error| to_pyerr(py, error))?;
         Ok(Self { inner, num_threads })
     }
 
