@@ -6,23 +6,26 @@ two members have cosine ≈ 1 - noise², 0.952 at the default 0.22, so pairs str
 threshold), or real embeddings from `--embeddings file.npy`. Generated vectors are written in
 chunks to a memory-mapped `.npy` (`--dtype float16` halves it), so 10M rows fit.
 
-Tools, each in its own subprocess (peak RSS from VmHWM; `--threads` via RAYON_NUM_THREADS,
-OMP/OpenBLAS thread variables and `faiss.omp_set_num_threads`); a tool whose package is not
-installed is reported as skipped:
+Each tool is swept over its speed/recall knob, cheapest configuration first, and a sweep stops
+at the first configuration that reaches `--target` recall (0.999); the summary compares each
+tool's cheapest configuration at the target, as a ratio to the fastest peer's, all from the same
+run. Every configuration runs in its own subprocess (peak RSS from VmHWM; `--threads` via
+RAYON_NUM_THREADS, OMP/OpenBLAS thread variables and `faiss.omp_set_num_threads`); a tool whose
+package is not installed is reported as skipped:
 
-- `amfast-clustered`: `similarity_graph(method="clustered", nprobe=--nprobe)` (k-means on a
-  sample, N/1000 cells, exact blocked products with the rows of the nprobe nearest cells).
-- `amfast-hnsw`: `similarity_graph(method="hnsw", quantization=f16)` (build + query + f32
-  re-score + collapse of identical rows).
+- `amfast-clustered`: `similarity_graph(method="clustered", probe_margin=m, nprobe=--max-probes)`
+  for m in `--margins` (k-means on a sample, 2·√N cells, exact blocked products with the rows
+  of the nearest cell and of every further cell within m of it).
+- `amfast-hnsw`: `similarity_graph(method="hnsw", quantization=f16)`, efSearch in `--efs`.
 - `amfast-exact`: `similarity_graph(method="exact")` (blocked product; skipped above 100k rows).
-- `numpy-ivf`: the same algorithm as amfast-clustered in numpy (BLAS): spherical k-means on
-  the same sample size, the same cell count and nprobe, `Q @ B.T >= threshold` per cell.
-- `faiss-ivf`: `IndexIVFFlat(d, N/1000, inner product)` trained on the same sample size,
-  `nprobe`, `range_search(threshold)` (FAISS's IVF-flat).
-- `faiss-hnsw`: `IndexHNSWFlat(d, 16, METRIC_INNER_PRODUCT)`, efConstruction 128, efSearch 128,
-  `search(k=32)`, pairs >= threshold.
+- `numpy-ivf`: k-means cells + exact `Q @ B.T >= threshold` per cell in numpy (BLAS), `--nprobes`
+  nearest cells, N / `--rows-per-cell` cells, amfast's sample size and iterations.
+- `faiss-ivf`: `IndexIVFFlat(quantizer, d, N / rows-per-cell, inner product)` trained on the
+  same sample size, `nprobe` in `--nprobes`, `range_search(threshold)` (FAISS's IVF-flat).
+- `faiss-hnsw`: `IndexHNSWFlat(d, 16, METRIC_INNER_PRODUCT)`, efConstruction 128, efSearch in
+  `--efs`, `search(k=32)`, pairs >= threshold.
 - `usearch-hnsw`: `usearch.index.Index(ndim=d, metric="ip", dtype="f32")` (M 16, efC 128,
-  efS 128), batch `add` then `search(count=32)`, pairs >= threshold.
+  efSearch in `--efs`), batch `add` then `search(count=32)`, pairs >= threshold.
 - `faiss-flat`: `IndexFlatIP.range_search(threshold)`: exact.
 
 Ground truth: for generated vectors, every within-family pair at or above the threshold by
