@@ -6,23 +6,26 @@ two members have cosine ≈ 1 - noise², 0.952 at the default 0.22, so pairs str
 threshold), or real embeddings from `--embeddings file.npy`. Generated vectors are written in
 chunks to a memory-mapped `.npy` (`--dtype float16` halves it), so 10M rows fit.
 
-Tools, each in its own subprocess (peak RSS from VmHWM; `--threads` via RAYON_NUM_THREADS,
-OMP/OpenBLAS thread variables and `faiss.omp_set_num_threads`); a tool whose package is not
-installed is reported as skipped:
+Each tool is swept over its speed/recall knob, cheapest configuration first, and a sweep stops
+at the first configuration that reaches `--target` recall (0.999); the summary compares each
+tool's cheapest configuration at the target, as a ratio to the fastest peer's, all from the same
+run. Every configuration runs in its own subprocess (peak RSS from VmHWM; `--threads` via
+RAYON_NUM_THREADS, OMP/OpenBLAS thread variables and `faiss.omp_set_num_threads`); a tool whose
+package is not installed is reported as skipped:
 
-- `amfast-clustered`: `similarity_graph(method="clustered", nprobe=--nprobe)` (k-means on a
-  sample, N/1000 cells, exact blocked products with the rows of the nprobe nearest cells).
-- `amfast-hnsw`: `similarity_graph(method="hnsw", quantization=f16)` (build + query + f32
-  re-score + collapse of identical rows).
+- `amfast-clustered`: `similarity_graph(method="clustered", probe_margin=m, nprobe=--max-probes)`
+  for m in `--margins` (k-means on a sample, 2·√N cells, exact blocked products with the rows
+  of the nearest cell and of every further cell within m of it).
+- `amfast-hnsw`: `similarity_graph(method="hnsw", quantization=f16)`, efSearch in `--efs`.
 - `amfast-exact`: `similarity_graph(method="exact")` (blocked product; skipped above 100k rows).
-- `numpy-ivf`: the same algorithm as amfast-clustered in numpy (BLAS): spherical k-means on
-  the same sample size, the same cell count and nprobe, `Q @ B.T >= threshold` per cell.
-- `faiss-ivf`: `IndexIVFFlat(d, N/1000, inner product)` trained on the same sample size,
-  `nprobe`, `range_search(threshold)` (FAISS's IVF-flat).
-- `faiss-hnsw`: `IndexHNSWFlat(d, 16, METRIC_INNER_PRODUCT)`, efConstruction 128, efSearch 128,
-  `search(k=32)`, pairs >= threshold.
+- `numpy-ivf`: k-means cells + exact `Q @ B.T >= threshold` per cell in numpy (BLAS), `--nprobes`
+  nearest cells, N / `--rows-per-cell` cells, amfast's sample size and iterations.
+- `faiss-ivf`: `IndexIVFFlat(quantizer, d, N / rows-per-cell, inner product)` trained on the
+  same sample size, `nprobe` in `--nprobes`, `range_search(threshold)` (FAISS's IVF-flat).
+- `faiss-hnsw`: `IndexHNSWFlat(d, 16, METRIC_INNER_PRODUCT)`, efConstruction 128, efSearch in
+  `--efs`, `search(k=32)`, pairs >= threshold.
 - `usearch-hnsw`: `usearch.index.Index(ndim=d, metric="ip", dtype="f32")` (M 16, efC 128,
-  efS 128), batch `add` then `search(count=32)`, pairs >= threshold.
+  efSearch in `--efs`), batch `add` then `search(count=32)`, pairs >= threshold.
 - `faiss-flat`: `IndexFlatIP.range_search(threshold)`: exact.
 
 Ground truth: for generated vectors, every within-family pair at or above the threshold by
@@ -118,9 +121,8 @@ def kmeans_cells(vectors: np.ndarray, cells: int, nprobe: int) -> np.ndarray:
     return ranked
 
 
-def numpy_ivf(vectors: np.ndarray, threshold: float, nprobe: int) -> tuple[Any, Any]:
+def numpy_ivf(vectors: np.ndarray, threshold: float, nprobe: int, cells: int) -> tuple[Any, Any]:
     """Pairs >= threshold from each cell's rows against the rows that probe it (BLAS)."""
-    cells = max(1, len(vectors) // 1000)
     ranked = kmeans_cells(vectors, cells, nprobe)
     order = np.argsort(ranked[:, 0], kind="stable")
     bounds = np.searchsorted(ranked[order, 0], np.arange(cells + 1))
@@ -142,8 +144,10 @@ def numpy_ivf(vectors: np.ndarray, threshold: float, nprobe: int) -> tuple[Any, 
     return np.concatenate(lefts), np.concatenate(rights)
 
 
-def run_tool(tool: str, path: str, args: argparse.Namespace, out: str) -> None:
-    """Runs one tool on the saved vectors and writes its pairs and timing (child process)."""
+def run_tool(
+    tool: str, path: str, config: dict[str, Any], args: argparse.Namespace, out: str
+) -> None:
+    """Runs one configuration of one tool on the saved vectors; writes its pairs and timing."""
     vectors = np.load(path, mmap_mode="r")
     threshold, threads = args.threshold, args.threads
     started = time.perf_counter()
@@ -152,11 +156,11 @@ def run_tool(tool: str, path: str, args: argparse.Namespace, out: str) -> None:
 
         method = tool.removeprefix("amfast-")
         graph = similarity_graph(
-            vectors, threshold=threshold, method=method, nprobe=args.nprobe, num_threads=threads
+            vectors, threshold=threshold, method=method, num_threads=threads, **config
         )
         left, right = graph.left, graph.right
     elif tool == "numpy-ivf":
-        left, right = numpy_ivf(vectors, threshold, args.nprobe)
+        left, right = numpy_ivf(vectors, threshold, config["nprobe"], config["cells"])
     elif tool == "usearch-hnsw":
         from usearch.index import Index
 
@@ -167,7 +171,7 @@ def run_tool(tool: str, path: str, args: argparse.Namespace, out: str) -> None:
             dtype="f32",
             connectivity=16,
             expansion_add=128,
-            expansion_search=128,
+            expansion_search=config["ef"],
         )
         index.add(np.arange(len(vectors)), vectors, threads=threads)
         found = index.search(vectors, 32, threads=threads)
@@ -185,15 +189,14 @@ def run_tool(tool: str, path: str, args: argparse.Namespace, out: str) -> None:
             if tool == "faiss-flat":
                 index = faiss.IndexFlatIP(dim)
             else:
-                cells = max(1, len(vectors) // 1000)
                 index = faiss.IndexIVFFlat(
-                    faiss.IndexFlatIP(dim), cells, faiss.METRIC_INNER_PRODUCT
+                    faiss.IndexFlatIP(dim), dim, config["cells"], faiss.METRIC_INNER_PRODUCT
                 )
                 index.cp.max_points_per_centroid = SAMPLE_PER_CELL
                 index.cp.niter = KMEANS_ITERATIONS
                 index.cp.spherical = True
                 index.train(vectors)
-                index.nprobe = args.nprobe
+                index.nprobe = config["nprobe"]
             index.add(vectors)
             limits, _, found = index.range_search(vectors, threshold)
             left = np.repeat(np.arange(len(vectors)), np.diff(limits).astype(np.int64))
@@ -202,7 +205,7 @@ def run_tool(tool: str, path: str, args: argparse.Namespace, out: str) -> None:
             index = faiss.IndexHNSWFlat(dim, 16, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = 128
             index.add(vectors)
-            index.hnsw.efSearch = 128
+            index.hnsw.efSearch = config["ef"]
             scores, found = index.search(vectors, 32)
             keep = (scores >= threshold) & (found >= 0)
             left = np.repeat(np.arange(len(vectors)), keep.sum(axis=1))
@@ -215,6 +218,28 @@ def run_tool(tool: str, path: str, args: argparse.Namespace, out: str) -> None:
     status = Path("/proc/self/status").read_text().splitlines()
     peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
     Path(out + ".json").write_text(json.dumps({"seconds": seconds, "peak_rss": peak}))
+
+
+def sweeps(tool: str, rows: int, args: argparse.Namespace) -> list[list[dict[str, Any]]]:
+    """The configurations of `tool`, as sweeps ordered cheapest first (a sweep stops at the
+    first configuration that reaches the target recall: later ones only cost more)."""
+    if tool == "amfast-clustered":
+        return [
+            [
+                {"nprobe": args.max_probes, "probe_margin": margin, "cells": None}
+                for margin in args.margins
+            ]
+        ]
+    if tool in ("numpy-ivf", "faiss-ivf"):
+        return [
+            [{"nprobe": nprobe, "cells": max(1, rows // per_cell)} for nprobe in args.nprobes]
+            for per_cell in args.rows_per_cell
+        ]
+    if tool in ("amfast-hnsw",):
+        return [[{"expansion_search": ef} for ef in args.efs]]
+    if tool in ("faiss-hnsw", "usearch-hnsw"):
+        return [[{"ef": ef} for ef in args.efs]]
+    return [[{}]]
 
 
 def pair_set(left: np.ndarray, right: np.ndarray) -> set[tuple[int, int]]:
@@ -231,6 +256,18 @@ def installed(tool: str) -> bool:
     return importlib.util.find_spec(tool.split("-")[0]) is not None
 
 
+def floats(text: str) -> list[float]:
+    return [float(value) for value in text.split(",") if value]
+
+
+def ints(text: str) -> list[int]:
+    return [int(value) for value in text.split(",") if value]
+
+
+def label(config: dict[str, Any]) -> str:
+    return " ".join(f"{key}={value}" for key, value in config.items()) or "-"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
@@ -238,7 +275,23 @@ def main() -> None:
     parser.add_argument("--family-size", type=int, default=4)
     parser.add_argument("--noise", type=float, default=0.22)
     parser.add_argument("--threshold", type=float, default=0.95)
-    parser.add_argument("--nprobe", type=int, default=2)
+    parser.add_argument("--target", type=float, default=0.999, help="recall to reach")
+    parser.add_argument(
+        "--margins",
+        type=floats,
+        default=floats("0.02,0.025,0.03,0.035,0.04,0.05,0.06"),
+        help="amfast-clustered probe margins swept (ascending)",
+    )
+    parser.add_argument(
+        "--max-probes", type=int, default=32, help="amfast-clustered nprobe (a cap with margins)"
+    )
+    parser.add_argument(
+        "--nprobes", type=ints, default=ints("2,4,8,12,16,24,32"), help="IVF peers' nprobe sweep"
+    )
+    parser.add_argument(
+        "--rows-per-cell", type=ints, default=ints("1000,250"), help="IVF peers' rows per cell"
+    )
+    parser.add_argument("--efs", type=ints, default=ints("128,256,512"), help="HNSW efSearch sweep")
     parser.add_argument("--dtype", choices=["float32", "float16"], default="float32")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--embeddings", help="real (N, d) float32 .npy instead of generated")
@@ -249,10 +302,11 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scratch", help="folder for the vectors (default: a temp folder)")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run_tool(args.child[0], args.child[1], args, args.child[2])
+        tool, path, config, out = args.child
+        run_tool(tool, path, json.loads(config), args, out)
         return
     with tempfile.TemporaryDirectory(prefix="amfast-ann-bench-", dir=args.scratch) as scratch:
         path = str(Path(scratch) / "vectors.npy")
@@ -269,55 +323,73 @@ def main() -> None:
             tools = [tool for tool in tools if tool not in ("amfast-exact", "faiss-flat")]
         skipped = [tool for tool in tools if not installed(tool)]
         tools = [tool for tool in tools if tool not in skipped]
-        results: dict[str, dict[str, Any]] = {}
-        pairs: dict[str, set[tuple[int, int]]] = {}
-        for tool in tools:
-            out = str(Path(scratch) / tool)
-            threads = str(args.threads)
-            env = {
-                **os.environ,
-                "RAYON_NUM_THREADS": threads,
-                "OMP_NUM_THREADS": threads,
-                "OPENBLAS_NUM_THREADS": threads,
-                "MKL_NUM_THREADS": threads,
-            }
-            command = [sys.executable, __file__, "--threshold", str(args.threshold)]
-            command += ["--threads", threads, "--nprobe", str(args.nprobe)]
-            command += ["--child", tool, path, out]
-            subprocess.run(command, check=True, env=env)
-            stored = np.load(out + ".npz")
-            pairs[tool] = pair_set(stored["left"], stored["right"])
-            results[tool] = json.loads(Path(out + ".json").read_text())
         if family is not None:
             truth_tool = "within-family exact"
             truth = family_truth(vectors, family, args.threshold)
         else:
-            truth_tool = "faiss-flat" if "faiss-flat" in pairs else "amfast-exact"
-            truth = pairs.get(truth_tool, set())
+            truth_tool = "faiss-flat" if "faiss-flat" in tools else "amfast-exact"
+            tools.sort(key=lambda tool: tool != truth_tool)  # the truth first
+            truth = set()
         print(f"rows {len(vectors):,}  dim {vectors.shape[1]}  {args.dtype}  ", end="")
-        print(f"threshold {args.threshold}  nprobe {args.nprobe}  threads {args.threads}  ", end="")
-        print(f"true pairs {len(truth):,} ({truth_tool})  load {os.getloadavg()[0]:.1f}")
+        print(f"threshold {args.threshold}  target recall {args.target}  ", end="")
+        print(f"threads {args.threads}  load {os.getloadavg()[0]:.1f}")
         if skipped:
             print(f"skipped (not installed): {', '.join(skipped)}")
-        print("\n| tool | seconds | rows/s | pairs | recall | false | peak RSS MB |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        for tool, result in results.items():
-            found = pairs[tool]
-            extra = np.array(sorted(found - truth), dtype=np.int64).reshape(-1, 2)
-            similarity = np.einsum(
-                "ij,ij->i",
-                np.asarray(vectors[extra[:, 0]], dtype=np.float32),
-                np.asarray(vectors[extra[:, 1]], dtype=np.float32),
-            )
-            result.update(
-                pairs=len(found),
-                recall=len(found & truth) / len(truth) if truth else 1.0,
-                false=int((similarity < args.threshold - 1e-6).sum()),
-            )
+        print("\n| tool | configuration | seconds | pairs | recall | false | peak RSS MB |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        results: list[dict[str, Any]] = []
+        for tool in tools:
+            for sweep in sweeps(tool, len(vectors), args):
+                for config in sweep:
+                    result = run_config(tool, config, path, scratch, args)
+                    found = result.pop("found")
+                    if not truth and tool == truth_tool:
+                        truth = found
+                    extra = np.array(sorted(found - truth), dtype=np.int64).reshape(-1, 2)
+                    similarity = np.einsum(
+                        "ij,ij->i",
+                        np.asarray(vectors[extra[:, 0]], dtype=np.float32),
+                        np.asarray(vectors[extra[:, 1]], dtype=np.float32),
+                    )
+                    result.update(
+                        tool=tool,
+                        config=config,
+                        pairs=len(found),
+                        recall=len(found & truth) / len(truth) if truth else 1.0,
+                        false=int((similarity < args.threshold - 1e-6).sum()),
+                        load=os.getloadavg()[0],
+                    )
+                    results.append(result)
+                    print(
+                        f"| {tool} | {label(config)} | {result['seconds']:.1f} "
+                        f"| {len(found):,} | {result['recall']:.4f} | {result['false']} "
+                        f"| {result['peak_rss'] / 1e6:,.0f} |",
+                        flush=True,
+                    )
+                    if result["recall"] >= args.target:
+                        break
+        print(f"\n({len(truth):,} true pairs: {truth_tool}; load now {os.getloadavg()[0]:.1f})")
+        cheapest: dict[str, dict[str, Any]] = {}
+        for result in results:
+            if result["recall"] >= args.target and (
+                result["tool"] not in cheapest
+                or result["seconds"] < cheapest[result["tool"]]["seconds"]
+            ):
+                cheapest[result["tool"]] = result
+        peers = [result for tool, result in cheapest.items() if not tool.startswith("amfast")]
+        fastest = min(peers, key=lambda result: result["seconds"]) if peers else None
+        print(f"\nCheapest configuration per tool at recall >= {args.target}", end="")
+        print(f" (ratio: seconds / fastest peer {fastest['tool']})" if fastest else "")
+        print("\n| tool | configuration | seconds | recall | ratio |\n|---|---|---:|---:|---:|")
+        for tool in tools:
+            if tool not in cheapest:
+                print(f"| {tool} | not reached | - | - | - |")
+                continue
+            result = cheapest[tool]
+            ratio = f"{result['seconds'] / fastest['seconds']:.2f}" if fastest else "-"
             print(
-                f"| {tool} | {result['seconds']:.1f} | {len(vectors) / result['seconds']:,.0f} "
-                f"| {len(found):,} | {result['recall']:.4f} | {result['false']} "
-                f"| {result['peak_rss'] / 1e6:,.0f} |"
+                f"| {tool} | {label(result['config'])} | {result['seconds']:.1f} "
+                f"| {result['recall']:.4f} | {ratio} |"
             )
     RESULTS_DIR.mkdir(exist_ok=True)
     report = {
@@ -329,6 +401,28 @@ def main() -> None:
     }
     target = RESULTS_DIR / f"ann_vs_faiss-{time.strftime('%Y%m%d-%H%M%S')}.json"
     target.write_text(json.dumps(report, indent=2))
+
+
+def run_config(
+    tool: str, config: dict[str, Any], path: str, scratch: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """One configuration in its own subprocess: seconds, peak RSS and the pair set."""
+    out = str(Path(scratch) / tool)
+    threads = str(args.threads)
+    env = {
+        **os.environ,
+        "RAYON_NUM_THREADS": threads,
+        "OMP_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+    }
+    command = [sys.executable, __file__, "--threshold", str(args.threshold)]
+    command += ["--threads", threads, "--child", tool, path, json.dumps(config), out]
+    subprocess.run(command, check=True, env=env)
+    stored = np.load(out + ".npz")
+    result: dict[str, Any] = json.loads(Path(out + ".json").read_text())
+    result["found"] = pair_set(stored["left"], stored["right"])
+    return result
 
 
 if __name__ == "__main__":

@@ -197,23 +197,25 @@ def similarity_graph(
     expansion_add: int = 128,
     expansion_search: int = 128,
     quantization: Literal["f32", "f16", "bf16", "i8"] = "f16",
-    nprobe: int = 2,
+    nprobe: int = 32,
+    probe_margin: float | None = None,
     cells: int | None = None,
     num_threads: int | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Every pair of rows with exact cosine >= threshold: `(left, right, cosine)`, left < right.
 
     `embeddings` is a C-contiguous `(N, d)` float32 or float16 array, borrowed read-only.
-    `method="clustered"` trains `cells` spherical k-means cells (None: one per 1,000 unique
-    rows) on a sample and compares every row exactly with the rows of its `nprobe` nearest
-    cells; rows are normalized block by block (no f32 copy), oversized cells are split, and the
+    `method="clustered"` trains `cells` spherical k-means cells (None: 2·√N of the unique
+    rows) on a sample and compares every row exactly with the rows of its nearest cell and of
+    each further cell whose centroid cosine is within `probe_margin` of the nearest's (at most
+    `nprobe` cells; None: 2.5·√((2 - 2·threshold) / d); inf: always the `nprobe` nearest);
+    rows are normalized block by block (no f32 copy), oversized cells are split, and the
     result does not depend on the thread count. `k`, `connectivity`, `expansion_*` and
-    `quantization` apply to `method="hnsw"`. The
-    HNSW index (usearch) stores the rows as `quantization`; rows are normalized on the fly for
-    adding and exact re-scoring (no f32 copy). `method="exact"` copies the unique rows once at
-    unit length in f32 (N·d·4 bytes). Bit-identical rows are collapsed first:
-    each later copy gets one edge (cosine 1.0) to its first copy and no other edge. Raises
-    InvalidRowError for an all-zero or non-finite row.
+    `quantization` apply to `method="hnsw"`. The HNSW index (usearch) stores the rows as
+    `quantization`; rows are normalized on the fly for adding and exact re-scoring (no f32
+    copy). `method="exact"` copies the unique rows once at unit length in f32 (N·d·4 bytes).
+    Bit-identical rows are collapsed first: each later copy gets one edge (cosine 1.0) to its
+    first copy and no other edge. Raises InvalidRowError for an all-zero or non-finite row.
     """
 
 class SelectionResult(TypedDict):

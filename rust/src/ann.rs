@@ -2,12 +2,14 @@
 //!
 //! Three candidate generators, one verification:
 //!
-//! - [`Method::Clustered`] (the batch default): spherical k-means cells on a sample (one per
-//!   [`ROWS_PER_CELL`] rows, [`crate::kmeans`]); every row is compared exactly with the rows of its
-//!   `nprobe` nearest cells (an IVF-flat search with a threshold instead of a top-k): per cell,
-//!   blocked products of its own rows with each other and with the rows that probe it, fused with
-//!   the threshold test ([`crate::vectors::for_each_product`]). A pair is missed only when neither
-//!   row has the other's cell among its `nprobe` nearest. Deterministic for any thread count.
+//! - [`Method::Clustered`] (the batch default): spherical k-means cells on a sample
+//!   ([`default_cells`]: 2·√N, [`crate::kmeans`]); every row is compared exactly with the rows of
+//!   its nearest cell and of each further cell whose centroid cosine is within `probe_margin` of
+//!   the nearest's (at most `nprobe` cells; an IVF-flat search with a threshold instead of a
+//!   top-k, and an adaptive probe count: rows near a cell boundary probe more). Per cell,
+//!   blocked products of its own rows with each other and with the rows that probe it, fused
+//!   with the threshold test ([`crate::vectors::for_each_product`]). A pair is missed only when
+//!   neither row probes the other's cell. Deterministic for any thread count.
 //! - [`Method::Hnsw`]: a usearch HNSW index (Malkov & Yashunin 2016) over the unit-normalized
 //!   rows, stored as f32 / f16 / bf16 / i8. Rows are added in parallel; then every row asks for
 //!   its `k` nearest neighbours, doubling `k` (up to [`MAX_NEIGHBORS`]) while the farthest one is
@@ -117,14 +119,44 @@ pub struct GraphOptions {
     /// HNSW candidate list while searching (efSearch).
     pub expansion_search: usize,
     pub quantization: Quantization,
-    /// Clustered: cells each row is compared with (its nearest first).
+    /// Clustered: most cells each row is compared with (its nearest first).
     pub nprobe: usize,
-    /// Clustered: k-means cells (0: one per [`ROWS_PER_CELL`] unique rows).
+    /// Clustered: a row is compared with a further cell only when the cell's centroid cosine is
+    /// within this of its nearest cell's (`f32::INFINITY`: always its `nprobe` nearest; None:
+    /// [`default_probe_margin`]).
+    pub probe_margin: Option<f32>,
+    /// Clustered: k-means cells (0: [`default_cells`] of the unique rows).
     pub cells: usize,
 }
 
-/// Unique rows per k-means cell when `cells` is 0.
-pub const ROWS_PER_CELL: usize = 1000;
+/// Most cells a row is compared with by default (a cap: the margin decides below it).
+pub const DEFAULT_NPROBE: usize = 32;
+/// Spreads of the default probe margin (see [`default_probe_margin`]).
+pub const PROBE_MARGIN_SPREADS: f32 = 2.5;
+
+/// The default probe margin: [`PROBE_MARGIN_SPREADS`] × √((2 − 2·threshold) / dim). Two rows at
+/// cosine `threshold` are √(2 − 2·threshold) apart; projected on a centroid, that difference
+/// spreads by about its length / √dim, which is how much the two rows' centroid cosines (and so
+/// their nearest cells) can disagree. 0.040 at 384 dimensions and 0.95 (recall 0.9999 on the
+/// bench's planted pairs at 200k rows, benches/ann_vs_faiss.py).
+#[must_use]
+pub fn default_probe_margin(threshold: f32, dim: usize) -> f32 {
+    PROBE_MARGIN_SPREADS * ((2.0 - 2.0 * threshold).max(0.0) / dim.max(1) as f32).sqrt()
+}
+
+/// The default cell count for `count` unique rows: 2·√count. Assigning rows costs `cells`
+/// products per row and sweeping cells about `count / cells` per probe, so a count near
+/// √(count · probes) balances them; k-means on 40 rows per cell then costs a constant per row.
+#[must_use]
+pub fn default_cells(count: usize) -> usize {
+    // ⌈2·√count⌉ = ⌈√(4·count)⌉, in integers.
+    let square = 4 * count;
+    let mut cells = square.isqrt();
+    if cells * cells < square {
+        cells += 1;
+    }
+    cells.max(1)
+}
 
 impl Default for GraphOptions {
     fn default() -> Self {
@@ -136,7 +168,8 @@ impl Default for GraphOptions {
             expansion_add: 128,
             expansion_search: 128,
             quantization: Quantization::F16,
-            nprobe: 2,
+            nprobe: DEFAULT_NPROBE,
+            probe_margin: None,
             cells: 0,
         }
     }
@@ -160,6 +193,13 @@ impl GraphOptions {
         }
         if self.nprobe == 0 {
             return Err(Error::invalid("nprobe must be >= 1"));
+        }
+        if let Some(margin) = self.probe_margin {
+            if margin.is_nan() || margin < 0.0 {
+                return Err(Error::invalid(format!(
+                    "probe_margin must be >= 0, got {margin}"
+                )));
+            }
         }
         Ok(())
     }
@@ -387,11 +427,17 @@ fn clustered_pairs(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> 
         return exact_pairs_checked(matrix, ids, options.threshold);
     }
     let cells = if options.cells == 0 {
-        count.div_ceil(ROWS_PER_CELL)
+        default_cells(count)
     } else {
         options.cells
     };
-    let cells = crate::kmeans::cells(matrix, ids, cells, options.nprobe)?;
+    let probe = crate::kmeans::Probe {
+        nprobe: options.nprobe,
+        margin: options
+            .probe_margin
+            .unwrap_or_else(|| default_probe_margin(options.threshold, matrix.dim())),
+    };
+    let cells = crate::kmeans::cells(matrix, ids, cells, probe)?;
     // Largest cells first, so no big cell starts last and runs alone.
     let mut order: Vec<usize> = (0..cells.primary.len()).collect();
     order.sort_by_key(|&cell| {

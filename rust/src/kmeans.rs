@@ -80,16 +80,34 @@ impl CellLists {
 pub struct Cells {
     /// Rows by nearest cell.
     pub primary: CellLists,
-    /// Rows by their 2nd..`nprobe`-th nearest cells.
+    /// Rows by the further cells they probe (see [`Probe`]).
     pub probes: CellLists,
 }
 
+/// Which cells a row is compared with, besides its nearest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Probe {
+    /// At most this many cells per row, the nearest first.
+    pub nprobe: usize,
+    /// Only cells whose centroid cosine with the row is within this of the nearest cell's
+    /// (`f32::INFINITY`: always the `nprobe` nearest).
+    pub margin: f32,
+}
+
+/// Each row's nearest cell, and its further probed cells (`extra[offsets[r]..offsets[r + 1]]`).
+struct Assignment {
+    primary: Vec<u32>,
+    extra: Vec<u32>,
+    counts: Vec<u32>,
+}
+
 /// Trains `cells` spherical k-means cells on rows `ids` of `matrix` and assigns every row to its
-/// `nprobe` nearest, splitting oversized cells. Positions in the lists index `ids`.
+/// nearest cell and the further cells `probe` selects, splitting oversized cells. Positions in the
+/// lists index `ids`.
 ///
 /// # Errors
 /// A row with a NaN/infinite value or zero length.
-pub fn cells(matrix: &Matrix<'_>, ids: &[u32], cells: usize, nprobe: usize) -> Result<Cells> {
+pub fn cells(matrix: &Matrix<'_>, ids: &[u32], cells: usize, probe: Probe) -> Result<Cells> {
     let count = ids.len();
     let cells = cells.clamp(1, count.max(1));
     let centroids = train(matrix, &evenly_spaced(ids, cells * SAMPLE_PER_CELL), cells)?;
@@ -98,30 +116,28 @@ pub fn cells(matrix: &Matrix<'_>, ids: &[u32], cells: usize, nprobe: usize) -> R
         matrix,
         ids,
         centroids,
-        nprobe,
+        probe,
         (OVERSIZED * target).max(MIN_SPLIT_ROWS),
         target,
     )
 }
 
-/// Assigns rows `ids` to their `nprobe` nearest of `centroids`; a cell with more than `cap` rows
-/// is replaced by cells of about `target` rows trained on its own rows, then all rows are
-/// assigned again ([`SPLIT_ROUNDS`] times at most).
+/// Assigns rows `ids` to their cells among `centroids` (see [`Probe`]); a cell with more than
+/// `cap` rows is replaced by cells of about `target` rows trained on its own rows, then all rows
+/// are assigned again ([`SPLIT_ROUNDS`] times at most).
 fn partition(
     matrix: &Matrix<'_>,
     ids: &[u32],
     mut centroids: Vec<f32>,
-    nprobe: usize,
+    probe: Probe,
     cap: usize,
     target: usize,
 ) -> Result<Cells> {
-    // Splits only add centroids, so this stride holds for every assignment below.
-    let nprobe = nprobe.clamp(1, centroids.len() / matrix.dim());
-    let mut nearest = assign(matrix, ids, &centroids, nprobe)?;
+    let mut assigned = assign(matrix, ids, &centroids, probe)?;
     for _ in 0..SPLIT_ROUNDS {
         let primary = CellLists::group(
             centroids.len() / matrix.dim(),
-            nearest.iter().step_by(nprobe).copied(),
+            assigned.primary.iter().copied(),
         );
         let oversized: Vec<usize> = (0..primary.len())
             .filter(|&cell| primary.cell(cell).len() > cap)
@@ -154,33 +170,31 @@ fn partition(
             .collect();
         next.extend(replacements.into_iter().flatten());
         centroids = next;
-        nearest = assign(matrix, ids, &centroids, nprobe)?;
+        assigned = assign(matrix, ids, &centroids, probe)?;
     }
     let total = centroids.len() / matrix.dim();
-    let primary = CellLists::group(total, nearest.iter().step_by(nprobe).copied());
-    // One entry per (row, extra probe), in row order: entry `e` belongs to row `e / extra`.
-    let probes = CellLists::group(
-        total,
-        nearest
-            .chunks_exact(nprobe)
-            .flat_map(|ranked| ranked[1..].iter().copied()),
-    );
-    let extra = nprobe - 1;
-    let probes = CellLists {
-        offsets: probes.offsets,
-        rows: probes
-            .rows
-            .into_iter()
-            .map(|entry| {
-                if extra == 0 {
-                    entry
-                } else {
-                    entry / extra as u32
-                }
-            })
-            .collect(),
-    };
-    Ok(Cells { primary, probes })
+    let primary = CellLists::group(total, assigned.primary.iter().copied());
+    // Grouped like `CellLists::group`, but a row has any number of probed cells.
+    let mut offsets = vec![0usize; total + 1];
+    for &cell in &assigned.extra {
+        offsets[cell as usize + 1] += 1;
+    }
+    for cell in 0..total {
+        offsets[cell + 1] += offsets[cell];
+    }
+    let mut next = offsets.clone();
+    let mut rows = vec![0u32; assigned.extra.len()];
+    let mut extra = assigned.extra.iter();
+    for (position, &count) in (0u32..).zip(&assigned.counts) {
+        for &cell in extra.by_ref().take(count as usize) {
+            rows[next[cell as usize]] = position;
+            next[cell as usize] += 1;
+        }
+    }
+    Ok(Cells {
+        primary,
+        probes: CellLists { offsets, rows },
+    })
 }
 
 /// `wanted` rows of `rows` at even spacing (all of them when there are fewer).
@@ -210,7 +224,7 @@ fn train(matrix: &Matrix<'_>, sample: &[u32], cells: usize) -> Result<Vec<f32>> 
     let mut block = UnitBlock::new(dim);
     for _ in 0..ITERATIONS {
         block.fill_from(&centroids);
-        let nearest = nearest_of_unit(&unit, dim, &block, 1);
+        let nearest = nearest_of_unit(&unit, dim, &block);
         let members = CellLists::group(cells, nearest.iter().copied());
         centroids
             .par_chunks_mut(dim)
@@ -238,63 +252,111 @@ fn train(matrix: &Matrix<'_>, sample: &[u32], cells: usize) -> Result<Vec<f32>> 
     Ok(centroids)
 }
 
-/// Per row of `unit`, its `nprobe` nearest centroids of `centroids`, best first.
-fn nearest_of_unit(unit: &[f32], dim: usize, centroids: &UnitBlock, nprobe: usize) -> Vec<u32> {
+/// Per row of `unit`, its nearest centroid of `centroids` (ties: the lower).
+fn nearest_of_unit(unit: &[f32], dim: usize, centroids: &UnitBlock) -> Vec<u32> {
     let rows = unit.len() / dim;
-    let mut nearest = vec![0u32; rows * nprobe];
+    let mut nearest = vec![0u32; rows];
     nearest
-        .par_chunks_mut(ASSIGN_BLOCK * nprobe)
+        .par_chunks_mut(ASSIGN_BLOCK)
         .zip(unit.par_chunks(ASSIGN_BLOCK * dim))
         .for_each_init(
-            || UnitBlock::new(dim),
-            |block, (out, values)| {
+            || (UnitBlock::new(dim), Vec::new()),
+            |(block, best), (out, values)| {
                 block.fill_from(values);
-                top_centroids(block, centroids, nprobe, out);
+                best.clear();
+                best.resize(out.len(), f32::NEG_INFINITY);
+                // For one row, centroids are visited in ascending order, so a strict `>` keeps
+                // the lower centroid on ties.
+                for_each_product(block, centroids, false, |row, centroid, product| {
+                    if product > best[row] {
+                        best[row] = product;
+                        out[row] = centroid as u32;
+                    }
+                });
             },
         );
     nearest
 }
 
-/// Per row of `ids`, its `nprobe` nearest centroids (row-major, best first).
-fn assign(matrix: &Matrix<'_>, ids: &[u32], centroids: &[f32], nprobe: usize) -> Result<Vec<u32>> {
+/// Every row of `ids` assigned to its nearest centroid and the further ones `probe` selects.
+fn assign(matrix: &Matrix<'_>, ids: &[u32], centroids: &[f32], probe: Probe) -> Result<Assignment> {
     let dim = matrix.dim();
-    let nprobe = nprobe.clamp(1, centroids.len() / dim);
+    let total = centroids.len() / dim;
     let mut centroid_block = UnitBlock::new(dim);
     centroid_block.fill_from(centroids);
-    let mut nearest = vec![0u32; ids.len() * nprobe];
-    nearest
-        .par_chunks_mut(ASSIGN_BLOCK * nprobe)
-        .zip(ids.par_chunks(ASSIGN_BLOCK))
-        .try_for_each_init(
-            || UnitBlock::new(dim),
-            |block, (out, rows)| {
+    let blocks: Vec<Assignment> = ids
+        .par_chunks(ASSIGN_BLOCK)
+        .map_init(
+            || (UnitBlock::new(dim), Vec::new(), Vec::new()),
+            |(block, products, ranked), rows| {
                 block.fill(matrix, rows.iter().copied())?;
-                top_centroids(block, &centroid_block, nprobe, out);
-                Ok(())
+                let mut out = Assignment {
+                    primary: Vec::with_capacity(rows.len()),
+                    extra: Vec::new(),
+                    counts: Vec::with_capacity(rows.len()),
+                };
+                products.clear();
+                products.resize(rows.len() * total, f32::NEG_INFINITY);
+                for_each_product(block, &centroid_block, false, |row, centroid, product| {
+                    products[row * total + centroid] = product;
+                });
+                for row_products in products.chunks_exact(total) {
+                    select_cells(row_products, probe, ranked, &mut out);
+                }
+                Ok(out)
             },
-        )?;
-    Ok(nearest)
+        )
+        .collect::<Result<_>>()?;
+    let mut all = Assignment {
+        primary: Vec::with_capacity(ids.len()),
+        extra: Vec::with_capacity(blocks.iter().map(|block| block.extra.len()).sum()),
+        counts: Vec::with_capacity(ids.len()),
+    };
+    for block in blocks {
+        all.primary.extend(block.primary);
+        all.extra.extend(block.extra);
+        all.counts.extend(block.counts);
+    }
+    Ok(all)
 }
 
-/// Writes the `nprobe` best centroids of each row of `rows` into `out` (ties: lower centroid).
-fn top_centroids(rows: &UnitBlock, centroids: &UnitBlock, nprobe: usize, out: &mut [u32]) {
-    let mut best = vec![(f32::NEG_INFINITY, u32::MAX); rows.rows() * nprobe];
-    // For one row, centroids are visited in ascending order, so a strict `>` keeps the lower
-    // centroid on ties.
-    for_each_product(rows, centroids, false, |row, centroid, product| {
-        let ranked = &mut best[row * nprobe..(row + 1) * nprobe];
-        if product > ranked[nprobe - 1].0 {
-            let mut slot = nprobe - 1;
-            while slot > 0 && product > ranked[slot - 1].0 {
-                ranked[slot] = ranked[slot - 1];
-                slot -= 1;
-            }
-            ranked[slot] = (product, centroid as u32);
+/// Appends one row's nearest centroid (ties: the lower) and its further probed ones (up to
+/// `nprobe - 1` within `margin` of the nearest, best first) to `out`.
+fn select_cells(
+    products: &[f32],
+    probe: Probe,
+    ranked: &mut Vec<(f32, u32)>,
+    out: &mut Assignment,
+) {
+    let (mut best, mut nearest) = (f32::NEG_INFINITY, 0u32);
+    for (centroid, &product) in (0u32..).zip(products) {
+        // Strict `>`: the lower centroid keeps a tie.
+        if product > best {
+            (best, nearest) = (product, centroid);
         }
-    });
-    for (slot, (_, centroid)) in out.iter_mut().zip(best) {
-        *slot = centroid;
     }
+    out.primary.push(nearest);
+    let wanted = probe.nprobe.saturating_sub(1);
+    ranked.clear();
+    if wanted > 0 {
+        let floor = best - probe.margin;
+        ranked.extend(
+            (0u32..)
+                .zip(products)
+                .filter(|&(centroid, &product)| centroid != nearest && product >= floor)
+                .map(|(centroid, &product)| (product, centroid)),
+        );
+    }
+    // Best first, ties by the lower centroid: a total order, so the choice is deterministic.
+    let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    if ranked.len() > wanted {
+        ranked.select_nth_unstable_by(wanted, order);
+        ranked.truncate(wanted);
+    }
+    ranked.sort_unstable_by(order);
+    out.extra
+        .extend(ranked.iter().map(|&(_, centroid)| centroid));
+    out.counts.push(ranked.len() as u32);
 }
 
 #[cfg(test)]
@@ -302,6 +364,14 @@ mod tests {
     use super::*;
     use crate::hashing::splitmix64;
     use crate::vectors::Vectors;
+
+    /// Always the `nprobe` nearest cells.
+    fn fixed(nprobe: usize) -> Probe {
+        Probe {
+            nprobe,
+            margin: f32::INFINITY,
+        }
+    }
 
     /// Rows around `centres` unit directions (axis `i` for centre `i`), `per` rows each.
     fn around_axes(centres: usize, per: usize, dim: usize) -> Vec<f32> {
@@ -319,7 +389,7 @@ mod tests {
         let data = around_axes(8, 50, 16);
         let matrix = Matrix::new(Vectors::F32(&data), 16).unwrap();
         let ids: Vec<u32> = (0..400).collect();
-        let cells = cells(&matrix, &ids, 8, 3).unwrap();
+        let cells = cells(&matrix, &ids, 8, fixed(3)).unwrap();
         let mut primary: Vec<u32> = cells.primary.rows.clone();
         primary.sort_unstable();
         assert_eq!(primary, ids);
@@ -338,7 +408,7 @@ mod tests {
         let data = around_axes(4, 25, 8);
         let matrix = Matrix::new(Vectors::F32(&data), 8).unwrap();
         let ids: Vec<u32> = (0..100).collect();
-        let cells = cells(&matrix, &ids, 4, 1).unwrap();
+        let cells = cells(&matrix, &ids, 4, fixed(1)).unwrap();
         for cell in 0..cells.primary.len() {
             let rows = cells.primary.cell(cell);
             assert!(rows.iter().all(|&row| row % 4 == rows[0] % 4), "{rows:?}");
@@ -364,7 +434,7 @@ mod tests {
         let centroids: Vec<f32> = (0..5)
             .flat_map(|axis| (0..dim).map(move |index| f32::from(u8::from(index == axis))))
             .collect();
-        let cells = partition(&matrix, &ids, centroids, 2, 400, 100).unwrap();
+        let cells = partition(&matrix, &ids, centroids, fixed(2), 400, 100).unwrap();
         let sizes: Vec<usize> = (0..cells.primary.len())
             .map(|cell| cells.primary.cell(cell).len())
             .collect();
@@ -374,12 +444,32 @@ mod tests {
     }
 
     #[test]
+    fn a_margin_probes_only_the_cells_close_to_the_nearest() {
+        // Three unit centroids; the row is 0.8 from the first, 0.75 from the second and 0 from
+        // the third: a margin of 0.1 probes the second only, a margin of 0.01 none, and nprobe
+        // caps the count whatever the margin.
+        let centroids = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+        let row = [0.8f32, 0.75, 0.0];
+        let matrix = Matrix::new(Vectors::F32(&row), 3).unwrap();
+        let probed = |nprobe, margin| {
+            let assigned = assign(&matrix, &[0], &centroids, Probe { nprobe, margin }).unwrap();
+            (assigned.primary, assigned.extra)
+        };
+        assert_eq!(probed(3, 0.1), (vec![0], vec![1]));
+        assert_eq!(probed(3, 0.01), (vec![0], vec![]));
+        assert_eq!(probed(3, 2.0), (vec![0], vec![1, 2]));
+        assert_eq!(probed(2, 2.0), (vec![0], vec![1]));
+        assert_eq!(probed(1, 2.0), (vec![0], vec![]));
+    }
+
+    #[test]
     fn cells_ignore_the_thread_count() {
         let data = around_axes(13, 40, 24);
         let matrix = Matrix::new(Vectors::F32(&data), 24).unwrap();
         let ids: Vec<u32> = (0..520).collect();
-        let one = crate::parallel::install(Some(1), || cells(&matrix, &ids, 9, 2)).unwrap();
-        let three = crate::parallel::install(Some(3), || cells(&matrix, &ids, 9, 2)).unwrap();
+        let one = crate::parallel::install(Some(1), || cells(&matrix, &ids, 9, fixed(2))).unwrap();
+        let three =
+            crate::parallel::install(Some(3), || cells(&matrix, &ids, 9, fixed(2))).unwrap();
         assert_eq!(one.unwrap(), three.unwrap());
     }
 }

@@ -6,26 +6,19 @@
 //!   depends only on its inputs (never on the thread that computes it). Every reported edge
 //!   similarity is a [`dot`].
 //! - [`for_each_product`] is the blocked kernel: every (query, base) product of two row blocks,
-//!   tiled 3 × 4 rows in registers (AVX2 + FMA when the CPU has them, a portable loop
-//!   otherwise) over base blocks that stay in L2. Its products may differ from [`dot`] in the last
-//!   bits (FMA rounds once), so callers use it with a small margin below their cut and re-score
-//!   what passes with [`dot`].
+//!   from an AVX-512 register-tiled kernel over packed base rows, or matrixmultiply's packed
+//!   sgemm (AVX2/FMA micro-kernels chosen at run time) on CPUs without AVX-512. Its products may differ from [`dot`] in
+//!   the last bits (FMA rounds once, another summation order), so callers use it with a small
+//!   margin below their cut and re-score what passes with [`dot`].
 //!
 //! Blocks ([`UnitBlock`]) hold unit rows at a stride rounded up to 8 floats and a row count
-//! rounded up to the tile, both zero-padded; padded rows are never reported.
+//! rounded up to the AVX-512 query tile, both zero-padded; padded rows are never reported.
 
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 
 /// Rows per parallel work item.
 pub const ROWS_PER_TASK: usize = 64;
-
-/// Query rows per register tile.
-const QUERY_TILE: usize = 3;
-/// Base rows per register tile.
-const BASE_TILE: usize = 4;
-/// Base rows swept by all query tiles before moving on (stays in L2: 128 × 1.5 KB at d = 384).
-const BASE_BLOCK: usize = 128;
 
 /// A row-major `(rows, dim)` matrix of f32 or IEEE f16 (raw bits), borrowed.
 #[derive(Debug, Clone, Copy)]
@@ -226,7 +219,7 @@ impl UnitBlock {
         rows: impl ExactSizeIterator<Item = u32>,
     ) -> Result<()> {
         self.rows = rows.len();
-        let padded = self.rows.div_ceil(BASE_TILE * QUERY_TILE) * BASE_TILE * QUERY_TILE;
+        let padded = self.rows.div_ceil(QUERY_TILE) * QUERY_TILE;
         self.values.clear();
         self.values.resize(padded * self.stride, 0.0);
         for (slot, row) in self.values.chunks_exact_mut(self.stride).zip(rows) {
@@ -238,7 +231,7 @@ impl UnitBlock {
     /// Replaces the contents with the rows of `values` (row-major, `dim` each, unit already).
     pub fn fill_from(&mut self, values: &[f32]) {
         self.rows = values.len() / self.dim;
-        let padded = self.rows.div_ceil(BASE_TILE * QUERY_TILE) * BASE_TILE * QUERY_TILE;
+        let padded = self.rows.div_ceil(QUERY_TILE) * QUERY_TILE;
         self.values.clear();
         self.values.resize(padded * self.stride, 0.0);
         for (slot, row) in self
@@ -260,55 +253,156 @@ impl UnitBlock {
     pub fn row(&self, index: usize) -> &[f32] {
         &self.values[index * self.stride..index * self.stride + self.dim]
     }
-
-    fn padded_rows(&self) -> usize {
-        self.values.len() / self.stride.max(1)
-    }
 }
+
+/// Query rows per product chunk of the sgemm path: bounds the product buffer (`QUERY_CHUNK` ×
+/// base rows f32) and lets `upper_only` skip most of the lower triangle.
+const QUERY_CHUNK: usize = 256;
+/// Base rows per product chunk (the sgemm path's buffer is at most `QUERY_CHUNK` × `BASE_CHUNK`
+/// f32, 1 MB; the AVX-512 path packs this many rows, 384 KB at d = 384, which stays in L2).
+const BASE_CHUNK: usize = 1024;
+/// Query rows per AVX-512 register tile (blocks are zero-padded to a multiple of it).
+const QUERY_TILE: usize = 12;
+/// Base rows per AVX-512 register tile: two 16-lane registers per query row.
+const BASE_TILE: usize = 32;
 
 /// Calls `visit(query, base, product)` for every row pair of two blocks of the same dimension;
 /// with `upper_only` (the same block twice), only for `base > query`.
 ///
-/// Products are the fast kernel's (see the module docs): compare them with a margin, re-score
-/// with [`dot`]. The visit order is fixed (it does not depend on threads).
+/// Products come from an AVX-512 register-tiled kernel when the CPU has AVX-512F, else from
+/// matrixmultiply's packed sgemm (AVX2/FMA or portable micro-kernels); either may differ from
+/// [`dot`] in the last bits, so compare them with a margin and re-score with [`dot`]. Products
+/// do not depend on the thread count. For one query row, base rows are visited in ascending
+/// order.
 pub fn for_each_product(
+    queries: &UnitBlock,
+    base: &UnitBlock,
+    upper_only: bool,
+    visit: impl FnMut(usize, usize, f32),
+) {
+    debug_assert_eq!(queries.stride, base.stride);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked above).
+        unsafe { products_avx512(queries, base, upper_only, visit) };
+        return;
+    }
+    products_sgemm(queries, base, upper_only, visit);
+}
+
+/// [`for_each_product`] through matrixmultiply's sgemm, chunk by chunk.
+#[allow(clippy::cast_possible_wrap)]
+fn products_sgemm(
     queries: &UnitBlock,
     base: &UnitBlock,
     upper_only: bool,
     mut visit: impl FnMut(usize, usize, f32),
 ) {
-    debug_assert_eq!(queries.stride, base.stride);
-    let stride = queries.stride;
-    let (query_rows, base_rows) = (queries.padded_rows(), base.padded_rows());
-    for block_start in (0..base_rows).step_by(BASE_BLOCK) {
-        let block_end = (block_start + BASE_BLOCK).min(base_rows);
-        for query in
-            (0..query_rows.min(queries.rows.div_ceil(QUERY_TILE) * QUERY_TILE)).step_by(QUERY_TILE)
-        {
-            let first_base = if upper_only {
-                // Tiles wholly at or below the diagonal hold no pair with base > query.
-                block_start.max((query + 1) / BASE_TILE * BASE_TILE)
+    let (stride, dim) = (queries.stride, queries.dim);
+    let mut products = Vec::new();
+    for base_start in (0..base.rows).step_by(BASE_CHUNK) {
+        let base_end = (base_start + BASE_CHUNK).min(base.rows);
+        for query_start in (0..queries.rows).step_by(QUERY_CHUNK) {
+            let query_end = (query_start + QUERY_CHUNK).min(queries.rows);
+            // Upper only: base rows at or below this chunk's first query row pair with none.
+            let first = if upper_only {
+                base_start.max(query_start + 1)
             } else {
-                block_start
+                base_start
             };
-            for start in (first_base..block_end.min(base.rows.div_ceil(BASE_TILE) * BASE_TILE))
-                .step_by(BASE_TILE)
-            {
-                let tile = tile_products(
-                    &queries.values[query * stride..(query + QUERY_TILE) * stride],
-                    &base.values[start * stride..(start + BASE_TILE) * stride],
-                    stride,
+            if first >= base_end {
+                continue;
+            }
+            let (rows, columns) = (query_end - query_start, base_end - first);
+            products.clear();
+            products.resize(rows * columns, 0.0);
+            // SAFETY: A is `rows` query rows of `dim` values at row stride `stride` starting at
+            // row `query_start`; B is base rows `first..base_end` read as a `dim` × `columns`
+            // matrix (row stride 1, column stride `stride`); both lie inside their blocks'
+            // buffers. C is the `rows` × `columns` buffer just sized. Strides fit in isize
+            // (buffers are allocations).
+            unsafe {
+                matrixmultiply::sgemm(
+                    rows,
+                    dim,
+                    columns,
+                    1.0,
+                    queries.values.as_ptr().add(query_start * stride),
+                    stride as isize,
+                    1,
+                    base.values.as_ptr().add(first * stride),
+                    1,
+                    stride as isize,
+                    0.0,
+                    products.as_mut_ptr(),
+                    columns as isize,
+                    1,
                 );
-                for (offset, products) in tile.iter().enumerate() {
+            }
+            for (offset, row) in products.chunks_exact(columns).enumerate() {
+                let query = query_start + offset;
+                let skip = if upper_only {
+                    (query + 1).saturating_sub(first)
+                } else {
+                    0
+                };
+                for (column, &product) in row.iter().enumerate().skip(skip) {
+                    visit(query, first + column, product);
+                }
+            }
+        }
+    }
+}
+
+/// [`for_each_product`] with an AVX-512 kernel: query rows are packed `QUERY_TILE` and base rows
+/// `BASE_TILE` at a time (see [`pack`]), and each register tile multiplies one query panel
+/// (broadcast) with one base panel into 24 accumulators.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn products_avx512(
+    queries: &UnitBlock,
+    base: &UnitBlock,
+    upper_only: bool,
+    mut visit: impl FnMut(usize, usize, f32),
+) {
+    let dim = queries.dim;
+    let (mut panels, mut query_panels) = (Vec::new(), Vec::new());
+    pack(queries, 0..queries.rows, QUERY_TILE, &mut query_panels);
+    let mut tile = [0f32; QUERY_TILE * BASE_TILE];
+    for base_start in (0..base.rows).step_by(BASE_CHUNK) {
+        let base_end = (base_start + BASE_CHUNK).min(base.rows);
+        // Query tiles whose every row is at or past the chunk's last base row pair with none.
+        let query_end = if upper_only {
+            queries.rows.min(base_end - 1)
+        } else {
+            queries.rows
+        };
+        if query_end == 0 {
+            continue;
+        }
+        pack(base, base_start..base_end, BASE_TILE, &mut panels);
+        for query in (0..query_end).step_by(QUERY_TILE) {
+            let query_panel = &query_panels[query * dim..][..QUERY_TILE * dim];
+            for (panel_index, panel) in panels.chunks_exact(BASE_TILE * dim).enumerate() {
+                let panel_start = base_start + panel_index * BASE_TILE;
+                if upper_only && panel_start + BASE_TILE <= query + 1 {
+                    continue; // Every base row of the panel is at or below every query row.
+                }
+                // SAFETY: the CPU has AVX-512F (this function's own feature).
+                unsafe { tile_avx512(query_panel, panel, dim, &mut tile) };
+                for (offset, products) in tile.chunks_exact(BASE_TILE).enumerate() {
                     let query_row = query + offset;
                     if query_row >= queries.rows {
                         break;
                     }
-                    for (base_offset, &product) in products.iter().enumerate() {
-                        let base_row = start + base_offset;
-                        if base_row < base.rows && (!upper_only || base_row > query_row) {
-                            visit(query_row, base_row, product);
-                        }
+                    let end = (base_end - panel_start).min(BASE_TILE);
+                    let start = if upper_only {
+                        (query_row + 1).saturating_sub(panel_start).min(end)
+                    } else {
+                        0
+                    };
+                    for (column, &product) in products[start..end].iter().enumerate() {
+                        visit(query_row, panel_start + start + column, product);
                     }
                 }
             }
@@ -316,81 +410,69 @@ pub fn for_each_product(
     }
 }
 
-/// The 3 × 4 products of a query tile and a base tile (rows at `stride`, a multiple of 8).
-fn tile_products(queries: &[f32], base: &[f32], stride: usize) -> [[f32; BASE_TILE]; QUERY_TILE] {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports AVX2 and FMA (checked above); the slices hold 3 and 4 rows of
-        // `stride` floats, a multiple of 8, which is what the kernel reads.
-        return unsafe { tile_products_avx2(queries, base, stride) };
-    }
-    tile_products_portable(queries, base, stride)
-}
-
-fn tile_products_portable(
+/// `QUERY_TILE` × `BASE_TILE` products of one packed query panel (for each of the `dim` values,
+/// the tile's 12 rows side by side) and one packed base panel, written row-major into `out`.
+/// The 24 accumulators are named variables so that they stay in registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_lines)]
+unsafe fn tile_avx512(
     queries: &[f32],
-    base: &[f32],
-    stride: usize,
-) -> [[f32; BASE_TILE]; QUERY_TILE] {
-    let mut acc = [[[0f32; 8]; BASE_TILE]; QUERY_TILE];
-    for column in (0..stride).step_by(8) {
-        for (query, sums) in acc.iter_mut().enumerate() {
-            let left = &queries[query * stride + column..query * stride + column + 8];
-            for (other, lanes) in sums.iter_mut().enumerate() {
-                let right = &base[other * stride + column..other * stride + column + 8];
-                for lane in 0..8 {
-                    lanes[lane] += left[lane] * right[lane];
+    panel: &[f32],
+    dim: usize,
+    out: &mut [f32; QUERY_TILE * BASE_TILE],
+) {
+    use std::arch::x86_64::{
+        _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    };
+    assert!(panel.len() >= dim * BASE_TILE && queries.len() >= dim * QUERY_TILE);
+    let (mut a, mut b) = (queries.as_ptr(), panel.as_ptr());
+    macro_rules! tile {
+        ($($low:ident $high:ident $row:literal),*) => {{
+            $(let mut $low = _mm512_setzero_ps(); let mut $high = _mm512_setzero_ps();)*
+            for _ in 0..dim {
+                // SAFETY: `dim` steps of `QUERY_TILE` and `BASE_TILE` floats stay inside the
+                // panels (asserted above).
+                unsafe {
+                    let low = _mm512_loadu_ps(b);
+                    let high = _mm512_loadu_ps(b.add(16));
+                    $(
+                        let value = _mm512_set1_ps(*a.add($row));
+                        $low = _mm512_fmadd_ps(value, low, $low);
+                        $high = _mm512_fmadd_ps(value, high, $high);
+                    )*
+                    a = a.add(QUERY_TILE);
+                    b = b.add(BASE_TILE);
                 }
             }
-        }
+            let out = out.as_mut_ptr();
+            // SAFETY: `out` holds `QUERY_TILE * BASE_TILE` floats.
+            unsafe {
+                $(
+                    _mm512_storeu_ps(out.add($row * BASE_TILE), $low);
+                    _mm512_storeu_ps(out.add($row * BASE_TILE + 16), $high);
+                )*
+            }
+        }};
     }
-    acc.map(|sums| sums.map(|lanes| lanes.iter().sum()))
+    tile!(
+        l0 h0 0, l1 h1 1, l2 h2 2, l3 h3 3, l4 h4 4, l5 h5 5,
+        l6 h6 6, l7 h7 7, l8 h8 8, l9 h9 9, l10 h10 10, l11 h11 11
+    );
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tile_products_avx2(
-    queries: &[f32],
-    base: &[f32],
-    stride: usize,
-) -> [[f32; BASE_TILE]; QUERY_TILE] {
-    use std::arch::x86_64::{
-        __m256, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
-        _mm256_setzero_ps, _mm_add_ps, _mm_cvtss_f32, _mm_hadd_ps,
-    };
-    assert!(queries.len() >= QUERY_TILE * stride && base.len() >= BASE_TILE * stride);
-    let (query_ptr, base_ptr) = (queries.as_ptr(), base.as_ptr());
-    let mut acc: [[__m256; BASE_TILE]; QUERY_TILE] = [[_mm256_setzero_ps(); BASE_TILE]; QUERY_TILE];
-    for column in (0..stride).step_by(8) {
-        // SAFETY: every offset is below 3 (or 4) rows of `stride` floats (asserted above), and
-        // `column + 8 <= stride`.
-        let left = unsafe {
-            [
-                _mm256_loadu_ps(query_ptr.add(column)),
-                _mm256_loadu_ps(query_ptr.add(stride + column)),
-                _mm256_loadu_ps(query_ptr.add(2 * stride + column)),
-            ]
-        };
-        // The index is both a pointer offset and a column of the accumulator grid.
-        #[allow(clippy::needless_range_loop)]
-        for other in 0..BASE_TILE {
-            // SAFETY: as above.
-            let right = unsafe { _mm256_loadu_ps(base_ptr.add(other * stride + column)) };
-            for query in 0..QUERY_TILE {
-                acc[query][other] = _mm256_fmadd_ps(left[query], right, acc[query][other]);
-            }
+/// Packs rows `rows` of `block` into panels of `tile` rows: for each of the `dim` values, the
+/// panel's rows side by side (zero-padded past the end).
+fn pack(block: &UnitBlock, rows: std::ops::Range<usize>, tile: usize, out: &mut Vec<f32>) {
+    let dim = block.dim;
+    out.clear();
+    out.resize(rows.len().div_ceil(tile) * tile * dim, 0.0);
+    for (offset, row) in rows.enumerate() {
+        let panel = &mut out[offset / tile * tile * dim..][..tile * dim];
+        for (index, &value) in block.row(row).iter().enumerate() {
+            panel[index * tile + offset % tile] = value;
         }
     }
-    acc.map(|sums| {
-        sums.map(|lanes| {
-            let half = _mm_add_ps(
-                _mm256_castps256_ps128(lanes),
-                _mm256_extractf128_ps(lanes, 1),
-            );
-            let pair = _mm_hadd_ps(half, half);
-            _mm_cvtss_f32(_mm_hadd_ps(pair, pair))
-        })
-    })
 }
 
 #[cfg(test)]
@@ -425,41 +507,71 @@ mod tests {
         assert!((f16_to_f32(0x0001) - 5.960_464_5e-8).abs() < 1e-12);
     }
 
+    /// Both kernels: the one `for_each_product` picks on this CPU, and the sgemm fallback.
+    type Kernel = fn(&UnitBlock, &UnitBlock, bool, &mut dyn FnMut(usize, usize, f32));
+    const KERNELS: [Kernel; 2] = [
+        |queries, base, upper, visit| for_each_product(queries, base, upper, visit),
+        |queries, base, upper, visit| products_sgemm(queries, base, upper, visit),
+    ];
+
     #[test]
     fn blocked_products_visit_every_pair_once_and_match_dot() {
-        // Odd sizes and a dimension that is not a multiple of 8 exercise every padding path.
-        for (query_rows, base_rows, dim) in [(7, 130, 37), (1, 1, 3), (260, 5, 16), (0, 9, 8)] {
-            let (queries, base) = (random(query_rows, dim, 1), random(base_rows, dim, 2));
-            let mut query_block = UnitBlock::new(dim);
-            query_block.fill_from(&queries);
-            let mut base_block = UnitBlock::new(dim);
-            base_block.fill_from(&base);
-            let mut seen = vec![0u8; query_rows * base_rows];
-            for_each_product(&query_block, &base_block, false, |query, other, product| {
-                seen[query * base_rows + other] += 1;
-                let exact = dot(&queries[query * dim..][..dim], &base[other * dim..][..dim]);
-                assert!((product - exact).abs() < 1e-4, "{product} vs {exact}");
-            });
-            assert!(seen.iter().all(|&count| count == 1));
+        // Odd sizes, more than one base chunk and a dimension that is not a multiple of 8
+        // exercise every padding path.
+        for kernel in KERNELS {
+            for (query_rows, base_rows, dim) in [
+                (7, 130, 37),
+                (1, 1, 3),
+                (260, 5, 16),
+                (0, 9, 8),
+                (13, 1_100, 8),
+            ] {
+                let (queries, base) = (random(query_rows, dim, 1), random(base_rows, dim, 2));
+                let mut query_block = UnitBlock::new(dim);
+                query_block.fill_from(&queries);
+                let mut base_block = UnitBlock::new(dim);
+                base_block.fill_from(&base);
+                let mut seen = vec![0u8; query_rows * base_rows];
+                let mut last = (usize::MAX, 0);
+                kernel(
+                    &query_block,
+                    &base_block,
+                    false,
+                    &mut |query, other, product| {
+                        seen[query * base_rows + other] += 1;
+                        let exact =
+                            dot(&queries[query * dim..][..dim], &base[other * dim..][..dim]);
+                        assert!((product - exact).abs() < 1e-4, "{product} vs {exact}");
+                        if last.0 == query {
+                            assert!(other > last.1, "base rows ascend for one query row");
+                        }
+                        last = (query, other);
+                    },
+                );
+                assert!(seen.iter().all(|&count| count == 1));
+            }
         }
     }
 
     #[test]
     fn upper_only_visits_each_unordered_pair_of_one_block_once() {
-        let (rows, dim) = (29, 12);
-        let data = random(rows, dim, 5);
-        let mut block = UnitBlock::new(dim);
-        block.fill_from(&data);
-        let mut seen = vec![0u8; rows * rows];
-        for_each_product(&block, &block, true, |query, other, _| {
-            assert!(other > query);
-            seen[query * rows + other] += 1;
-        });
-        let expected = rows * (rows - 1) / 2;
-        assert_eq!(
-            seen.iter().map(|&count| usize::from(count)).sum::<usize>(),
-            expected
-        );
-        assert!(seen.iter().all(|&count| count <= 1));
+        for (rows, dim) in [(29, 12), (1_100, 8)] {
+            let data = random(rows, dim, 5);
+            let mut block = UnitBlock::new(dim);
+            block.fill_from(&data);
+            for kernel in KERNELS {
+                let mut seen = vec![0u8; rows * rows];
+                kernel(&block, &block, true, &mut |query, other, _| {
+                    assert!(other > query);
+                    seen[query * rows + other] += 1;
+                });
+                let expected = rows * (rows - 1) / 2;
+                assert_eq!(
+                    seen.iter().map(|&count| usize::from(count)).sum::<usize>(),
+                    expected
+                );
+                assert!(seen.iter().all(|&count| count <= 1));
+            }
+        }
     }
 }

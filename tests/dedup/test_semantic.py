@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import itertools
 import json
 
 import numpy as np
@@ -45,16 +46,38 @@ def test_clustered_graph_recalls_the_pairs_near_the_cut_with_exact_cosines():
         assert graph.pairs() <= exact.pairs()
         return len(graph.pairs()) / len(exact.pairs())
 
-    # The default, one cell per 1,000 rows: pairs split across cells are found by nprobe 2.
-    assert recall(similarity_graph(vectors, threshold=0.9)) >= 0.99
+    # The defaults (2·√N cells, further cells probed within 2.5·√((2 - 2·0.9) / 32) = 0.2 of
+    # the nearest): pairs split across cells are found by the probed cells.
+    assert recall(similarity_graph(vectors, threshold=0.9)) >= 0.999
     # 30 cells of ~100 rows put many family members into different cells.
     one = similarity_graph(vectors, threshold=0.9, nprobe=1, cells=30)
     two = similarity_graph(vectors, threshold=0.9, cells=30)
     assert one.pairs() < two.pairs()
     assert recall(one) < recall(two)
-    every = similarity_graph(vectors, threshold=0.9, nprobe=30, cells=30)
+    every = similarity_graph(vectors, threshold=0.9, nprobe=30, probe_margin=np.inf, cells=30)
     assert every.pairs() == exact.pairs()
     np.testing.assert_array_equal(every.similarity, exact.similarity)
+
+
+def test_probe_margin_trades_recall_for_work_up_to_the_exact_graph():
+    # Same cells for every margin: a wider margin probes a superset of cells, so it finds a
+    # superset of pairs, all exact; a margin wider than any cosine gap probes every cell.
+    vectors = families_near_the_cut()
+    exact = similarity_graph(vectors, threshold=0.9, method="exact").pairs()
+    found = [
+        similarity_graph(vectors, threshold=0.9, cells=60, nprobe=60, probe_margin=margin).pairs()
+        for margin in (0.0, 0.02, 0.05, 0.1, 2.0)
+    ]
+    assert found[0] == similarity_graph(vectors, threshold=0.9, cells=60, nprobe=1).pairs()
+    for narrow, wide in itertools.pairwise(found):
+        assert narrow <= wide <= exact
+    assert len(found[0]) < len(found[2]) < len(exact)
+    assert found[4] == exact
+    # The default margin at 32 dimensions and 0.9 is 2.5·√(0.2 / 32) ≈ 0.2: every pair here.
+    default = similarity_graph(vectors, threshold=0.9, cells=60, nprobe=60).pairs()
+    assert len(default) / len(exact) >= 0.999
+    with pytest.raises(ValueError, match="probe_margin must be >= 0"):
+        similarity_graph(vectors, probe_margin=-0.1)
 
 
 def test_clustered_graph_ignores_the_thread_count():
@@ -77,7 +100,7 @@ def test_clustered_graph_on_skewed_data_matches_the_exact_graph():
     vectors = np.concatenate([crowd.astype(np.float32), rest])
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     exact = similarity_graph(vectors, threshold=0.9, method="exact")
-    clustered = similarity_graph(vectors, threshold=0.9, cells=12, nprobe=3)
+    clustered = similarity_graph(vectors, threshold=0.9, cells=12)
     assert clustered.pairs() <= exact.pairs()
     assert len(clustered.pairs()) / len(exact.pairs()) >= 0.99
 
@@ -208,7 +231,7 @@ def test_hnsw_recall_against_exact_on_real_embeddings_is_high_and_deterministic(
 @pytest.mark.slow
 def test_clustered_recall_against_exact_on_real_embeddings(real_embeddings):
     # Real embeddings are not planted clusters: pairs straddle cell boundaries, which is what
-    # the second probed cell is for. Small cells (~40 rows) make boundaries frequent.
+    # the probed cells are for. Small cells (~40 rows) make boundaries frequent.
     for threshold in (0.95, 0.85):
         exact = similarity_graph(real_embeddings, threshold=threshold, method="exact")
         clustered = similarity_graph(real_embeddings, threshold=threshold, cells=32)

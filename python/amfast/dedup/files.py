@@ -68,8 +68,10 @@ class SemanticOptions:
         threshold: Minimum cosine for two rows to be duplicates.
         graph_method: "clustered" (k-means cells + exact products, default), "hnsw" (usearch)
             or "exact".
-        nprobe: Clustered: nearest cells each row is compared with.
-        cells: Clustered: k-means cells (None: one per 1,000 rows).
+        nprobe: Clustered: most cells each row is compared with (nearest first).
+        probe_margin: Clustered: further cells probed only within this centroid cosine of the
+            nearest (None: 2.5·√((2 - 2·threshold) / d); inf: always `nprobe`).
+        cells: Clustered: k-means cells (None: 2·√N).
         k: HNSW neighbours asked per row first.
         quantization: HNSW storage (f32, f16, bf16, i8); edges are re-scored in f32.
         keep: "greedy" or "component" (see `amfast.dedup.semantic`).
@@ -100,9 +102,16 @@ class SemanticOptions:
             "help": "clustered: k-means cells + exact products; hnsw: usearch; exact: all pairs"
         },
     )
-    nprobe: int = field(default=2, metadata={"help": "clustered: nearest cells compared per row"})
+    nprobe: int = field(default=32, metadata={"help": "clustered: most cells compared per row"})
+    probe_margin: float | None = field(
+        default=None,
+        metadata={
+            "help": "clustered: probe cells within this centroid cosine of the nearest "
+            "(default: 2.5*sqrt((2-2*threshold)/dim); inf: always nprobe)"
+        },
+    )
     cells: int | None = field(
-        default=None, metadata={"help": "clustered: k-means cells (default: one per 1,000 rows)"}
+        default=None, metadata={"help": "clustered: k-means cells (default: 2·sqrt(rows))"}
     )
     k: int = field(default=32, metadata={"help": "hnsw: neighbours asked per row first"})
     quantization: Quantization = field(default="f16", metadata={"help": "HNSW vector storage"})
@@ -124,6 +133,12 @@ class SemanticOptions:
         require(self.k >= 1, "k", self.k, "an integer >= 1")
         require(self.nprobe >= 1, "nprobe", self.nprobe, "an integer >= 1")
         require(self.cells is None or self.cells >= 1, "cells", self.cells, "an integer >= 1")
+        require(
+            self.probe_margin is None or self.probe_margin >= 0,
+            "probe_margin",
+            self.probe_margin,
+            "a number >= 0",
+        )
         require(self.embed_batch_size >= 1, "embed_batch_size", self.embed_batch_size, ">= 1")
 
     def embedder(self) -> Embedder:
@@ -378,6 +393,7 @@ def _semantic_duplicates_of_file(
         number_guard=number_guard,
         method=options.graph_method,
         nprobe=options.nprobe,
+        probe_margin=options.probe_margin,
         cells=options.cells,
         k=options.k,
         quantization=options.quantization,

@@ -19,7 +19,8 @@ type Edges<'py> = (
 #[pyfunction]
 #[pyo3(signature = (
     embeddings, *, threshold = 0.95, method = "clustered", k = 32, connectivity = 16,
-    expansion_add = 128, expansion_search = 128, quantization = "f16", nprobe = 2, cells = None,
+    expansion_add = 128, expansion_search = 128, quantization = "f16", nprobe = 32,
+    probe_margin = None, cells = None,
     num_threads = None
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -34,6 +35,7 @@ pub fn similarity_graph<'py>(
     expansion_search: usize,
     quantization: &str,
     nprobe: usize,
+    probe_margin: Option<f32>,
     cells: Option<usize>,
     num_threads: Option<usize>,
 ) -> PyResult<Edges<'py>> {
@@ -46,6 +48,7 @@ pub fn similarity_graph<'py>(
         expansion_search,
         quantization: Quantization::parse(quantization).map_err(|error| to_pyerr(py, error))?,
         nprobe,
+        probe_margin,
         cells: cells.unwrap_or(0),
     };
     let embeddings = Embeddings::extract(embeddings, "embeddings")?;
