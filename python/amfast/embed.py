@@ -53,7 +53,10 @@ Embeddings = npt.NDArray[np.float32] | npt.NDArray[np.float16]
 EmbeddingBackend = Literal["auto", "openvino", "onnx", "sentence-transformers"]
 """How texts are embedded; "auto": on a CPU openvino when installed, else onnx when onnxruntime
 is; on a GPU onnx when onnxruntime-gpu can use it, else sentence-transformers."""
-EMBEDDING_BACKEND_HELP = "openvino, onnx, sentence-transformers, or auto (openvino, else onnx)"
+EMBEDDING_BACKEND_HELP = (
+    "openvino (CPU, bf16 where native), onnx, sentence-transformers, or auto (see "
+    "amfast.embed.resolve_backend: openvino on a CPU when installed, else onnx)"
+)
 """The `--embedding-backend` help of every command that embeds."""
 
 

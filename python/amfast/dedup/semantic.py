@@ -284,7 +284,7 @@ class _SemanticStage:
             "threshold": self.threshold,
             "model": self.model,
             "number_guard": self.number_guard,
-            # Not the backend: both give the same vectors (cosine >= 0.9999 per row).
+            # Not the backend: all give the same vectors (cosine >= 0.9999 per row).
         }
 
     def run(self, frame: Any, context: Any) -> Any:  # noqa: ANN401 - pipeline types, lazily
