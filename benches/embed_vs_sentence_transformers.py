@@ -1,12 +1,12 @@
-"""Embedding texts/s: amfast's onnx backend against sentence-transformers, same model, same run.
+"""Embedding texts/s: amfast's openvino and onnx backends against sentence-transformers.
 
 Both embed the same real problems from ../shared/benchmarks/corpus (a seeded sample, English
 and Chinese) with the same model on the CPU, one after the other, `--repeats` times in turn;
 the best time of each is kept (the machine is shared, so the best run is the least disturbed).
 Prints texts/s, the ratio, and the per-row cosine between the two backends' vectors (min and
-max), plus the load average. With `openvino` installed, a third row runs the same exported ONNX
-graph with OpenVINO at its CPU's default precision (bf16 on AMX CPUs): what a lower precision
-buys, not an amfast backend.
+max), plus the load average. With `openvino` installed, the openvino backend runs too, at the
+precision it picks (bf16 on AMX / AVX512-BF16 CPUs, else f32) and, with `--openvino-f32`, also
+forced to f32.
 
     python benches/embed_vs_sentence_transformers.py              # all-MiniLM-L6-v2, 512 texts
     python benches/embed_vs_sentence_transformers.py --min-tokens 96 --max-tokens 160
@@ -28,6 +28,7 @@ import numpy as np
 
 from amfast.embed import SentenceTransformerEmbedder, default_model_path
 from amfast.onnx_embedder import OnnxEmbedder
+from amfast.openvino_embedder import Precision
 from machine import REPO, machine_info
 
 RESULTS_DIR = REPO / "benches" / "results"
@@ -48,21 +49,6 @@ def sample_texts(args: argparse.Namespace, onnx: OnnxEmbedder) -> list[str]:
     return chosen[: args.texts]
 
 
-def openvino_runner(onnx: OnnxEmbedder) -> Callable[[dict[str, Any]], Any] | None:
-    """OpenVINO compiling the exported graph, at the CPU's default precision."""
-    try:
-        import openvino
-    except ImportError:
-        return None
-    compiled = openvino.Core().compile_model(
-        str(onnx.onnx_path),
-        "CPU",
-        {"INFERENCE_NUM_THREADS": onnx.num_threads, "PERFORMANCE_HINT": "LATENCY"},
-    )
-    request = compiled.create_infer_request()
-    return lambda batch: np.array(request.infer(batch)[0], dtype=np.float32)
-
-
 def timed(embed: Callable[[Sequence[str]], np.ndarray], texts: list[str]) -> tuple[float, Any]:
     started = time.perf_counter()
     vectors = embed(texts)
@@ -78,6 +64,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="both backends")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--openvino-f32", action="store_true", help="also openvino forced to f32")
     args = parser.parse_args()
     model = Path(args.model) if args.model else default_model_path()
 
@@ -91,14 +78,17 @@ def main() -> None:
         "sentence-transformers": peer.embed,
         "amfast onnx (fp32)": onnx.embed,
     }
-    openvino = openvino_runner(onnx)
-    if openvino is not None:
-        # The same tokens and length buckets, another runtime for the graph.
-        onnx_for_openvino = OnnxEmbedder(
-            model, device="cpu", batch_size=args.batch_size, progress=False
-        )
-        onnx_for_openvino._run = openvino  # type: ignore[method-assign]  # bench only
-        runners["openvino, CPU default precision"] = onnx_for_openvino.embed
+    try:
+        from amfast.openvino_embedder import OpenVinoEmbedder
+
+        precisions: list[Precision] = ["auto", "f32"] if args.openvino_f32 else ["auto"]
+        for precision in precisions:
+            ov = OpenVinoEmbedder(
+                model, device="cpu", batch_size=args.batch_size, progress=False, precision=precision
+            )
+            runners[f"amfast openvino ({ov.precision})"] = ov.embed
+    except ImportError:
+        pass  # openvino is not installed: the onnx and sentence-transformers rows only
     for embed in runners.values():  # warm up: allocations, thread pools
         embed(texts[: args.batch_size])
     seconds: dict[str, list[float]] = {name: [] for name in runners}

@@ -29,6 +29,7 @@ from amfast.embed import (
 )
 from amfast.errors import InputError
 from amfast.onnx_embedder import OnnxEmbedder
+from amfast.openvino_embedder import PRECISION_ENV, OpenVinoEmbedder, cpu_has_bf16
 
 
 @pytest.fixture(scope="session")
@@ -182,21 +183,59 @@ def test_onnx_embedder_names_the_missing_gpu_runtime(tiny_minilm, tmp_path):
         OnnxEmbedder(tiny_minilm, device="cuda", export_dir=tmp_path)
 
 
-def test_auto_backend_is_onnx_when_onnxruntime_is_installed(monkeypatch):
+def test_openvino_vectors_match_sentence_transformers_row_by_row(minilm, benchmarks_dir):
+    openvino = pytest.importorskip("openvino")
+    texts = _corpus_texts(benchmarks_dir, 211)[:128]  # English and Chinese, up to 256 tokens
+    # The real model at the CPU's default precision: bf16 where it has AMX / AVX512-BF16.
+    ov = OpenVinoEmbedder(device="cpu", batch_size=32, progress=False)
+    expected = "bf16" if cpu_has_bf16(openvino.Core()) else "f32"
+    assert ov.precision == expected
+    assert ov.name.startswith("openvino-")
+    assert f"-{expected}-" in ov.name
+    ours, theirs = ov.embed(texts), minilm.embed(texts)
+    assert ours.shape == theirs.shape == (len(texts), 384)
+    cosine = np.sum(ours * theirs, axis=1)
+    assert cosine.min() >= 0.9999, f"row {int(cosine.argmin())}: cosine {cosine.min()}"
+    assert np.sum(ours * np.roll(theirs, 1, axis=0), axis=1).max() < 0.9999
+
+
+def test_openvino_f32_is_forced_by_the_environment(tiny_minilm, benchmarks_dir, monkeypatch):
+    pytest.importorskip("openvino")
+    texts = _corpus_texts(benchmarks_dir, 211)[:64]
+    monkeypatch.setenv(PRECISION_ENV, "f32")
+    ov = OpenVinoEmbedder(tiny_minilm, device="cpu", progress=False)
+    assert ov.precision == "f32"
+    assert "-f32-" in ov.name
+    onnx = OnnxEmbedder(tiny_minilm, device="cpu", progress=False)
+    cosine = np.sum(ov.embed(texts) * onnx.embed(texts), axis=1)
+    assert cosine.min() >= 0.99999, f"row {int(cosine.argmin())}: cosine {cosine.min()}"
+    monkeypatch.setenv(PRECISION_ENV, "fp8")
+    with pytest.raises(InputError, match="AMFAST_OPENVINO_PRECISION"):
+        OpenVinoEmbedder(tiny_minilm, device="cpu", progress=False)
+    with pytest.raises(InputError, match="runs on the CPU"):
+        OpenVinoEmbedder(tiny_minilm, device="cuda", precision="f32")
+
+
+def test_auto_backend_is_openvino_then_onnx_on_a_cpu(monkeypatch):
     pytest.importorskip("onnxruntime")
-    assert resolve_backend("auto", "cpu") == "onnx"
+    pytest.importorskip("openvino")
+    assert resolve_backend("auto", "cpu") == "openvino"
     assert resolve_backend("sentence-transformers", "cpu") == "sentence-transformers"
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
+    assert resolve_backend("auto", "cpu") == "onnx"
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
     assert resolve_backend("auto", "cpu") == "sentence-transformers"
     with pytest.raises(InputError, match="embedding_backend must be"):
         resolve_backend("tensorrt")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
-    ("backend", "prefix"), [("onnx", "onnx-"), ("sentence-transformers", "st-")]
+    ("backend", "prefix"),
+    [("openvino", "openvino-"), ("onnx", "onnx-"), ("sentence-transformers", "st-")],
 )
 def test_cli_embedding_backend_reaches_the_embedder(tiny_minilm, tmp_path, backend, prefix):
     pytest.importorskip("onnxruntime")
+    pytest.importorskip("openvino")
     problems = [
         "What is the sum of the first ten positive integers?",
         "What is the sum of the first ten positive integers ?",

@@ -44,7 +44,13 @@ import numpy.typing as npt
 
 from amfast import _core
 from amfast.config import fraction, positive, require
-from amfast.embed import Embedder, EmbeddingBackend, embed_texts, load_embedder
+from amfast.embed import (
+    EMBEDDING_BACKEND_HELP,
+    Embedder,
+    EmbeddingBackend,
+    embed_texts,
+    load_embedder,
+)
 from amfast.errors import InputError
 from amfast.io import DroppedInfo, file_format, iter_jsonl, iter_text_batches, write_split
 from amfast.normalize import NormalizeOptions
@@ -155,7 +161,7 @@ class DecontamConfig:
     )
     embedding_backend: EmbeddingBackend = field(
         default="auto",
-        metadata={"help": "onnx, sentence-transformers, or auto (onnx when onnxruntime is here)"},
+        metadata={"help": EMBEDDING_BACKEND_HELP},
     )
     decontam: DecontamOptions = field(default_factory=DecontamOptions)
     normalize: NormalizeOptions = field(default_factory=NormalizeOptions)

@@ -2,11 +2,16 @@
 
 An `Embedder` turns texts into unit-length rows of an `(N, d)` float32 or float16 array:
 
+- `OpenVinoEmbedder` (`amfast.openvino_embedder`, backend "openvino", the default on a CPU when
+  openvino is installed): the onnx backend's exported graph compiled by OpenVINO, in bf16 where
+  the CPU computes it natively (AMX, AVX512-BF16), else f32; still cosine >= 0.9999 per row
+  against sentence-transformers on all-MiniLM-L6-v2, and several times onnx's texts/s.
+  `AMFAST_OPENVINO_PRECISION=f32` forces f32.
 - `OnnxEmbedder` (`amfast.onnx_embedder`, backend "onnx", the default when onnxruntime is
-  installed): a local sentence-transformers model exported once to ONNX and run by
-  onnxruntime, fp32 on all CPU cores or fp16 on a GPU, texts batched by token count. Same
-  vectors as sentence-transformers (cosine >= 0.9999 per row), several times the texts/s on a
-  CPU (`benches/embed_vs_sentence_transformers.py`).
+  installed and openvino is not, or on a GPU): a local sentence-transformers model exported
+  once to ONNX and run by onnxruntime, fp32 on all CPU cores or fp16 on a GPU, texts batched
+  by token count. Same vectors as sentence-transformers (cosine >= 0.9999 per row), 1.2-1.6x
+  its texts/s on a CPU (`benches/embed_vs_sentence_transformers.py`).
 - `SentenceTransformerEmbedder` (backend "sentence-transformers"): the model through
   sentence-transformers and torch. On a GPU it runs in fp16.
 - `PrecomputedEmbeddings`: vectors computed elsewhere, from a `.npy` file or a fixed-size-list
@@ -45,9 +50,14 @@ from amfast.outputs import write_text_atomically
 
 Dtype = Literal["float32", "float16"]
 Embeddings = npt.NDArray[np.float32] | npt.NDArray[np.float16]
-EmbeddingBackend = Literal["auto", "onnx", "sentence-transformers"]
-"""How texts are embedded; "auto": onnx when onnxruntime is installed (and, on a machine with a
-GPU, can use it), else sentence-transformers."""
+EmbeddingBackend = Literal["auto", "openvino", "onnx", "sentence-transformers"]
+"""How texts are embedded; "auto": on a CPU openvino when installed, else onnx when onnxruntime
+is; on a GPU onnx when onnxruntime-gpu can use it, else sentence-transformers."""
+EMBEDDING_BACKEND_HELP = (
+    "openvino (CPU, bf16 where native), onnx, sentence-transformers, or auto (see "
+    "amfast.embed.resolve_backend: openvino on a CPU when installed, else onnx)"
+)
+"""The `--embedding-backend` help of every command that embeds."""
 
 
 @runtime_checkable
@@ -279,18 +289,20 @@ def load_embedder(
 ) -> Embedder:
     """The embedder of a model directory on the chosen backend (see the module docs).
 
-    `num_threads` bounds the CPU threads of the onnx backend (None: every CPU this process may
-    use); sentence-transformers keeps torch's setting.
+    `num_threads` bounds the CPU threads of the openvino and onnx backends (None: every CPU this
+    process may use); sentence-transformers keeps torch's setting.
 
     Raises:
         InputError: `model` is not a directory, or an unknown backend.
         ImportError: the backend's packages are missing (the message names the extra).
     """
     backend = resolve_backend(embedding_backend, device)
-    if backend == "onnx":
+    if backend in ("openvino", "onnx"):
         from amfast.onnx_embedder import OnnxEmbedder
+        from amfast.openvino_embedder import OpenVinoEmbedder
 
-        return OnnxEmbedder(
+        runtime = OpenVinoEmbedder if backend == "openvino" else OnnxEmbedder
+        return runtime(
             model,
             device=device,
             batch_size=batch_size,
@@ -305,38 +317,46 @@ def load_embedder(
 
 def resolve_backend(
     embedding_backend: EmbeddingBackend, device: str | None = None
-) -> Literal["onnx", "sentence-transformers"]:
+) -> Literal["openvino", "onnx", "sentence-transformers"]:
     """The backend that "auto" stands for here.
 
-    onnx when onnxruntime is installed and can run on the device (a GPU needs onnxruntime-gpu),
-    else sentence-transformers.
+    On a GPU (asked for, or visible to torch when no device is given): onnx when onnxruntime-gpu
+    can use it, else sentence-transformers (fp16 on the GPU beats a CPU). On a CPU: openvino
+    when installed, else onnx when onnxruntime is, else sentence-transformers.
 
     Example:
         >>> resolve_backend("sentence-transformers")
         'sentence-transformers'
     """
-    if embedding_backend in ("onnx", "sentence-transformers"):
+    if embedding_backend in ("openvino", "onnx", "sentence-transformers"):
         return embedding_backend
     if embedding_backend != "auto":
         raise InputError(
-            f"embedding_backend must be auto, onnx or sentence-transformers, "
+            f"embedding_backend must be auto, openvino, onnx or sentence-transformers, "
             f"got {embedding_backend!r}"
         )
     try:
         import onnxruntime
     except ImportError:
-        return "sentence-transformers"
-    gpu_in_ort = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-    if device is not None:
-        return "onnx" if not device.startswith("cuda") or gpu_in_ort else "sentence-transformers"
-    if gpu_in_ort:
-        return "onnx"
+        onnxruntime = None
+    gpu_in_ort = onnxruntime is not None and (
+        "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    )
+    if device is None and not gpu_in_ort:
+        try:
+            import torch
+        except ImportError:
+            pass
+        else:
+            if torch.cuda.is_available():
+                device = "cuda"
+    if (device is None and gpu_in_ort) or (device is not None and device.startswith("cuda")):
+        return "onnx" if gpu_in_ort else "sentence-transformers"
     try:
-        import torch
+        import openvino  # noqa: F401 - only whether it is installed
     except ImportError:
-        return "onnx"
-    # A GPU that only torch can use: sentence-transformers in fp16 there beats a CPU.
-    return "sentence-transformers" if torch.cuda.is_available() else "onnx"
+        return "sentence-transformers" if onnxruntime is None else "onnx"
+    return "openvino"
 
 
 def text_keys(texts: Sequence[str]) -> npt.NDArray[np.uint64]:

@@ -23,6 +23,7 @@ Cache folder: `$AMFAST_CACHE_DIR`, else `$XDG_CACHE_HOME/amfast`, else `~/.cache
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -78,20 +79,30 @@ def model_fingerprint(path: Path, precision: str) -> str:
     return digest.hexdigest()
 
 
+def runtime_module(name: str, backend: str, packages: str, instead: str) -> Any:  # noqa: ANN401
+    """The module `name` that runs an embedding backend (no type stubs: Any).
+
+    Raises:
+        ImportError: it is missing (the message names the extra and another backend).
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise ImportError(
+            f"the {backend} embedding backend needs `pip install 'amfast[embed]'` ({packages}), "
+            f"or choose embedding_backend='{instead}'"
+        ) from error
+
+
 def onnxruntime_module() -> Any:  # noqa: ANN401 - onnxruntime has no type stubs
     """The `onnxruntime` module.
 
     Raises:
         ImportError: onnxruntime is missing (the message names the extra).
     """
-    try:
-        import onnxruntime
-    except ImportError as error:
-        raise ImportError(
-            "the onnx embedding backend needs `pip install 'amfast[embed]'` (onnxruntime; "
-            "onnxruntime-gpu for GPUs), or choose embedding_backend='sentence-transformers'"
-        ) from error
-    return onnxruntime
+    return runtime_module(
+        "onnxruntime", "onnx", "onnxruntime; onnxruntime-gpu for GPUs", "sentence-transformers"
+    )
 
 
 def cuda_available() -> bool:
@@ -236,19 +247,13 @@ class OnnxEmbedder:
             InputError: `model` is not a directory, or "cuda" without onnxruntime-gpu.
             ImportError: onnxruntime (or, to export, torch / sentence-transformers) is missing.
         """
-        ort = onnxruntime_module()
         path = default_model_path() if model is None else Path(model)
         if not path.is_dir():
             raise InputError(f"{path}: not a sentence-transformers model directory")
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
-        device = device or ("cuda" if cuda_available() else "cpu")
-        on_gpu = device.startswith("cuda")
-        if on_gpu and "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise InputError(
-                f"device {device!r}: this onnxruntime has no CUDAExecutionProvider; install "
-                "onnxruntime-gpu, or use embedding_backend='sentence-transformers'"
-            )
+        self.device = self._device(device)
+        on_gpu = self.device.startswith("cuda")
         precision = "fp16" if on_gpu else "fp32"
         fingerprint = model_fingerprint(path, precision)
         root = Path(export_dir) if export_dir is not None else cache_root() / "onnx"
@@ -259,25 +264,52 @@ class OnnxEmbedder:
         self._inputs: list[str] = list(meta["inputs"])
         self.dimension = int(meta["dimension"])
         self.max_seq_length = int(max_seq_length or meta["max_seq_length"])
-        self.batch_size, self.dtype, self.device = batch_size, dtype, device
+        self.batch_size, self.dtype = batch_size, dtype
         self.progress = progress if progress is not None else os.isatty(2)
         self.num_threads = num_threads or len(os.sched_getaffinity(0))
         self._tokenizer = _load_tokenizer(folder, self.max_seq_length)
         self._pad_id = int(meta["pad_id"])
+        self.onnx_path = folder / "model.onnx"
+        runtime, run_precision = self._open()
+        self._name = (
+            f"{runtime}-{path.name}-{fingerprint}-{run_precision or precision}"
+            f"-len{self.max_seq_length}"
+        )
+
+    def _device(self, device: str | None) -> str:
+        """The device to run on: cuda when onnxruntime can use it, else cpu."""
+        ort = onnxruntime_module()
+        device = device or ("cuda" if cuda_available() else "cpu")
+        if device.startswith("cuda") and "CUDAExecutionProvider" not in (
+            ort.get_available_providers()
+        ):
+            raise InputError(
+                f"device {device!r}: this onnxruntime has no CUDAExecutionProvider; install "
+                "onnxruntime-gpu, or use embedding_backend='sentence-transformers'"
+            )
+        return device
+
+    def _open(self) -> tuple[str, str | None]:
+        """Loads `self.onnx_path` into the runtime.
+
+        Returns:
+            The runtime's name for the cache key, and the precision it runs at (None: the
+            export's).
+        """
+        ort = onnxruntime_module()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = self.num_threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         providers: list[Any] = ["CPUExecutionProvider"]
-        if on_gpu:
-            gpu = int(device.partition(":")[2] or 0)
+        if self.device.startswith("cuda"):
+            gpu = int(self.device.partition(":")[2] or 0)
             providers = [("CUDAExecutionProvider", {"device_id": gpu}), *providers]
-        self.onnx_path = folder / "model.onnx"
         self._session = ort.InferenceSession(
             str(self.onnx_path), sess_options=options, providers=providers
         )
-        self._name = f"onnx-{path.name}-{fingerprint}-{precision}-len{self.max_seq_length}"
+        return "onnx", None
 
     @property
     def name(self) -> str:

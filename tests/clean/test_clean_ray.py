@@ -175,11 +175,15 @@ def test_engine_ray_without_ray_installed_names_the_extra(tmp_path, monkeypatch)
     assert not (tmp_path / "out").exists(), "fails before reading anything"
 
 
-@pytest.mark.parametrize("backend", ["onnx", "sentence-transformers"])
+@pytest.mark.parametrize(
+    ("backend", "runtime"),
+    [("openvino", "openvino"), ("onnx", "onnxruntime"), ("sentence-transformers", "torch")],
+)
 def test_ray_semantic_dedup_embeds_per_block_and_matches_the_local_engine(
-    local_ray, tmp_path, backend
+    local_ray, tmp_path, backend, runtime
 ):
-    pytest.importorskip("onnxruntime" if backend == "onnx" else "sentence_transformers")
+    pytest.importorskip(runtime)
+    pytest.importorskip("sentence_transformers")  # the export and the torch backend
     problems = [
         ("a", "What is the sum of the first ten positive integers?"),
         ("c", "Find the area of a circle whose radius is 3 centimetres."),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import itertools
 import json
 
@@ -13,7 +12,12 @@ import pytest
 from amfast.cli.main import main
 from amfast.dedup import priority_rank, semantic_duplicates, similarity_graph
 from amfast.dedup.semantic import SimilarityGraph
-from amfast.embed import CACHE_LAYOUT, EmbeddingCache, SentenceTransformerEmbedder
+from amfast.embed import (
+    CACHE_LAYOUT,
+    EmbeddingCache,
+    SentenceTransformerEmbedder,
+    resolve_backend,
+)
 from amfast.errors import InvalidRowError
 
 
@@ -291,9 +295,11 @@ def test_cli_semantic_dedup_with_the_default_model(tmp_path, real_rows):
     dropped = [json.loads(line) for line in (tmp_path / "dropped.jsonl").read_text().splitlines()]
     assert len(dropped) == 20
     assert {row["reason"] for row in dropped} == {"semantic_duplicate"}
-    if importlib.util.find_spec("onnxruntime"):  # the default backend then
+    # The default backend: openvino on a CPU when installed, else onnx when onnxruntime is.
+    expected = resolve_backend("auto")
+    if expected != "sentence-transformers":
         (folder,) = (tmp_path / "cache" / CACHE_LAYOUT).iterdir()
-        assert folder.name.startswith("onnx-")
+        assert folder.name.startswith(f"{expected}-")
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ from amfast.dedup.semantic import (
     semantic_duplicates,
 )
 from amfast.embed import (
+    EMBEDDING_BACKEND_HELP,
     Embedder,
     EmbeddingBackend,
     PrecomputedEmbeddings,
@@ -59,8 +60,8 @@ class SemanticOptions:
 
     Attributes:
         model: sentence-transformers model directory (None: all-MiniLM-L6-v2, offline).
-        embedding_backend: "onnx" (onnxruntime), "sentence-transformers", or "auto" (onnx when
-            onnxruntime is installed and can use the device).
+        embedding_backend: "openvino", "onnx" (onnxruntime), "sentence-transformers", or
+            "auto" (see `amfast.embed.resolve_backend`).
         embeddings: Precomputed vectors (`.npy`, or Parquet/Arrow with `embeddings_column`),
             one row per input row; replaces `model`.
         embeddings_column: Vector column of a Parquet/Arrow `embeddings` file.
@@ -86,7 +87,7 @@ class SemanticOptions:
     )
     embedding_backend: EmbeddingBackend = field(
         default="auto",
-        metadata={"help": "onnx, sentence-transformers, or auto (onnx when onnxruntime is here)"},
+        metadata={"help": EMBEDDING_BACKEND_HELP},
     )
     embeddings: str | None = field(
         default=None, metadata={"help": "precomputed vectors (.npy / Parquet / Arrow)"}

@@ -290,7 +290,7 @@ class _SemanticStage:
             "threshold": self.threshold,
             "model": self.model,
             "number_guard": self.number_guard,
-            # Not the backend: both give the same vectors (cosine >= 0.9999 per row).
+            # Not the backend: all give the same vectors (cosine >= 0.9999 per row).
         }
 
     def run(self, frame: Any, context: Any) -> Any:  # noqa: ANN401 - pipeline types, lazily
@@ -344,8 +344,8 @@ def clean_stage(options: dict[str, Any]) -> _SemanticStage:
     """The `semantic_dedup` step of `amfast clean`, from its `[semantic_dedup]` table.
 
     Keys: `threshold` (cosine, default 0.95), `model` (a sentence-transformers directory;
-    default the bundled all-MiniLM-L6-v2), `embedding_backend` (auto, onnx or
-    sentence-transformers), `cache_dir` (embedding cache), `number_guard`
+    default the bundled all-MiniLM-L6-v2), `embedding_backend` (auto, openvino,
+    onnx or sentence-transformers), `cache_dir` (embedding cache), `number_guard`
     (default true: never drop a row for one whose numbers differ). Among duplicates the row
     kept is the one with the best `priority` of the clean config.
 
