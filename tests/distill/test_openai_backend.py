@@ -45,7 +45,7 @@ def test_cli_job_from_a_toml_config_writes_every_key_once(
     config.write_text(
         "[distill]\n"
         f'input = "{source}"\noutput = "{tmp_path / "out"}"\nbackend = "openai"\n'
-        f'model = "{tiny_teacher}"\nbase_url = ["{openai_server}"]\nn = 2\nmax_tokens = 12\n'
+        f'model = "{tiny_teacher}"\nbase_url = ["{openai_server}"]\nsamples = 2\nmax_tokens = 12\n'
         'truncation = "keep"\nchat_prefill = false\nteacher = "tiny-r1"\nprogress = false\n'
     )
     assert main(["distill", "--config", str(config), "--seed", "7"]) == 0
