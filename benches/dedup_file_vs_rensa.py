@@ -162,7 +162,12 @@ def main() -> None:
         )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
-    record = {"args": vars(args), "machine": machine_info(), "seconds": results, "rows": rows}
+    record = {
+        "args": vars(args),
+        "machine": machine_info(("amfast", "pyarrow", "rensa")),
+        "seconds": results,
+        "rows": rows,
+    }
     (RESULTS_DIR / f"dedup_file-{stamp}.json").write_text(json.dumps(record, indent=2))
 
 
