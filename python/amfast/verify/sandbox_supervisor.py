@@ -330,7 +330,8 @@ def _capture(
                 selector.unregister(pidfd)
                 _reap(primary, 0, statuses, usages)
                 for other in others:
-                    _reap(other, os.WNOHANG, statuses, usages)
+                    # A solution that died first may still be closing down: wait for its status.
+                    _reap(other, 0 if _exiting(other) else os.WNOHANG, statuses, usages)
                 _kill_rest(pids, job["isolation"], statuses, usages)
                 continue
             data = os.read(key.fd, 1 << 16)
@@ -352,6 +353,21 @@ def _capture(
     for fd in [*fds, pidfd]:
         os.close(fd)
     return [bytes(buffer) for buffer in buffers], killed, statuses, usages
+
+
+def _exiting(pid: int) -> bool:
+    """Whether `pid` is dead or dying (zombie, or PF_EXITING set): its status is coming.
+
+    Its pipes close while it exits, before it can be waited for, so a process that saw them
+    close can end first; killing the dying one then would lose how it died.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return False
+    pf_exiting = 0x4
+    return fields[0] in (b"Z", b"X") or bool(int(fields[6]) & pf_exiting)
 
 
 def _reap(pid: int, options: int, statuses: dict[int, int], usages: dict[int, float]) -> None:
