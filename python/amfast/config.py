@@ -72,6 +72,20 @@ def require(ok: bool, name: str, value: object, rule: str) -> None:
         raise SettingError(name, value, rule)
 
 
+def with_overrides(kind: type[C], options: C | None, settings: dict[str, Any]) -> C:
+    """`options` (default: `kind()`) with `settings` replacing some of its fields.
+
+    Raises:
+        TypeError: A key is not a field of `kind` (the keys are named).
+        SettingError: A value breaks its field's rule.
+    """
+    names = {item.name for item in dataclasses.fields(kind)}  # type: ignore[arg-type]
+    unknown = sorted(set(settings) - names)
+    if unknown:
+        raise TypeError(f"unknown {kind.__name__} settings {unknown}")
+    return dataclasses.replace(options or kind(), **settings)  # type: ignore[type-var]
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 

@@ -43,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from amfast import _core
-from amfast.config import fraction, positive, require
+from amfast.config import fraction, positive, require, with_overrides
 from amfast.embed import (
     EMBEDDING_BACKEND_HELP,
     Embedder,
@@ -300,7 +300,7 @@ def find_contamination(
         >>> found.flagged.tolist(), found.rule, found.item
         ([True], ['exact_no_digits'], ['t1'])
     """
-    options = _with_settings(decontam, settings)
+    options = with_overrides(DecontamOptions, decontam, settings)
     embedding_threshold, cache_dir = options.embedding_threshold, options.cache_dir
     rows = len(texts)
     flagged = np.zeros(rows, dtype=bool)
@@ -375,14 +375,6 @@ def find_contamination(
         }
         flagged |= any_rule
     return Contamination(flagged, first_benchmark, first_rule, first_item, hits, report)
-
-
-def _with_settings(decontam: DecontamOptions | None, settings: dict[str, Any]) -> DecontamOptions:
-    """`decontam` (default: the defaults) with `settings` replacing some of its fields."""
-    unknown = sorted(set(settings) - {item.name for item in dataclasses.fields(DecontamOptions)})
-    if unknown:
-        raise TypeError(f"unknown decontamination settings {unknown}; see DecontamOptions")
-    return dataclasses.replace(decontam or DecontamOptions(), **settings)
 
 
 def _local(items: npt.NDArray[np.int64], offset: int) -> npt.NDArray[np.int64]:

@@ -19,7 +19,7 @@ then `verify` every batch again in the same order, then `finish`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -27,7 +27,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from amfast import _core
-from amfast.config import require
+from amfast.config import require, with_overrides
 from amfast.dedup.exact import RepresentativeMap, _as_batches, as_priority
 from amfast.normalize import NormalizeOptions, TextColumn
 
@@ -102,16 +102,8 @@ class MinHashOptions:
 
 
 def with_settings(minhash: MinHashOptions | None, settings: dict[str, Any]) -> MinHashOptions:
-    """`minhash` (default: the defaults) with `settings` replacing some of its fields.
-
-    Raises:
-        TypeError: A key is not a `MinHashOptions` field.
-        SettingError: A value breaks its field's rule (the field is named).
-    """
-    unknown = sorted(set(settings) - {item.name for item in fields(MinHashOptions)})
-    if unknown:
-        raise TypeError(f"unknown MinHash settings {unknown}; see MinHashOptions")
-    return replace(minhash or MinHashOptions(), **settings)
+    """`minhash` (default: the defaults) with `settings` replacing some of its fields."""
+    return with_overrides(MinHashOptions, minhash, settings)
 
 
 @dataclass(frozen=True)
