@@ -218,6 +218,46 @@ def similarity_graph(
     first copy and no other edge. Raises InvalidRowError for an all-zero or non-finite row.
     """
 
+class CellPlanArrays(TypedDict):
+    copy_left: npt.NDArray[np.int64]
+    copy_right: npt.NDArray[np.int64]
+    primary_offsets: npt.NDArray[np.int64]
+    primary_rows: npt.NDArray[np.int64]
+    probe_offsets: npt.NDArray[np.int64]
+    probe_rows: npt.NDArray[np.int64]
+
+def plan_cells(
+    embeddings: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    *,
+    threshold: float = 0.95,
+    nprobe: int = 32,
+    probe_margin: float | None = None,
+    cells: int | None = None,
+    num_threads: int | None = None,
+) -> CellPlanArrays:
+    """The clustered graph's first half: bit-identical copies and the k-means cells.
+
+    `copy_left`/`copy_right`: one edge (first copy, later copy) per bit-identical row. The
+    other rows by nearest cell (`primary_rows[primary_offsets[c]:primary_offsets[c + 1]]`) and
+    by the further cells they probe (`probe_*`), as in `similarity_graph`'s clustered method.
+    """
+
+def cell_pairs(
+    embeddings: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    primary_offsets: npt.NDArray[np.int64],
+    primary_rows: npt.NDArray[np.int64],
+    probe_offsets: npt.NDArray[np.int64],
+    probe_rows: npt.NDArray[np.int64],
+    *,
+    threshold: float = 0.95,
+    num_threads: int | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """The pairs with exact cosine >= threshold within each given cell and with its probing rows.
+
+    The cells are any subset of a `plan_cells` plan; a pair may appear twice (from both rows'
+    cells). ValueError for offsets that do not describe the rows or a row outside `embeddings`.
+    """
+
 class SelectionResult(TypedDict):
     cluster: npt.NDArray[np.int64]
     representative: npt.NDArray[np.int64]

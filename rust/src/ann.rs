@@ -41,6 +41,7 @@
 //! [`crate::select`] turns a graph into a keep decision (shared with MinHash near dedup).
 
 use crate::error::{Error, Result};
+pub use crate::kmeans::{CellLists, Cells};
 use crate::vectors::{dot4, for_each_product, UnitBlock, ROWS_PER_TASK};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
@@ -235,40 +236,123 @@ fn first_copies(matrix: &Matrix<'_>) -> Vec<u32> {
     first
 }
 
+/// The rows that take part in the search (the first of each bit-identical group, ascending) and
+/// one edge `(first copy, copy, 1.0)` per later copy.
+fn unique_rows(matrix: &Matrix<'_>) -> (Vec<u32>, Vec<Edge>) {
+    let first = first_copies(matrix);
+    let unique = (0..matrix.rows() as u32)
+        .filter(|&row| first[row as usize] == row)
+        .collect();
+    let copies = first
+        .iter()
+        .enumerate()
+        .filter(|&(row, &first)| first as usize != row)
+        .map(|(row, &first)| (first, row as u32, 1.0))
+        .collect();
+    (unique, copies)
+}
+
 /// Every pair of rows with exact cosine >= `options.threshold`.
 ///
 /// # Errors
 /// Invalid options; a row with a NaN/infinite value or zero length; a usearch failure.
 pub fn similarity_graph(matrix: &Matrix<'_>, options: &GraphOptions) -> Result<Graph> {
     options.validate()?;
-    let first = first_copies(matrix);
-    let unique: Vec<u32> = (0..matrix.rows() as u32)
-        .filter(|&row| first[row as usize] == row)
-        .collect();
+    let (unique, copies) = unique_rows(matrix);
     let mut pairs = match options.method {
         Method::Exact => exact_pairs_checked(matrix, &unique, options.threshold)?,
         Method::Hnsw => hnsw_pairs(matrix, &unique, options)?,
-        Method::Clustered => clustered_pairs(matrix, &unique, options)?,
+        Method::Clustered => {
+            let cells = partition(matrix, &unique, options)?;
+            cell_pairs(matrix, &cells, options.threshold)?
+        }
     };
-    pairs.extend(
-        first
-            .iter()
-            .enumerate()
-            .filter(|&(row, &first)| first as usize != row)
-            .map(|(row, &first)| (first, row as u32, 1.0)),
-    );
-    pairs.par_sort_unstable_by_key(|&(left, right, _)| (left, right));
-    pairs.dedup_by_key(|&mut (left, right, _)| (left, right));
-    let mut graph = Graph::default();
-    for (left, right, similarity) in pairs {
-        graph.left.push(left);
-        graph.right.push(right);
-        graph.similarity.push(similarity);
-    }
-    Ok(graph)
+    pairs.extend(copies);
+    Ok(Graph::from_edges(pairs))
 }
 
-type Edge = (u32, u32, f32);
+impl Graph {
+    /// The graph of `edges` found in any order, any number of times (a pair found from both of
+    /// its rows' cells, or by several workers): sorted by `(left, right)`, each pair once.
+    #[must_use]
+    pub fn from_edges(mut edges: Vec<Edge>) -> Self {
+        edges.par_sort_unstable_by_key(|&(left, right, _)| (left, right));
+        edges.dedup_by_key(|&mut (left, right, _)| (left, right));
+        let mut graph = Self::default();
+        for (left, right, similarity) in edges {
+            graph.left.push(left);
+            graph.right.push(right);
+            graph.similarity.push(similarity);
+        }
+        graph
+    }
+}
+
+/// The clustered method cut in two, so that its cells can be swept elsewhere (Ray tasks, one
+/// group of cells each): [`plan_cells`] here, [`cell_pairs`] on any subset of the cells, and
+/// [`Graph::from_edges`] over the copies and every subset's pairs gives [`similarity_graph`]'s
+/// graph, edge for edge.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CellPlan {
+    /// `(first copy, copy, 1.0)` for every row bit-identical to an earlier one.
+    pub copies: Vec<Edge>,
+    /// The other rows (matrix row ids) by nearest cell and by further probed cells.
+    pub cells: Cells,
+}
+
+/// The copies and cells of the clustered graph (see [`CellPlan`]); `options.method` is ignored.
+///
+/// # Errors
+/// Invalid options; a row with a NaN/infinite value or zero length.
+pub fn plan_cells(matrix: &Matrix<'_>, options: &GraphOptions) -> Result<CellPlan> {
+    options.validate()?;
+    let (unique, copies) = unique_rows(matrix);
+    let cells = partition(matrix, &unique, options)?;
+    Ok(CellPlan { copies, cells })
+}
+
+/// The k-means cells of rows `ids` (see [`crate::kmeans`]), holding matrix row ids.
+fn partition(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> Result<Cells> {
+    if ids.len() < 2 {
+        // No pair, but a lone zero or NaN row is still an error, as on the other paths.
+        matrix.unit_rows(ids)?;
+        return Ok(Cells {
+            primary: CellLists {
+                offsets: vec![0, ids.len()],
+                rows: ids.to_vec(),
+            },
+            probes: CellLists {
+                offsets: vec![0, 0],
+                rows: Vec::new(),
+            },
+        });
+    }
+    let cells = if options.cells == 0 {
+        default_cells(ids.len())
+    } else {
+        options.cells
+    };
+    let probe = crate::kmeans::Probe {
+        nprobe: options.nprobe,
+        margin: options
+            .probe_margin
+            .unwrap_or_else(|| default_probe_margin(options.threshold, matrix.dim())),
+    };
+    let mut cells = crate::kmeans::cells(matrix, ids, cells, probe)?;
+    // Positions in `ids` to row ids; `ids` ascends, so every cell's rows still ascend.
+    for row in cells
+        .primary
+        .rows
+        .iter_mut()
+        .chain(cells.probes.rows.iter_mut())
+    {
+        *row = ids[*row as usize];
+    }
+    Ok(cells)
+}
+
+/// `(left, right, cosine)`.
+pub type Edge = (u32, u32, f32);
 
 /// Blocked self-product of `unit` (rows `ids`): every pair above `threshold`.
 fn exact_pairs(unit: &[f32], ids: &[u32], dim: usize, threshold: f32) -> Vec<Edge> {
@@ -418,26 +502,34 @@ const KERNEL_MARGIN: f32 = 1e-4;
 /// Rows of one cell gathered per block: bounds the memory of a task whatever the cell size.
 const CELL_BLOCK: usize = 1024;
 
-/// Clustered exact candidates: every row against the rows of its `nprobe` nearest k-means cells
-/// (see [`crate::kmeans`]), blocked products fused with the threshold test, re-scored with
-/// [`dot`]. Cells are swept in parallel; each task holds two blocks of [`CELL_BLOCK`] unit rows.
-fn clustered_pairs(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> Result<Vec<Edge>> {
-    let count = ids.len();
-    if count < 2 {
-        return exact_pairs_checked(matrix, ids, options.threshold);
+/// Every pair with exact cosine >= `threshold` among the rows of each cell of `cells` and between
+/// them and the rows that probe the cell (the clustered method's candidates: blocked products
+/// fused with the threshold test, re-scored with [`dot`]). Cells are swept in parallel, largest
+/// first; each task holds two blocks of [`CELL_BLOCK`] unit rows. A pair may be found twice (from
+/// both rows' cells): [`Graph::from_edges`] keeps it once.
+///
+/// # Errors
+/// A row id outside the matrix; a row with a NaN/infinite value or zero length.
+pub fn cell_pairs(matrix: &Matrix<'_>, cells: &Cells, threshold: f32) -> Result<Vec<Edge>> {
+    if cells.primary.len() != cells.probes.len() {
+        return Err(Error::invalid(format!(
+            "{} cells of own rows but {} of probing rows",
+            cells.primary.len(),
+            cells.probes.len()
+        )));
     }
-    let cells = if options.cells == 0 {
-        default_cells(count)
-    } else {
-        options.cells
-    };
-    let probe = crate::kmeans::Probe {
-        nprobe: options.nprobe,
-        margin: options
-            .probe_margin
-            .unwrap_or_else(|| default_probe_margin(options.threshold, matrix.dim())),
-    };
-    let cells = crate::kmeans::cells(matrix, ids, cells, probe)?;
+    if let Some(&row) = cells
+        .primary
+        .rows
+        .iter()
+        .chain(&cells.probes.rows)
+        .find(|&&row| row as usize >= matrix.rows())
+    {
+        return Err(Error::invalid(format!(
+            "cell row {row} is outside the {} embedding rows",
+            matrix.rows()
+        )));
+    }
     // Largest cells first, so no big cell starts last and runs alone.
     let mut order: Vec<usize> = (0..cells.primary.len()).collect();
     order.sort_by_key(|&cell| {
@@ -447,7 +539,7 @@ fn clustered_pairs(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> 
             cell,
         )
     });
-    let (dim, threshold) = (matrix.dim(), options.threshold);
+    let dim = matrix.dim();
     let per_cell: Vec<Vec<Edge>> = order
         .into_par_iter()
         .map_init(
@@ -457,9 +549,9 @@ fn clustered_pairs(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> 
                 let probing = cells.probes.cell(cell);
                 let mut found = Vec::new();
                 let mut sweep = |queries: &UnitBlock,
-                                 query_ids: &[u32],
+                                 query_rows: &[u32],
                                  base: &UnitBlock,
-                                 base_ids: &[u32],
+                                 base_rows: &[u32],
                                  upper_only: bool| {
                     for_each_product(queries, base, upper_only, |query, other, product| {
                         if product < threshold - KERNEL_MARGIN {
@@ -467,27 +559,18 @@ fn clustered_pairs(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> 
                         }
                         let similarity = dot(queries.row(query), base.row(other));
                         if similarity >= threshold {
-                            let (a, b) = (
-                                ids[query_ids[query] as usize],
-                                ids[base_ids[other] as usize],
-                            );
+                            let (a, b) = (query_rows[query], base_rows[other]);
                             found.push((a.min(b), a.max(b), similarity));
                         }
                     });
                 };
-                for (index, base_ids) in own.chunks(CELL_BLOCK).enumerate() {
-                    base.fill(
-                        matrix,
-                        base_ids.iter().map(|&position| ids[position as usize]),
-                    )?;
-                    sweep(base, base_ids, base, base_ids, true);
+                for (index, base_rows) in own.chunks(CELL_BLOCK).enumerate() {
+                    base.fill(matrix, base_rows.iter().copied())?;
+                    sweep(base, base_rows, base, base_rows, true);
                     let later = own.chunks(CELL_BLOCK).skip(index + 1);
-                    for query_ids in later.chain(probing.chunks(CELL_BLOCK)) {
-                        queries.fill(
-                            matrix,
-                            query_ids.iter().map(|&position| ids[position as usize]),
-                        )?;
-                        sweep(queries, query_ids, base, base_ids, false);
+                    for query_rows in later.chain(probing.chunks(CELL_BLOCK)) {
+                        queries.fill(matrix, query_rows.iter().copied())?;
+                        sweep(queries, query_rows, base, base_rows, false);
                     }
                 }
                 Ok(found)
@@ -615,6 +698,61 @@ mod tests {
         let three = crate::parallel::install(Some(3), || clustered(2, 30)).unwrap();
         assert_eq!(one, two);
         assert_eq!(three, two);
+    }
+
+    /// The lists of `cells`' cells `chosen`, renumbered from 0 (what one Ray task gets).
+    fn subset(lists: &CellLists, chosen: &[usize]) -> CellLists {
+        let mut offsets = vec![0];
+        let mut rows = Vec::new();
+        for &cell in chosen {
+            rows.extend_from_slice(lists.cell(cell));
+            offsets.push(rows.len());
+        }
+        CellLists::from_parts(offsets, rows).unwrap()
+    }
+
+    #[test]
+    fn cells_swept_in_any_groups_give_the_clustered_graph() {
+        let mut data = planted(3_000, 24, 0.3, 11);
+        data.extend_from_within(..24 * 5); // bit-identical copies of rows 0..5
+        let matrix = Matrix::new(Vectors::F32(&data), 24).unwrap();
+        let options = GraphOptions {
+            threshold: 0.8,
+            nprobe: 3,
+            cells: 40,
+            ..GraphOptions::default()
+        };
+        let whole = similarity_graph(&matrix, &options).unwrap();
+        let plan = plan_cells(&matrix, &options).unwrap();
+        assert_eq!(plan.copies.len(), 5);
+        let total = plan.cells.primary.len();
+        for groups in [1, 3, 7] {
+            let mut edges = plan.copies.clone();
+            for group in 0..groups {
+                let chosen: Vec<usize> = (group..total).step_by(groups).collect();
+                let cells = Cells {
+                    primary: subset(&plan.cells.primary, &chosen),
+                    probes: subset(&plan.cells.probes, &chosen),
+                };
+                edges.extend(cell_pairs(&matrix, &cells, options.threshold).unwrap());
+            }
+            assert_eq!(Graph::from_edges(edges), whole, "{groups} groups");
+        }
+    }
+
+    #[test]
+    fn cell_lists_from_other_processes_are_checked() {
+        assert!(CellLists::from_parts(vec![0, 2, 1], vec![0, 1]).is_err());
+        assert!(CellLists::from_parts(vec![1, 2], vec![0, 1]).is_err());
+        assert!(CellLists::from_parts(vec![0, 3], vec![0, 1]).is_err());
+        let data = vec![1.0, 0.0, 0.0, 1.0];
+        let matrix = Matrix::new(Vectors::F32(&data), 2).unwrap();
+        let cells = Cells {
+            primary: CellLists::from_parts(vec![0, 2], vec![0, 9]).unwrap(),
+            probes: CellLists::from_parts(vec![0, 0], vec![]).unwrap(),
+        };
+        let error = cell_pairs(&matrix, &cells, 0.9).unwrap_err();
+        assert!(error.to_string().contains("cell row 9"), "{error}");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! taken in row order, argmax ties go to the lower centroid, and each centroid is summed by one
 //! task: the cells do not depend on the thread count.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::vectors::{dot, for_each_product, Matrix, UnitBlock};
 use rayon::prelude::*;
 
@@ -55,6 +55,22 @@ impl CellLists {
             }
         }
         Self { offsets, rows }
+    }
+
+    /// Lists from their parts (e.g. a subset of cells sent to another process), checked: the
+    /// offsets start at 0, never decrease and end at `rows.len()`.
+    ///
+    /// # Errors
+    /// Offsets that do not describe `rows`.
+    pub fn from_parts(offsets: Vec<usize>, rows: Vec<u32>) -> Result<Self> {
+        let ordered = offsets.windows(2).all(|pair| pair[0] <= pair[1]);
+        if offsets.first() != Some(&0) || offsets.last() != Some(&rows.len()) || !ordered {
+            return Err(Error::invalid(format!(
+                "cell offsets must rise from 0 to the {} rows listed",
+                rows.len()
+            )));
+        }
+        Ok(Self { offsets, rows })
     }
 
     /// The rows of `cell`.

@@ -11,14 +11,18 @@ from amfast.dedup.near import (
     number_keys,
 )
 from amfast.dedup.semantic import (
+    CellPlan,
     SemanticDuplicates,
     SimilarityGraph,
+    cell_pairs,
+    plan_cells,
     priority_rank,
     semantic_duplicates,
     similarity_graph,
 )
 
 __all__ = [
+    "CellPlan",
     "ExactDuplicates",
     "MinHashOptions",
     "NearDuplicateIndex",
@@ -26,11 +30,13 @@ __all__ = [
     "SemanticDuplicates",
     "SimilarityGraph",
     "candidate_probability",
+    "cell_pairs",
     "choose_bands",
     "content_hashes",
     "exact_duplicates",
     "near_duplicates",
     "number_keys",
+    "plan_cells",
     "priority_rank",
     "semantic_duplicates",
     "similarity_graph",

@@ -1,9 +1,11 @@
 """Semantic dedup: embeddings -> similarity graph (in Rust) -> keep by priority.
 
 The graph holds every pair of rows whose exact cosine is >= `threshold`. By default
-(`method="clustered"`) rows are grouped into spherical k-means cells trained on a sample (one
-cell per 1,000 rows) and every row is compared exactly with the rows of its `nprobe` nearest
-cells (default 2): an IVF-flat search with a threshold, deterministic for any thread count.
+(`method="clustered"`) rows are grouped into spherical k-means cells trained on a sample (2·√N
+cells) and every row is compared exactly with the rows of its nearest cell and of the further
+cells within `probe_margin` of it (at most `nprobe`): an IVF-flat search with a threshold,
+deterministic for any thread count. `plan_cells` and `cell_pairs` cut it in two so that the
+cells can be swept elsewhere (`amfast clean --engine ray` sweeps them as Ray tasks).
 `method="hnsw"` (usearch) serves new rows against an existing corpus; `method="exact"` compares
 all pairs (small N, recall checks). Every edge's cosine is the exact f32 one.
 
@@ -22,6 +24,7 @@ paraphrases. For bge-m3 (multilingual; finds the same problem in Chinese and Eng
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -59,6 +62,27 @@ class SimilarityGraph:
     def pairs(self) -> set[tuple[int, int]]:
         """The edges as a set of `(left, right)`."""
         return set(zip(self.left.tolist(), self.right.tolist(), strict=True))
+
+    @staticmethod
+    def merged(parts: Sequence[SimilarityGraph]) -> SimilarityGraph:
+        """One graph of edges found in parts (e.g. by Ray tasks): sorted, each pair once.
+
+        A pair found twice (from both of its rows' cells) has the same cosine both times.
+
+        Example:
+            >>> one = SimilarityGraph(np.array([3, 0]), np.array([4, 2]), np.array([0.97, 0.99]))
+            >>> two = SimilarityGraph(np.array([0]), np.array([2]), np.array([0.99]))
+            >>> SimilarityGraph.merged([one, two]).left.tolist()
+            [0, 3]
+        """
+        left = np.concatenate([np.zeros(0, np.int64), *(part.left for part in parts)])
+        right = np.concatenate([np.zeros(0, np.int64), *(part.right for part in parts)])
+        cosine = np.concatenate([np.zeros(0, np.float32), *(part.similarity for part in parts)])
+        order = np.lexsort((right, left))
+        left, right, cosine = left[order], right[order], cosine[order]
+        first = np.ones(len(left), dtype=bool)
+        first[1:] = (left[1:] != left[:-1]) | (right[1:] != right[:-1])
+        return SimilarityGraph(left[first], right[first], cosine[first])
 
 
 @dataclass(frozen=True)
@@ -147,6 +171,154 @@ def similarity_graph(
         nprobe=nprobe,
         probe_margin=probe_margin,
         cells=cells,
+        num_threads=num_threads,
+    )
+    return SimilarityGraph(left, right, similarity)
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """The clustered graph cut in two, so that its cells can be swept elsewhere (Ray tasks).
+
+    `plan_cells` finds the bit-identical copies and the k-means cells; `cell_pairs` on any
+    groups of the cells (`groups`), merged with `copies` (`SimilarityGraph.merged`), gives
+    `similarity_graph(method="clustered")`'s graph edge for edge.
+
+    Attributes:
+        copies: One edge (first copy, later copy, 1.0) per bit-identical row.
+        primary_offsets: Cell `c` owns `primary_rows[primary_offsets[c]:primary_offsets[c + 1]]`
+            (the rows whose nearest centroid it is).
+        primary_rows: Row ids by cell.
+        probe_offsets: Likewise for `probe_rows`, the rows that also compare with cell `c`.
+        probe_rows: Row ids by probed cell.
+    """
+
+    copies: SimilarityGraph
+    primary_offsets: npt.NDArray[np.int64]
+    primary_rows: npt.NDArray[np.int64]
+    probe_offsets: npt.NDArray[np.int64]
+    probe_rows: npt.NDArray[np.int64]
+
+    @property
+    def cells(self) -> int:
+        """Number of cells."""
+        return len(self.primary_offsets) - 1
+
+    def costs(self) -> npt.NDArray[np.int64]:
+        """Per cell, the products its sweep computes: own rows * (own + probing rows)."""
+        own: npt.NDArray[np.int64] = np.diff(self.primary_offsets)
+        probing: npt.NDArray[np.int64] = np.diff(self.probe_offsets)
+        return own * (own + probing)
+
+    def subset(self, cells: npt.NDArray[np.int64]) -> CellPlan:
+        """Just these cells (renumbered from 0) and no copies: one task's share."""
+        primary_offsets, primary_rows = _take_cells(self.primary_offsets, self.primary_rows, cells)
+        probe_offsets, probe_rows = _take_cells(self.probe_offsets, self.probe_rows, cells)
+        empty = np.zeros(0, np.int64)
+        return CellPlan(
+            SimilarityGraph(empty, empty, np.zeros(0, np.float32)),
+            primary_offsets,
+            primary_rows,
+            probe_offsets,
+            probe_rows,
+        )
+
+    def groups(self, count: int) -> list[CellPlan]:
+        """At most `count` non-empty subsets of about equal cost, costliest first.
+
+        Longest-processing-time packing: cells by decreasing cost, each into the cheapest group
+        so far; a group's cells keep their plan order.
+        """
+        costs = self.costs()
+        busy = np.flatnonzero(costs > 0)
+        count = max(1, min(count, len(busy)))
+        loads = [(0, group) for group in range(count)]
+        members: list[list[int]] = [[] for _ in range(count)]
+        for cell in busy[np.argsort(-costs[busy], kind="stable")].tolist():
+            load, group = heapq.heappop(loads)
+            members[group].append(cell)
+            heapq.heappush(loads, (load + int(costs[cell]), group))
+        chosen = [np.sort(np.array(cells, np.int64)) for cells in members if cells]
+        chosen.sort(key=lambda cells: -int(costs[cells].sum()))
+        return [self.subset(cells) for cells in chosen]
+
+
+def _take_cells(
+    offsets: npt.NDArray[np.int64], rows: npt.NDArray[np.int64], cells: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The lists of `cells` only, as new offsets and rows."""
+    starts, ends = offsets[cells], offsets[cells + 1]
+    lengths = ends - starts
+    new_offsets = np.zeros(len(cells) + 1, np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    # Position i of the output reads rows[starts[cell of i] + (i - new_offsets[cell of i])].
+    shift = np.repeat(starts - new_offsets[:-1], lengths)
+    return new_offsets, rows[np.arange(new_offsets[-1], dtype=np.int64) + shift]
+
+
+def plan_cells(
+    embeddings: npt.ArrayLike,
+    *,
+    threshold: float = 0.95,
+    nprobe: int = 32,
+    probe_margin: float | None = None,
+    cells: int | None = None,
+    num_threads: int | None = None,
+) -> CellPlan:
+    """The copies and k-means cells of the clustered graph (see `CellPlan`).
+
+    Arguments as `similarity_graph`'s clustered method.
+
+    Example:
+        >>> vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.99, 0.05], [1.0, 0.0]], np.float32)
+        >>> plan = plan_cells(vectors, threshold=0.95)
+        >>> plan.copies.pairs(), sorted(plan.primary_rows.tolist())
+        ({(0, 3)}, [0, 1, 2])
+    """
+    found = _core.plan_cells(
+        _as_embeddings(embeddings),
+        threshold=threshold,
+        nprobe=nprobe,
+        probe_margin=probe_margin,
+        cells=cells,
+        num_threads=num_threads,
+    )
+    copies = SimilarityGraph(
+        found["copy_left"],
+        found["copy_right"],
+        np.ones(len(found["copy_left"]), np.float32),
+    )
+    return CellPlan(
+        copies,
+        found["primary_offsets"],
+        found["primary_rows"],
+        found["probe_offsets"],
+        found["probe_rows"],
+    )
+
+
+def cell_pairs(
+    embeddings: npt.ArrayLike,
+    plan: CellPlan,
+    *,
+    threshold: float = 0.95,
+    num_threads: int | None = None,
+) -> SimilarityGraph:
+    """The pairs with exact cosine >= `threshold` found by sweeping `plan`'s cells.
+
+    Not sorted, and a pair may appear twice: merge the parts with `SimilarityGraph.merged`.
+    `plan.copies` is not included.
+
+    Raises:
+        ValueError: The plan's lists do not describe rows of `embeddings`.
+    """
+    left, right, similarity = _core.cell_pairs(
+        _as_embeddings(embeddings),
+        plan.primary_offsets,
+        plan.primary_rows,
+        plan.probe_offsets,
+        plan.probe_rows,
+        threshold=threshold,
         num_threads=num_threads,
     )
     return SimilarityGraph(left, right, similarity)
@@ -319,11 +491,17 @@ class _SemanticStage:
         priority: npt.NDArray[np.int64],
         num_threads: int | None,
         keys: npt.NDArray[np.uint64],
+        graph: SimilarityGraph | None = None,
     ) -> Any:  # noqa: ANN401 - pipeline types, lazily
-        """The drops among rows with these embeddings, priorities and number keys."""
+        """The drops among rows with these embeddings, priorities and number keys.
+
+        `graph`: the similarity graph at `threshold` when an engine built it (Ray: cells as
+        tasks); otherwise it is built here.
+        """
         from amfast.stage import Drops
 
-        graph = similarity_graph(vectors, threshold=self.threshold, num_threads=num_threads)
+        if graph is None:
+            graph = similarity_graph(vectors, threshold=self.threshold, num_threads=num_threads)
         if self.number_guard:
             graph = graph.where(keys[graph.left] == keys[graph.right])
         result = semantic_duplicates(

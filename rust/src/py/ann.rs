@@ -3,7 +3,7 @@
 use super::errors::to_pyerr;
 use super::numpy::{borrow_i64, vector, Embeddings};
 use super::run_detached;
-use crate::ann::{self, Graph, GraphOptions, Method, Quantization};
+use crate::ann::{self, CellLists, Cells, Graph, GraphOptions, Method, Quantization};
 use crate::select::{self, Keep};
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
@@ -60,6 +60,112 @@ pub fn similarity_graph<'py>(
         vector(py, widen(graph.right)),
         vector(py, graph.similarity),
     ))
+}
+
+/// The edges as numpy arrays (row ids widened to int64, numpy's index type).
+fn edges(py: Python<'_>, edges: Vec<ann::Edge>) -> Edges<'_> {
+    let left = edges.iter().map(|&(left, _, _)| i64::from(left)).collect();
+    let right = edges
+        .iter()
+        .map(|&(_, right, _)| i64::from(right))
+        .collect();
+    let similarity = edges.iter().map(|&(_, _, similarity)| similarity).collect();
+    (vector(py, left), vector(py, right), vector(py, similarity))
+}
+
+#[pyfunction]
+#[pyo3(signature = (
+    embeddings, *, threshold = 0.95, nprobe = 32, probe_margin = None, cells = None,
+    num_threads = None
+))]
+pub fn plan_cells<'py>(
+    py: Python<'py>,
+    embeddings: &Bound<'py, PyAny>,
+    threshold: f32,
+    nprobe: usize,
+    probe_margin: Option<f32>,
+    cells: Option<usize>,
+    num_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let options = GraphOptions {
+        threshold,
+        nprobe,
+        probe_margin,
+        cells: cells.unwrap_or(0),
+        ..GraphOptions::default()
+    };
+    let embeddings = Embeddings::extract(embeddings, "embeddings")?;
+    let matrix = embeddings.matrix("embeddings")?;
+    let plan = run_detached(py, num_threads, || ann::plan_cells(&matrix, &options))?;
+    // A Vec's length is at most isize::MAX, so every offset fits in i64.
+    let offsets = |offsets: Vec<usize>| {
+        let widened: Vec<i64> = offsets
+            .into_iter()
+            .map(|offset| i64::try_from(offset).unwrap_or(i64::MAX))
+            .collect();
+        vector(py, widened)
+    };
+    let rows = |rows: Vec<u32>| vector(py, rows.into_iter().map(i64::from).collect());
+    let (copy_left, copy_right, _) = edges(py, plan.copies);
+    let out = PyDict::new(py);
+    out.set_item("copy_left", copy_left)?;
+    out.set_item("copy_right", copy_right)?;
+    out.set_item("primary_offsets", offsets(plan.cells.primary.offsets))?;
+    out.set_item("primary_rows", rows(plan.cells.primary.rows))?;
+    out.set_item("probe_offsets", offsets(plan.cells.probes.offsets))?;
+    out.set_item("probe_rows", rows(plan.cells.probes.rows))?;
+    Ok(out)
+}
+
+/// Cell lists from numpy offsets and row ids (named in errors).
+fn cell_lists(
+    py: Python<'_>,
+    offsets: &PyReadonlyArray1<'_, i64>,
+    rows: &PyReadonlyArray1<'_, i64>,
+    name: &str,
+) -> PyResult<CellLists> {
+    let offsets = borrow_i64(offsets)?
+        .iter()
+        .map(|&offset| {
+            usize::try_from(offset).map_err(|_| {
+                to_pyerr(
+                    py,
+                    crate::error::Error::invalid(format!("{name} offset {offset} is negative")),
+                )
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let rows = rows_u32(py, borrow_i64(rows)?, name)?;
+    CellLists::from_parts(offsets, rows)
+        .map_err(|error| to_pyerr(py, crate::error::Error::invalid(format!("{name}: {error}"))))
+}
+
+#[pyfunction]
+#[pyo3(signature = (
+    embeddings, primary_offsets, primary_rows, probe_offsets, probe_rows, *, threshold = 0.95,
+    num_threads = None
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn cell_pairs<'py>(
+    py: Python<'py>,
+    embeddings: &Bound<'py, PyAny>,
+    primary_offsets: PyReadonlyArray1<'py, i64>,
+    primary_rows: PyReadonlyArray1<'py, i64>,
+    probe_offsets: PyReadonlyArray1<'py, i64>,
+    probe_rows: PyReadonlyArray1<'py, i64>,
+    threshold: f32,
+    num_threads: Option<usize>,
+) -> PyResult<Edges<'py>> {
+    let cells = Cells {
+        primary: cell_lists(py, &primary_offsets, &primary_rows, "primary")?,
+        probes: cell_lists(py, &probe_offsets, &probe_rows, "probe")?,
+    };
+    let embeddings = Embeddings::extract(embeddings, "embeddings")?;
+    let matrix = embeddings.matrix("embeddings")?;
+    let found = run_detached(py, num_threads, || {
+        ann::cell_pairs(&matrix, &cells, threshold)
+    })?;
+    Ok(edges(py, found))
 }
 
 fn rows_u32(py: Python<'_>, rows: &[i64], name: &str) -> PyResult<Vec<u32>> {
