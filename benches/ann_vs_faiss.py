@@ -16,6 +16,9 @@ package is not installed is reported as skipped:
 - `amfast-clustered`: `similarity_graph(method="clustered", probe_margin=m, nprobe=--max-probes)`
   for m in `--margins` (k-means on a sample, 2·√N cells, exact blocked products with the rows
   of the nearest cell and of every further cell within m of it).
+- `amfast-ray`: the same clustered graph as `amfast clean --engine ray` builds it: cells planned
+  in the process, swept as Ray tasks (`similarity_graph_on_ray`, 4 groups per CPU of a local Ray
+  of `--threads` CPUs started before the clock), edges merged.
 - `amfast-hnsw`: `similarity_graph(method="hnsw", quantization=f16)`, efSearch in `--efs`.
 - `amfast-exact`: `similarity_graph(method="exact")` (blocked product; skipped above 100k rows).
 - `numpy-ivf`: k-means cells + exact `Q @ B.T >= threshold` per cell in numpy (BLAS), `--nprobes`
@@ -150,8 +153,21 @@ def run_tool(
     """Runs one configuration of one tool on the saved vectors; writes its pairs and timing."""
     vectors = np.load(path, mmap_mode="r")
     threshold, threads = args.threshold, args.threads
+    if tool == "amfast-ray":
+        import ray
+
+        # A local Ray of `threads` CPUs, started before the clock (a cluster is already up).
+        ray.init(num_cpus=threads, include_dashboard=False, log_to_driver=False)
     started = time.perf_counter()
-    if tool.startswith("amfast"):
+    if tool == "amfast-ray":
+        from amfast.clean.engines.ray import similarity_graph_on_ray
+
+        vectors = np.ascontiguousarray(vectors)
+        graph = similarity_graph_on_ray(
+            ray, vectors, threshold=threshold, plan_threads=threads, **config
+        )
+        left, right = graph.left, graph.right
+    elif tool.startswith("amfast"):
         from amfast.dedup.semantic import similarity_graph
 
         method = tool.removeprefix("amfast-")
@@ -223,7 +239,7 @@ def run_tool(
 def sweeps(tool: str, rows: int, args: argparse.Namespace) -> list[list[dict[str, Any]]]:
     """The configurations of `tool`, as sweeps ordered cheapest first (a sweep stops at the
     first configuration that reaches the target recall: later ones only cost more)."""
-    if tool == "amfast-clustered":
+    if tool in ("amfast-clustered", "amfast-ray"):
         return [
             [
                 {"nprobe": args.max_probes, "probe_margin": margin, "cells": None}
@@ -246,14 +262,21 @@ def pair_set(left: np.ndarray, right: np.ndarray) -> set[tuple[int, int]]:
     return set(zip(left.tolist(), right.tolist(), strict=True))
 
 
-PACKAGES = {"faiss": "faiss-cpu", "usearch": "usearch", "amfast": "amfast", "numpy": "numpy"}
+PACKAGES = {
+    "faiss": "faiss-cpu",
+    "usearch": "usearch",
+    "amfast": "amfast",
+    "ray": "ray",
+    "numpy": "numpy",
+}
 
 
 def installed(tool: str) -> bool:
     """Whether the package a tool runs is importable."""
     import importlib.util
 
-    return importlib.util.find_spec(tool.split("-")[0]) is not None
+    packages = ["ray", "amfast"] if tool == "amfast-ray" else [tool.split("-")[0]]
+    return all(importlib.util.find_spec(package) is not None for package in packages)
 
 
 def floats(text: str) -> list[float]:

@@ -208,3 +208,36 @@ def test_ray_semantic_dedup_embeds_per_block_and_matches_the_local_engine(
     # The default priority keeps the earliest row, not the longer copy.
     assert [(row["row_id"], row["kept_row_id"]) for row in ledgers[1].to_pylist()] == [("b", "a")]
     assert ledgers[0].equals(ledgers[1])
+
+
+def test_ray_semantic_graph_sweeps_cell_groups_as_tasks_and_equals_the_local_graph(
+    local_ray, tmp_path
+):
+    import numpy as np
+
+    from amfast.clean.engines.ray import CELL_TASKS_PER_WORKER, _Runner
+    from amfast.dedup.semantic import plan_cells, similarity_graph
+    from amfast.errors import InvalidRowError
+
+    # Families of four whose member pairs sit near the 0.9 cut, shuffled; plus exact copies.
+    rng = np.random.default_rng(3)
+    family = rng.permutation(4_000) // 4
+    centres = rng.standard_normal((1_001, 32)).astype(np.float32)
+    vectors = centres[family] + 0.33 * rng.standard_normal((4_000, 32)).astype(np.float32)
+    vectors = np.concatenate([vectors, vectors[:25]])
+    config = CleanConfig(
+        input=str(tmp_path / "in.jsonl"), output=str(tmp_path / "out"), text_field="problem"
+    )
+    runner = _Runner(ray, [], config)
+    tasks = len(plan_cells(vectors, threshold=0.9).groups(CELL_TASKS_PER_WORKER * 2))
+    assert tasks == CELL_TASKS_PER_WORKER * 2, "2 CPUs, one thread per task"
+    found = runner.similarity_graph(vectors, 0.9)
+    local = similarity_graph(vectors, threshold=0.9)
+    assert len(local.left) > 1_000
+    np.testing.assert_array_equal(found.left, local.left)
+    np.testing.assert_array_equal(found.right, local.right)
+    np.testing.assert_array_equal(found.similarity, local.similarity)
+    # A bad row is named as on one machine (the driver plans the cells, which checks every row).
+    vectors[7] = 0.0
+    with pytest.raises(InvalidRowError, match="row 7"):
+        runner.similarity_graph(vectors, 0.9)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import itertools
 import json
@@ -11,7 +12,7 @@ import pytest
 
 from amfast.cli.main import main
 from amfast.dedup import priority_rank, semantic_duplicates, similarity_graph
-from amfast.dedup.semantic import SimilarityGraph
+from amfast.dedup.semantic import SimilarityGraph, cell_pairs, plan_cells
 from amfast.embed import (
     CACHE_LAYOUT,
     EmbeddingCache,
@@ -107,6 +108,17 @@ def test_clustered_graph_on_skewed_data_matches_the_exact_graph():
     clustered = similarity_graph(vectors, threshold=0.9, cells=12)
     assert clustered.pairs() <= exact.pairs()
     assert len(clustered.pairs()) / len(exact.pairs()) >= 0.99
+
+
+def test_a_plan_from_elsewhere_is_checked_against_the_embeddings():
+    vectors = planted(rows=200, dim=16)
+    plan = plan_cells(vectors, threshold=0.9)
+    outside = dataclasses.replace(plan, primary_rows=plan.primary_rows + len(vectors))
+    with pytest.raises(ValueError, match=f"cell row {len(vectors)}"):
+        cell_pairs(vectors, outside, threshold=0.9)
+    short = dataclasses.replace(plan, primary_offsets=plan.primary_offsets[:-1])
+    with pytest.raises(ValueError, match="cell offsets must rise from 0"):
+        cell_pairs(vectors, short, threshold=0.9)
 
 
 def test_hnsw_graph_equals_the_exact_graph_on_planted_pairs():
@@ -241,6 +253,27 @@ def test_clustered_recall_against_exact_on_real_embeddings(real_embeddings):
         clustered = similarity_graph(real_embeddings, threshold=threshold, cells=32)
         assert clustered.pairs() <= exact.pairs()
         assert len(clustered.pairs()) / len(exact.pairs()) >= 0.98
+
+
+@pytest.mark.slow
+def test_cells_swept_in_groups_give_the_clustered_graph_on_real_embeddings(real_embeddings):
+    # What `--engine ray` does: plan the cells once, sweep groups of them apart, merge.
+    whole = similarity_graph(real_embeddings, threshold=0.85, cells=32)
+    plan = plan_cells(real_embeddings, threshold=0.85, cells=32)
+    assert len(whole.left) > 100
+    assert len(plan.copies.left) > 0, "real corpora hold identical texts (gsm8k_test_socratic)"
+    busy = int((plan.costs() > 0).sum())
+    for count in (1, 3, 16, 1_000):
+        groups = plan.groups(count)
+        assert len(groups) == min(count, busy)
+        assert sum(int(group.costs().sum()) for group in groups) == int(plan.costs().sum())
+        found = [cell_pairs(real_embeddings, group, threshold=0.85) for group in groups]
+        merged = SimilarityGraph.merged([plan.copies, *found])
+        np.testing.assert_array_equal(merged.left, whole.left)
+        np.testing.assert_array_equal(merged.right, whole.right)
+        np.testing.assert_array_equal(merged.similarity, whole.similarity)
+    costs = [int(group.costs().sum()) for group in plan.groups(3)]
+    assert max(costs) <= 1.2 * min(costs), f"unbalanced groups {costs}"
 
 
 @pytest.mark.slow

@@ -189,12 +189,12 @@ class CleanConfig:
         """Where resume state goes."""
         return Path(self.work_dir) if self.work_dir else Path(self.output) / "_work"
 
-    def progress_bar(self, label: str, total: int | None = None) -> tqdm[Any]:
+    def progress_bar(self, label: str, total: int | None = None, unit: str = " rows") -> tqdm[Any]:
         """A progress bar on stderr for one step (silent when `progress` is off)."""
         return tqdm(
             desc=f"{label:<16}",
             total=total,
-            unit=" rows",
+            unit=unit,
             unit_scale=True,
             disable=None if self.progress else True,
             file=sys.stderr,

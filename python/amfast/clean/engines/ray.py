@@ -23,7 +23,11 @@ What runs where:
   files as the local engine), the stage markers, the output shards and the ledger
   (`write_outputs`, `write_reports`, unchanged); the connected components of the LSH candidate
   graph (the Rust union-find over one edge per bucket member: edges are few, one per row and
-  band at most); and for `semantic_dedup`, the similarity graph over the gathered embeddings.
+  band at most); and for `semantic_dedup`, the k-means cells of the gathered embeddings
+  (`plan_cells`: training, assignment and splitting, on the driver's cores).
+- Ray tasks: the semantic graph's cell sweeps (`cell_pairs`), the cells packed into
+  `CELL_TASKS_PER_WORKER` groups of about equal cost per task slot, the embeddings shared once
+  through the object store; the driver merges their edges with the bit-identical copies.
 
 Why the results are identical: every bucket with two rows or more lies inside one candidate
 component, so the `NearIndex` of a component sees the same buckets, candidate pairs (including
@@ -35,7 +39,10 @@ representatives as one pass over the corpus. Bucketing by the band's content ins
 64-bit hash can only differ when two different band contents share a hash and the pair then
 verifies.
 Semantic dedup embeds block by block; a model may round the last bits differently than in one
-pass over the corpus, which can move rows whose cosine sits at the threshold.
+pass over the corpus, which can move rows whose cosine sits at the threshold. Given the same
+embeddings, the graph is the local one edge for edge: the cells are the same (deterministic
+k-means), every cell is swept by exactly one task, and a pair found from both of its rows' cells
+has the same exact cosine both times.
 
 Resume: markers are the local engine's (same files, same fingerprints), so either engine
 resumes the other's run. Consecutive row-local stages are computed together, so an interrupted
@@ -73,6 +80,7 @@ from amfast.clean.ingest import read_errors, read_shard
 from amfast.decontam import BENCHMARKS_CACHE_KEY
 from amfast.dedup.exact import content_hashes
 from amfast.dedup.near import NearDuplicateIndex, number_keys
+from amfast.dedup.semantic import CellPlan, SimilarityGraph, cell_pairs, plan_cells
 from amfast.dedup.stages import ExactDedupStage, NearDedupStage, NormalizeStage
 from amfast.errors import InputError
 from amfast.filters import FilterStage, _drops
@@ -94,6 +102,8 @@ FRAME_COLUMNS = [field.name for field in FRAME_SCHEMA if field.name != "priority
 KEY = "_priority_key_"
 """Prefix of the priority key columns of a block (`_priority_key_0` is the least significant)."""
 TIMING_ROW = -1
+CELL_TASKS_PER_WORKER = 4
+"""Semantic cell groups per task slot: smaller tasks even out cells of uneven cost."""
 """`row` of the one line per stage and block that carries the stage's seconds (as `score`)."""
 
 
@@ -360,13 +370,62 @@ class _Runner:
         found = pa.concat_tables(tables).sort_by("row")
         column = found.column("embedding").combine_chunks()
         vectors = column.values.to_numpy(zero_copy_only=False).reshape(len(column), -1)
+        vectors = np.ascontiguousarray(vectors)
         drops = stage.decide(  # type: ignore[attr-defined]
-            np.ascontiguousarray(vectors),
+            vectors,
             _ranks(found),
             self.config.num_threads,
             found.column("number_key").to_numpy(),
+            graph=self.similarity_graph(vectors, stage.threshold),  # type: ignore[attr-defined]
         )
         return drops.decisions(found.column("row").to_numpy())
+
+    def similarity_graph(self, vectors: npt.NDArray[Any], threshold: float) -> SimilarityGraph:
+        """The clustered similarity graph, its cells swept as Ray tasks (see the module docs)."""
+        with self.config.progress_bar("semantic cells", unit=" tasks") as progress:
+            return similarity_graph_on_ray(
+                self.ray,
+                vectors,
+                threshold=threshold,
+                task_threads=self.job.num_threads or 1,
+                plan_threads=self.config.num_threads,
+                progress=progress,
+            )
+
+
+def similarity_graph_on_ray(
+    ray: ModuleType,
+    vectors: npt.NDArray[Any],
+    *,
+    threshold: float,
+    task_threads: int = 1,
+    plan_threads: int | None = None,
+    progress: Any = None,  # noqa: ANN401 - a tqdm bar
+    **plan_options: Any,  # noqa: ANN401 - nprobe, probe_margin, cells of plan_cells
+) -> SimilarityGraph:
+    """`similarity_graph(vectors, threshold=threshold)` with the cell sweeps as Ray tasks.
+
+    The cells are planned here (`plan_cells` on `plan_threads` threads), packed into
+    `CELL_TASKS_PER_WORKER` groups of about equal cost per task slot of the cluster, and each
+    group is swept by a task of `task_threads` threads that reads the embeddings from the object
+    store; the edges are merged with the bit-identical copies. Same edges, same cosines as the
+    local graph. `progress` (a tqdm bar) counts finished tasks.
+    """
+    plan = plan_cells(vectors, threshold=threshold, num_threads=plan_threads, **plan_options)
+    slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // task_threads)
+    groups = plan.groups(CELL_TASKS_PER_WORKER * slots)
+    shared = ray.put(vectors)  # one copy per node, read in place by every task
+    sweep = ray.remote(num_cpus=task_threads)(_sweep_cells)
+    pending = [sweep.remote(shared, group, threshold, task_threads) for group in groups]
+    if progress is not None:
+        progress.reset(total=len(pending))
+    parts = [plan.copies]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        parts.extend(ray.get(done))
+        if progress is not None:
+            progress.update(len(done))
+    return SimilarityGraph.merged(parts)
 
 
 _PAIR_SCHEMA = pa.schema(
@@ -605,6 +664,13 @@ def _frequent_block(
     )
     drops = _drops(counts > 0, "frequent_ngram", counts)
     return drops.decisions(block.column("row").to_numpy())
+
+
+def _sweep_cells(
+    vectors: npt.NDArray[Any], cells: CellPlan, threshold: float, num_threads: int
+) -> SimilarityGraph:
+    """One Ray task of the semantic graph: the pairs within and around a group of cells."""
+    return cell_pairs(vectors, cells, threshold=threshold, num_threads=num_threads)
 
 
 class _BlockEmbedder:
