@@ -1,6 +1,6 @@
 """Type stubs of the Rust core `amfast._core` (checked against the binary by stubtest)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypedDict, final
 
 import numpy as np
@@ -233,6 +233,11 @@ def plan_cells(
     nprobe: int = 32,
     probe_margin: float | None = None,
     cells: int | None = None,
+    assign: Callable[
+        [npt.NDArray[np.int64], npt.NDArray[np.float32], int, float],
+        tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    ]
+    | None = None,
     num_threads: int | None = None,
 ) -> CellPlanArrays:
     """The clustered graph's first half: bit-identical copies and the k-means cells.
@@ -240,6 +245,26 @@ def plan_cells(
     `copy_left`/`copy_right`: one edge (first copy, later copy) per bit-identical row. The
     other rows by nearest cell (`primary_rows[primary_offsets[c]:primary_offsets[c + 1]]`) and
     by the further cells they probe (`probe_*`), as in `similarity_graph`'s clustered method.
+    `assign(rows, centroids, nprobe, probe_margin)`, when given, makes every assignment of the
+    rows to the centroids (e.g. blocks as Ray tasks calling `assign_cells`) and returns what
+    `assign_cells` returns for all `rows` in order; the plan is then the same. Its exception
+    propagates as it was raised; a malformed result is a TypeError or ValueError.
+    """
+
+def assign_cells(
+    embeddings: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    rows: npt.NDArray[np.int64],
+    centroids: npt.NDArray[np.float32],
+    *,
+    nprobe: int,
+    probe_margin: float,
+    num_threads: int | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """`rows` assigned to the `(cells, d)` unit `centroids`: `(primary, extra, counts)`.
+
+    Per row its nearest centroid (ties: the lower) and `counts[i]` further ones (at most
+    `nprobe - 1` within `probe_margin` of the nearest, best first) listed row after row in
+    `extra`. One block of what `plan_cells` passes to `assign`.
     """
 
 def cell_pairs(

@@ -41,7 +41,7 @@
 //! [`crate::select`] turns a graph into a keep decision (shared with MinHash near dedup).
 
 use crate::error::{Error, Result};
-pub use crate::kmeans::{CellLists, Cells};
+pub use crate::kmeans::{Assignment, CellLists, Cells, Probe};
 use crate::vectors::{dot4, for_each_product, UnitBlock, ROWS_PER_TASK};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
@@ -263,7 +263,7 @@ pub fn similarity_graph(matrix: &Matrix<'_>, options: &GraphOptions) -> Result<G
         Method::Exact => exact_pairs_checked(matrix, &unique, options.threshold)?,
         Method::Hnsw => hnsw_pairs(matrix, &unique, options)?,
         Method::Clustered => {
-            let cells = partition(matrix, &unique, options)?;
+            let cells = partition(matrix, &unique, options, &mut assign_here(matrix))?;
             cell_pairs(matrix, &cells, options.threshold)?
         }
     };
@@ -300,19 +300,49 @@ pub struct CellPlan {
     pub cells: Cells,
 }
 
+/// Assigns rows to centroids for [`plan_cells_with`]: `(rows, centroids, probe)` to what
+/// [`crate::kmeans::assign_rows`] returns for them.
+pub type AssignCells<'a> = dyn FnMut(&[u32], &[f32], Probe) -> Result<Assignment> + 'a;
+
+/// Assignment in this process.
+fn assign_here<'a>(
+    matrix: &'a Matrix<'a>,
+) -> impl FnMut(&[u32], &[f32], Probe) -> Result<Assignment> + 'a {
+    move |rows, centroids, probe| crate::kmeans::assign_rows(matrix, rows, centroids, probe)
+}
+
 /// The copies and cells of the clustered graph (see [`CellPlan`]); `options.method` is ignored.
 ///
 /// # Errors
 /// Invalid options; a row with a NaN/infinite value or zero length.
 pub fn plan_cells(matrix: &Matrix<'_>, options: &GraphOptions) -> Result<CellPlan> {
+    plan_cells_with(matrix, options, &mut assign_here(matrix))
+}
+
+/// [`plan_cells`] with the rows assigned to the cells' centroids by `assign` (e.g. blocks of
+/// rows as Ray tasks): the same plan when `assign` returns what
+/// [`crate::kmeans::assign_rows`] would. Training and splitting run here.
+///
+/// # Errors
+/// Invalid options; a row with a NaN/infinite value or zero length; an error of `assign`.
+pub fn plan_cells_with(
+    matrix: &Matrix<'_>,
+    options: &GraphOptions,
+    assign: &mut AssignCells<'_>,
+) -> Result<CellPlan> {
     options.validate()?;
     let (unique, copies) = unique_rows(matrix);
-    let cells = partition(matrix, &unique, options)?;
+    let cells = partition(matrix, &unique, options, assign)?;
     Ok(CellPlan { copies, cells })
 }
 
 /// The k-means cells of rows `ids` (see [`crate::kmeans`]), holding matrix row ids.
-fn partition(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> Result<Cells> {
+fn partition(
+    matrix: &Matrix<'_>,
+    ids: &[u32],
+    options: &GraphOptions,
+    assign: &mut AssignCells<'_>,
+) -> Result<Cells> {
     if ids.len() < 2 {
         // No pair, but a lone zero or NaN row is still an error, as on the other paths.
         matrix.unit_rows(ids)?;
@@ -332,13 +362,15 @@ fn partition(matrix: &Matrix<'_>, ids: &[u32], options: &GraphOptions) -> Result
     } else {
         options.cells
     };
-    let probe = crate::kmeans::Probe {
+    let probe = Probe {
         nprobe: options.nprobe,
         margin: options
             .probe_margin
             .unwrap_or_else(|| default_probe_margin(options.threshold, matrix.dim())),
     };
-    let mut cells = crate::kmeans::cells(matrix, ids, cells, probe)?;
+    let mut cells = crate::kmeans::cells_with(matrix, ids, cells, &mut |centroids| {
+        assign(ids, centroids, probe)
+    })?;
     // Positions in `ids` to row ids; `ids` ascends, so every cell's rows still ascend.
     for row in cells
         .primary
@@ -738,6 +770,64 @@ mod tests {
             }
             assert_eq!(Graph::from_edges(edges), whole, "{groups} groups");
         }
+    }
+
+    #[test]
+    fn rows_assigned_in_blocks_elsewhere_give_the_same_plan() {
+        let data = planted(3_000, 24, 0.3, 13);
+        let matrix = Matrix::new(Vectors::F32(&data), 24).unwrap();
+        let options = GraphOptions {
+            threshold: 0.8,
+            cells: 40,
+            ..GraphOptions::default()
+        };
+        let here = plan_cells(&matrix, &options).unwrap();
+        let mut calls = 0;
+        let elsewhere = plan_cells_with(&matrix, &options, &mut |rows, centroids, probe| {
+            calls += 1;
+            // As Ray tasks would: uneven blocks, each assigned apart, then joined in order.
+            let mut joined = Assignment::default();
+            for block in rows.chunks(333) {
+                let part = crate::kmeans::assign_rows(&matrix, block, centroids, probe)?;
+                joined.primary.extend(part.primary);
+                joined.extra.extend(part.extra);
+                joined.counts.extend(part.counts);
+            }
+            Assignment::from_parts(
+                joined.primary,
+                joined.extra,
+                joined.counts,
+                rows.len(),
+                centroids.len() / 24,
+            )
+        })
+        .unwrap();
+        assert!(calls >= 1);
+        assert_eq!(elsewhere, here);
+        let failing = plan_cells_with(&matrix, &options, &mut |_, _, _| {
+            Err(Error::invalid("the cluster went away"))
+        });
+        assert_eq!(
+            failing.unwrap_err(),
+            Error::invalid("the cluster went away")
+        );
+    }
+
+    #[test]
+    fn assignments_from_other_processes_are_checked() {
+        assert!(Assignment::from_parts(vec![0, 1], vec![], vec![0, 0], 2, 2).is_ok());
+        assert!(Assignment::from_parts(vec![0], vec![], vec![0, 0], 2, 2).is_err());
+        assert!(Assignment::from_parts(vec![0, 1], vec![1], vec![0, 0], 2, 2).is_err());
+        let outside = Assignment::from_parts(vec![0, 5], vec![], vec![0, 0], 2, 2).unwrap_err();
+        assert!(outside.to_string().contains("cell 5"), "{outside}");
+        let data = vec![1.0, 0.0, 0.0, 1.0];
+        let matrix = Matrix::new(Vectors::F32(&data), 2).unwrap();
+        let probe = Probe {
+            nprobe: 1,
+            margin: 0.0,
+        };
+        assert!(crate::kmeans::assign_rows(&matrix, &[0, 2], &[1.0, 0.0], probe).is_err());
+        assert!(crate::kmeans::assign_rows(&matrix, &[0], &[1.0, 0.0, 1.0], probe).is_err());
     }
 
     #[test]

@@ -110,12 +110,58 @@ pub struct Probe {
     pub margin: f32,
 }
 
-/// Each row's nearest cell, and its further probed cells (`extra[offsets[r]..offsets[r + 1]]`).
-struct Assignment {
-    primary: Vec<u32>,
-    extra: Vec<u32>,
-    counts: Vec<u32>,
+/// Each row's nearest cell, and its further probed cells (`counts[r]` of them, row after row in
+/// `extra`, best first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Assignment {
+    pub primary: Vec<u32>,
+    pub extra: Vec<u32>,
+    pub counts: Vec<u32>,
 }
+
+impl Assignment {
+    /// An assignment made elsewhere (e.g. by Ray tasks), checked against the `rows` it assigns
+    /// and the number of `cells`.
+    ///
+    /// # Errors
+    /// Lengths that do not match `rows`, or a cell id outside `cells`.
+    pub fn from_parts(
+        primary: Vec<u32>,
+        extra: Vec<u32>,
+        counts: Vec<u32>,
+        rows: usize,
+        cells: usize,
+    ) -> Result<Self> {
+        let probed: usize = counts.iter().map(|&count| count as usize).sum();
+        if primary.len() != rows || counts.len() != rows || probed != extra.len() {
+            return Err(Error::invalid(format!(
+                "an assignment of {rows} rows needs {rows} primary cells and counts and as many \
+                 extra cells as the counts add up to; got {}, {} and {} (counts add up to \
+                 {probed})",
+                primary.len(),
+                counts.len(),
+                extra.len()
+            )));
+        }
+        if let Some(&cell) = primary
+            .iter()
+            .chain(&extra)
+            .find(|&&cell| cell as usize >= cells)
+        {
+            return Err(Error::invalid(format!(
+                "assigned cell {cell} is outside the {cells} centroids"
+            )));
+        }
+        Ok(Self {
+            primary,
+            extra,
+            counts,
+        })
+    }
+}
+
+/// Assigns rows `ids` to the given centroids: where [`cells_with`] does it.
+pub type AssignRows<'a> = dyn FnMut(&[f32]) -> Result<Assignment> + 'a;
 
 /// Trains `cells` spherical k-means cells on rows `ids` of `matrix` and assigns every row to its
 /// nearest cell and the further cells `probe` selects, splitting oversized cells. Positions in the
@@ -124,6 +170,23 @@ struct Assignment {
 /// # Errors
 /// A row with a NaN/infinite value or zero length.
 pub fn cells(matrix: &Matrix<'_>, ids: &[u32], cells: usize, probe: Probe) -> Result<Cells> {
+    cells_with(matrix, ids, cells, &mut |centroids| {
+        assign(matrix, ids, centroids, probe)
+    })
+}
+
+/// [`cells`], with every assignment of all of `ids` to the current centroids made by
+/// `assign_rows` (in order; e.g. blocks of rows as Ray tasks calling [`assign_rows`]). Training
+/// and the split of oversized cells run here.
+///
+/// # Errors
+/// A row with a NaN/infinite value or zero length; an error of `assign_rows`.
+pub fn cells_with(
+    matrix: &Matrix<'_>,
+    ids: &[u32],
+    cells: usize,
+    assign_rows: &mut AssignRows<'_>,
+) -> Result<Cells> {
     let count = ids.len();
     let cells = cells.clamp(1, count.max(1));
     let centroids = train(matrix, &evenly_spaced(ids, cells * SAMPLE_PER_CELL), cells)?;
@@ -132,24 +195,52 @@ pub fn cells(matrix: &Matrix<'_>, ids: &[u32], cells: usize, probe: Probe) -> Re
         matrix,
         ids,
         centroids,
-        probe,
         (OVERSIZED * target).max(MIN_SPLIT_ROWS),
         target,
+        assign_rows,
     )
 }
 
-/// Assigns rows `ids` to their cells among `centroids` (see [`Probe`]); a cell with more than
+/// Every row of `rows` assigned to its nearest of `centroids` (row-major, unit length, as
+/// [`cells_with`] passes them) and the further ones `probe` selects: one block of an assignment
+/// made elsewhere.
+///
+/// # Errors
+/// A row outside the matrix, centroids that are not whole rows, a NaN/infinite or zero row.
+pub fn assign_rows(
+    matrix: &Matrix<'_>,
+    rows: &[u32],
+    centroids: &[f32],
+    probe: Probe,
+) -> Result<Assignment> {
+    if centroids.is_empty() || !centroids.len().is_multiple_of(matrix.dim()) {
+        return Err(Error::invalid(format!(
+            "centroids must be whole rows of {} values, got {} values",
+            matrix.dim(),
+            centroids.len()
+        )));
+    }
+    if let Some(&row) = rows.iter().find(|&&row| row as usize >= matrix.rows()) {
+        return Err(Error::invalid(format!(
+            "row {row} is outside the {} embedding rows",
+            matrix.rows()
+        )));
+    }
+    assign(matrix, rows, centroids, probe)
+}
+
+/// Assigns rows `ids` to their cells among `centroids` (by `assign_rows`); a cell with more than
 /// `cap` rows is replaced by cells of about `target` rows trained on its own rows, then all rows
 /// are assigned again ([`SPLIT_ROUNDS`] times at most).
 fn partition(
     matrix: &Matrix<'_>,
     ids: &[u32],
     mut centroids: Vec<f32>,
-    probe: Probe,
     cap: usize,
     target: usize,
+    assign_rows: &mut AssignRows<'_>,
 ) -> Result<Cells> {
-    let mut assigned = assign(matrix, ids, &centroids, probe)?;
+    let mut assigned = assign_rows(&centroids)?;
     for _ in 0..SPLIT_ROUNDS {
         let primary = CellLists::group(
             centroids.len() / matrix.dim(),
@@ -186,7 +277,7 @@ fn partition(
             .collect();
         next.extend(replacements.into_iter().flatten());
         centroids = next;
-        assigned = assign(matrix, ids, &centroids, probe)?;
+        assigned = assign_rows(&centroids)?;
     }
     let total = centroids.len() / matrix.dim();
     let primary = CellLists::group(total, assigned.primary.iter().copied());
@@ -450,7 +541,10 @@ mod tests {
         let centroids: Vec<f32> = (0..5)
             .flat_map(|axis| (0..dim).map(move |index| f32::from(u8::from(index == axis))))
             .collect();
-        let cells = partition(&matrix, &ids, centroids, fixed(2), 400, 100).unwrap();
+        let cells = partition(&matrix, &ids, centroids, 400, 100, &mut |centroids| {
+            assign(&matrix, &ids, centroids, fixed(2))
+        })
+        .unwrap();
         let sizes: Vec<usize> = (0..cells.primary.len())
             .map(|cell| cells.primary.cell(cell).len())
             .collect();

@@ -54,6 +54,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(py::ann::similarity_graph, module)?)?;
     module.add_function(wrap_pyfunction!(py::ann::plan_cells, module)?)?;
     module.add_function(wrap_pyfunction!(py::ann::cell_pairs, module)?)?;
+    module.add_function(wrap_pyfunction!(py::ann::assign_cells, module)?)?;
     module.add_function(wrap_pyfunction!(py::ann::select_representatives, module)?)?;
     module.add_function(wrap_pyfunction!(py::ann::best_matches, module)?)?;
     module.add_class::<py::decontam::PyNgramIndex>()?;

@@ -12,7 +12,7 @@ import pytest
 
 from amfast.cli.main import main
 from amfast.dedup import priority_rank, semantic_duplicates, similarity_graph
-from amfast.dedup.semantic import SimilarityGraph, cell_pairs, plan_cells
+from amfast.dedup.semantic import SimilarityGraph, assign_cells, cell_pairs, plan_cells
 from amfast.embed import (
     CACHE_LAYOUT,
     EmbeddingCache,
@@ -119,6 +119,48 @@ def test_a_plan_from_elsewhere_is_checked_against_the_embeddings():
     short = dataclasses.replace(plan, primary_offsets=plan.primary_offsets[:-1])
     with pytest.raises(ValueError, match="cell offsets must rise from 0"):
         cell_pairs(vectors, short, threshold=0.9)
+
+
+def test_rows_assigned_in_blocks_by_a_callback_give_the_same_plan():
+    vectors = families_near_the_cut(rows=4_000)
+    calls = []
+
+    def in_blocks(rows, centroids, nprobe, probe_margin):
+        # What the Ray engine does with tasks: blocks of rows assigned apart, joined in order.
+        calls.append((len(rows), centroids.shape))
+        parts = [
+            assign_cells(vectors, block, centroids, nprobe=nprobe, probe_margin=probe_margin)
+            for block in np.array_split(rows, 7)
+        ]
+        return tuple(np.concatenate([part[i] for part in parts]) for i in range(3))
+
+    here = plan_cells(vectors, threshold=0.9)
+    elsewhere = plan_cells(vectors, threshold=0.9, assign=in_blocks)
+    assert calls, "the callback made the assignment"
+    assert calls[-1] == (4_000, (here.cells, 32))
+    for name in ("primary_offsets", "primary_rows", "probe_offsets", "probe_rows"):
+        np.testing.assert_array_equal(getattr(elsewhere, name), getattr(here, name))
+
+
+def test_a_failing_or_malformed_assign_callback_is_reported():
+    vectors = families_near_the_cut(rows=400)
+
+    def lost(rows, centroids, nprobe, probe_margin):
+        raise ConnectionError("the Ray cluster went away")
+
+    with pytest.raises(ConnectionError, match="went away"):
+        plan_cells(vectors, threshold=0.9, assign=lost)
+
+    def short(rows, centroids, nprobe, probe_margin):
+        primary, extra, counts = assign_cells(
+            vectors, rows, centroids, nprobe=nprobe, probe_margin=probe_margin
+        )
+        return primary[:-1], extra, counts
+
+    with pytest.raises(ValueError, match="an assignment of 400 rows needs 400 primary cells"):
+        plan_cells(vectors, threshold=0.9, assign=short)
+    with pytest.raises(TypeError, match="assign must return"):
+        plan_cells(vectors, threshold=0.9, assign=lambda *_: None)
 
 
 def test_hnsw_graph_equals_the_exact_graph_on_planted_pairs():

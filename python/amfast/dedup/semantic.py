@@ -25,7 +25,7 @@ paraphrases. For bge-m3 (multilingual; finds the same problem in Chinese and Eng
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -263,11 +263,16 @@ def plan_cells(
     nprobe: int = 32,
     probe_margin: float | None = None,
     cells: int | None = None,
+    assign: AssignCells | None = None,
     num_threads: int | None = None,
 ) -> CellPlan:
     """The copies and k-means cells of the clustered graph (see `CellPlan`).
 
-    Arguments as `similarity_graph`'s clustered method.
+    Arguments as `similarity_graph`'s clustered method. The k-means training (on a sample) and
+    the split of oversized cells run here; every assignment of all rows to the current
+    centroids is made by `assign(rows, centroids, nprobe, probe_margin)` when given (e.g.
+    blocks of rows as Ray tasks calling `assign_cells`), which must return what `assign_cells`
+    returns for all `rows`, in order: the plan is then the same as without it.
 
     Example:
         >>> vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.99, 0.05], [1.0, 0.0]], np.float32)
@@ -281,6 +286,7 @@ def plan_cells(
         nprobe=nprobe,
         probe_margin=probe_margin,
         cells=cells,
+        assign=assign,
         num_threads=num_threads,
     )
     copies = SimilarityGraph(
@@ -294,6 +300,42 @@ def plan_cells(
         found["primary_rows"],
         found["probe_offsets"],
         found["probe_rows"],
+    )
+
+
+AssignCells = Callable[
+    [npt.NDArray[np.int64], npt.NDArray[np.float32], int, float],
+    tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]],
+]
+"""`assign(rows, centroids, nprobe, probe_margin) -> (primary, extra, counts)` (see
+`assign_cells`)."""
+
+
+def assign_cells(
+    embeddings: npt.ArrayLike,
+    rows: npt.NDArray[np.int64],
+    centroids: npt.NDArray[np.float32],
+    *,
+    nprobe: int,
+    probe_margin: float,
+    num_threads: int | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """`rows` assigned to the `(cells, d)` unit `centroids`: `(primary, extra, counts)`.
+
+    Per row its nearest centroid (ties: the lower) and `counts[i]` further ones (at most
+    `nprobe - 1` within `probe_margin` of the nearest, best first), listed row after row in
+    `extra`. One block of the work `plan_cells` hands to its `assign`.
+
+    Raises:
+        ValueError: A row outside `embeddings`, centroids of another dimension.
+    """
+    return _core.assign_cells(
+        _as_embeddings(embeddings),
+        np.ascontiguousarray(rows, np.int64),
+        np.ascontiguousarray(centroids, np.float32),
+        nprobe=nprobe,
+        probe_margin=probe_margin,
+        num_threads=num_threads,
     )
 
 

@@ -1,13 +1,17 @@
 //! `similarity_graph`, `select_representatives` and `best_matches` over numpy embeddings.
 
 use super::errors::to_pyerr;
-use super::numpy::{borrow_i64, vector, Embeddings};
+use super::numpy::{borrow_i64, matrix, vector, Embeddings};
 use super::run_detached;
-use crate::ann::{self, CellLists, Cells, Graph, GraphOptions, Method, Quantization};
+use crate::ann::{
+    self, Assignment, CellLists, Cells, Graph, GraphOptions, Method, Probe, Quantization,
+};
 use crate::select::{self, Keep};
-use numpy::{PyArray1, PyReadonlyArray1};
+use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use std::sync::{Mutex, PoisonError};
 
 /// Left rows, right rows and cosines of the edges.
 type Edges<'py> = (
@@ -76,8 +80,9 @@ fn edges(py: Python<'_>, edges: Vec<ann::Edge>) -> Edges<'_> {
 #[pyfunction]
 #[pyo3(signature = (
     embeddings, *, threshold = 0.95, nprobe = 32, probe_margin = None, cells = None,
-    num_threads = None
+    assign = None, num_threads = None
 ))]
+#[allow(clippy::too_many_arguments)]
 pub fn plan_cells<'py>(
     py: Python<'py>,
     embeddings: &Bound<'py, PyAny>,
@@ -85,6 +90,7 @@ pub fn plan_cells<'py>(
     nprobe: usize,
     probe_margin: Option<f32>,
     cells: Option<usize>,
+    assign: Option<Py<PyAny>>,
     num_threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let options = GraphOptions {
@@ -96,7 +102,22 @@ pub fn plan_cells<'py>(
     };
     let embeddings = Embeddings::extract(embeddings, "embeddings")?;
     let matrix = embeddings.matrix("embeddings")?;
-    let plan = run_detached(py, num_threads, || ann::plan_cells(&matrix, &options))?;
+    // The callback's own exception, raised again as it was once the core has stopped.
+    let raised: Mutex<Option<PyErr>> = Mutex::new(None);
+    let planned = run_detached(py, num_threads, || match &assign {
+        None => ann::plan_cells(&matrix, &options),
+        Some(assign) => ann::plan_cells_with(&matrix, &options, &mut |rows, centroids, probe| {
+            Python::attach(|py| call_assign(py, assign, rows, centroids, matrix.dim(), probe))
+                .map_err(|error| {
+                    *raised.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                    crate::error::Error::invalid("assign raised")
+                })
+        }),
+    });
+    if let Some(error) = raised.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        return Err(error);
+    }
+    let plan = planned?;
     // A Vec's length is at most isize::MAX, so every offset fits in i64.
     let offsets = |offsets: Vec<usize>| {
         let widened: Vec<i64> = offsets
@@ -115,6 +136,78 @@ pub fn plan_cells<'py>(
     out.set_item("probe_offsets", offsets(plan.cells.probes.offsets))?;
     out.set_item("probe_rows", rows(plan.cells.probes.rows))?;
     Ok(out)
+}
+
+/// `assign(rows, centroids, nprobe, probe_margin)` -> `(primary, extra, counts)`, checked.
+fn call_assign(
+    py: Python<'_>,
+    assign: &Py<PyAny>,
+    rows: &[u32],
+    centroids: &[f32],
+    dim: usize,
+    probe: Probe,
+) -> PyResult<Assignment> {
+    let cells = centroids.len() / dim;
+    let row_ids = vector(py, rows.iter().map(|&row| i64::from(row)).collect());
+    let centroid_rows = matrix(py, centroids.to_vec(), dim)?;
+    let found = assign.call1(py, (row_ids, centroid_rows, probe.nprobe, probe.margin))?;
+    let (primary, extra, counts): (
+        PyReadonlyArray1<'_, i64>,
+        PyReadonlyArray1<'_, i64>,
+        PyReadonlyArray1<'_, i64>,
+    ) = found.extract(py).map_err(|_| {
+        PyTypeError::new_err("assign must return (primary, extra, counts) as int64 numpy arrays")
+    })?;
+    let cell_ids = |array: &PyReadonlyArray1<'_, i64>, name: &str| -> PyResult<Vec<u32>> {
+        rows_u32(py, borrow_i64(array)?, name)
+    };
+    Assignment::from_parts(
+        cell_ids(&primary, "primary")?,
+        cell_ids(&extra, "extra")?,
+        cell_ids(&counts, "counts")?,
+        rows.len(),
+        cells,
+    )
+    .map_err(|error| to_pyerr(py, error))
+}
+
+/// Per row its nearest cell, the further cells it probes (all rows' in a row), and their counts.
+type AssignedCells<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+);
+
+#[pyfunction]
+#[pyo3(signature = (embeddings, rows, centroids, *, nprobe, probe_margin, num_threads = None))]
+pub fn assign_cells<'py>(
+    py: Python<'py>,
+    embeddings: &Bound<'py, PyAny>,
+    rows: PyReadonlyArray1<'py, i64>,
+    centroids: PyReadonlyArray2<'py, f32>,
+    nprobe: usize,
+    probe_margin: f32,
+    num_threads: Option<usize>,
+) -> PyResult<AssignedCells<'py>> {
+    let embeddings = Embeddings::extract(embeddings, "embeddings")?;
+    let matrix = embeddings.matrix("embeddings")?;
+    let rows = rows_u32(py, borrow_i64(&rows)?, "rows")?;
+    let centroids = centroids
+        .as_slice()
+        .map_err(|_| PyValueError::new_err("centroids must be a C-contiguous float32 array"))?;
+    let probe = Probe {
+        nprobe,
+        margin: probe_margin,
+    };
+    let assigned = run_detached(py, num_threads, || {
+        crate::kmeans::assign_rows(&matrix, &rows, centroids, probe)
+    })?;
+    let widen = |cells: Vec<u32>| vector(py, cells.into_iter().map(i64::from).collect());
+    Ok((
+        widen(assigned.primary),
+        widen(assigned.extra),
+        widen(assigned.counts),
+    ))
 }
 
 /// Cell lists from numpy offsets and row ids (named in errors).

@@ -23,11 +23,12 @@ What runs where:
   files as the local engine), the stage markers, the output shards and the ledger
   (`write_outputs`, `write_reports`, unchanged); the connected components of the LSH candidate
   graph (the Rust union-find over one edge per bucket member: edges are few, one per row and
-  band at most); and for `semantic_dedup`, the k-means cells of the gathered embeddings
-  (`plan_cells`: training, assignment and splitting, on the driver's cores).
-- Ray tasks: the semantic graph's cell sweeps (`cell_pairs`), the cells packed into
-  `CELL_TASKS_PER_WORKER` groups of about equal cost per task slot, the embeddings shared once
-  through the object store; the driver merges their edges with the bit-identical copies.
+  band at most); and for `semantic_dedup`, the k-means training of the cells (on a sample)
+  and the split of oversized cells.
+- Ray tasks, for `semantic_dedup`, the embeddings shared once through the object store: the
+  assignment of rows to cells (`assign_cells`, `CELL_TASKS_PER_WORKER` blocks of rows per
+  task slot) and the cell sweeps (`cell_pairs`, the cells packed into as many groups of about
+  equal cost); the driver merges their edges with the bit-identical copies.
 
 Why the results are identical: every bucket with two rows or more lies inside one candidate
 component, so the `NearIndex` of a component sees the same buckets, candidate pairs (including
@@ -80,7 +81,14 @@ from amfast.clean.ingest import read_errors, read_shard
 from amfast.decontam import BENCHMARKS_CACHE_KEY
 from amfast.dedup.exact import content_hashes
 from amfast.dedup.near import NearDuplicateIndex, number_keys
-from amfast.dedup.semantic import CellPlan, SimilarityGraph, cell_pairs, plan_cells
+from amfast.dedup.semantic import (
+    AssignCells,
+    CellPlan,
+    SimilarityGraph,
+    assign_cells,
+    cell_pairs,
+    plan_cells,
+)
 from amfast.dedup.stages import ExactDedupStage, NearDedupStage, NormalizeStage
 from amfast.errors import InputError
 from amfast.filters import FilterStage, _drops
@@ -403,18 +411,24 @@ def similarity_graph_on_ray(
     progress: Any = None,  # noqa: ANN401 - a tqdm bar
     **plan_options: Any,  # noqa: ANN401 - nprobe, probe_margin, cells of plan_cells
 ) -> SimilarityGraph:
-    """`similarity_graph(vectors, threshold=threshold)` with the cell sweeps as Ray tasks.
+    """`similarity_graph(vectors, threshold=threshold)` with its work as Ray tasks.
 
-    The cells are planned here (`plan_cells` on `plan_threads` threads), packed into
-    `CELL_TASKS_PER_WORKER` groups of about equal cost per task slot of the cluster, and each
-    group is swept by a task of `task_threads` threads that reads the embeddings from the object
-    store; the edges are merged with the bit-identical copies. Same edges, same cosines as the
-    local graph. `progress` (a tqdm bar) counts finished tasks.
+    The embeddings go to the object store once (one copy per node, read in place by every
+    task). `plan_cells` trains the k-means cells here (on a sample, `plan_threads` threads) and
+    has every assignment of the rows to the centroids made by Ray tasks, `CELL_TASKS_PER_WORKER`
+    blocks of rows per task slot of the cluster; then the cells are packed into as many groups
+    of about equal cost, each swept by a task of `task_threads` threads, and the edges are
+    merged with the bit-identical copies. Same edges, same cosines as the local graph.
+    `progress` (a tqdm bar) counts finished sweep tasks.
     """
-    plan = plan_cells(vectors, threshold=threshold, num_threads=plan_threads, **plan_options)
+    shared = ray.put(vectors)
     slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // task_threads)
-    groups = plan.groups(CELL_TASKS_PER_WORKER * slots)
-    shared = ray.put(vectors)  # one copy per node, read in place by every task
+    tasks = CELL_TASKS_PER_WORKER * slots
+    assign = _assign_on_ray(ray, shared, tasks, task_threads)
+    plan = plan_cells(
+        vectors, threshold=threshold, assign=assign, num_threads=plan_threads, **plan_options
+    )
+    groups = plan.groups(tasks)
     sweep = ray.remote(num_cpus=task_threads)(_sweep_cells)
     pending = [sweep.remote(shared, group, threshold, task_threads) for group in groups]
     if progress is not None:
@@ -664,6 +678,43 @@ def _frequent_block(
     )
     drops = _drops(counts > 0, "frequent_ngram", counts)
     return drops.decisions(block.column("row").to_numpy())
+
+
+def _assign_on_ray(ray: ModuleType, shared: Any, tasks: int, task_threads: int) -> AssignCells:  # noqa: ANN401
+    """`plan_cells`'s `assign`: the rows in `tasks` blocks, each assigned by a Ray task."""
+    remote = ray.remote(num_cpus=task_threads)(_assign_block)
+
+    def assign(
+        rows: npt.NDArray[np.int64],
+        centroids: npt.NDArray[np.float32],
+        nprobe: int,
+        probe_margin: float,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        shared_centroids = ray.put(centroids)
+        blocks = [block for block in np.array_split(rows, tasks) if len(block)]
+        pending = [
+            remote.remote(shared, block, shared_centroids, nprobe, probe_margin, task_threads)
+            for block in blocks
+        ]
+        parts = ray.get(pending)  # in block order
+        primary, extra, counts = (np.concatenate([part[i] for part in parts]) for i in range(3))
+        return primary, extra, counts
+
+    return assign
+
+
+def _assign_block(
+    vectors: npt.NDArray[Any],
+    rows: npt.NDArray[np.int64],
+    centroids: npt.NDArray[np.float32],
+    nprobe: int,
+    probe_margin: float,
+    num_threads: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """One Ray task of the semantic cells' assignment: a block of rows to their cells."""
+    return assign_cells(
+        vectors, rows, centroids, nprobe=nprobe, probe_margin=probe_margin, num_threads=num_threads
+    )
 
 
 def _sweep_cells(
