@@ -260,12 +260,7 @@ def assign_cells(
     probe_margin: float,
     num_threads: int | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """`rows` assigned to the `(cells, d)` unit `centroids`: `(primary, extra, counts)`.
-
-    Per row its nearest centroid (ties: the lower) and `counts[i]` further ones (at most
-    `nprobe - 1` within `probe_margin` of the nearest, best first) listed row after row in
-    `extra`. One block of what `plan_cells` passes to `assign`.
-    """
+    """`(primary, extra, counts)` of `rows` against `centroids` (`amfast.dedup.assign_cells`)."""
 
 def cell_pairs(
     embeddings: npt.NDArray[np.float32] | npt.NDArray[np.float16],
