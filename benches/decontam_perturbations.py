@@ -11,7 +11,9 @@ left out of the unrelated rows and counted. One `find_contamination` call at the
 settings; then per kind the share of planted rows flagged (by any rule, by the right item, by
 each rule alone) and the share of unrelated rows flagged (per rule too). The same call with the
 content rules off (the rules before them) is the peer, in the same run, for catch rates and
-speed.
+speed. Last, the LLM-judge tier's questions at its default band are counted (a judge that says
+False to everything stands in for a model: no judge model runs here), per kind and on the
+unrelated rows, with the catch rate a judge that is always right would reach.
 """
 
 from __future__ import annotations
@@ -108,6 +110,18 @@ def main() -> None:
         found = find_contamination(texts, benchmarks, content=content)
         runs[label] = (found, time.perf_counter() - started)
     found = runs["defaults"][0]
+    started = time.perf_counter()
+    questions = find_contamination(
+        texts, benchmarks, judge=lambda prompts: ["False"] * len(prompts)
+    ).judgements
+    band_seconds = time.perf_counter() - started
+    asked_rows = {question.row for question in questions}
+    own_item = {  # rows asked about the item planted in them
+        question.row
+        for question in questions
+        if question.row < len(planted)
+        and (question.benchmark, question.item_id) == planted[question.row][1:3]
+    }
     hits = rule_hits(found, benchmarks, len(texts))
     before = runs["content off (previous rules)"][0]
     planted_count = len(planted)
@@ -157,6 +171,30 @@ def main() -> None:
     )
     by_source = collections.Counter(ids[row].split("/")[0] for row in false_rows)
     print(f"\nfalse flags by source: {dict(by_source.most_common())}")
+    print(
+        f"\nLLM-judge band (content share in [0.5, 0.65), the default; {band_seconds:.2f} s "
+        f"with the rules): {len(questions):,} questions about {len(asked_rows):,} rows\n"
+    )
+    print(
+        "| kind | missed by the rules | asked | asked about its own item | perfect-judge ceiling |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    judge_band: dict[str, dict[str, float]] = {}
+    for kind in KINDS:
+        rows = [i for i, row in enumerate(planted) if row[0] == kind]
+        missed = [i for i in rows if not found.flagged[i]]
+        asked = sum(i in asked_rows for i in missed)
+        own = sum(i in own_item for i in missed)
+        ceiling = (len(rows) - len(missed) + own) / len(rows)
+        judge_band[kind] = {"missed": len(missed), "asked": asked, "own_item": own}
+        judge_band[kind]["ceiling"] = ceiling
+        print(f"| {kind} | {len(missed)} | {asked} | {own} | {ceiling:.4f} |")
+    unrelated_asked = sum(row >= planted_count for row in asked_rows)
+    judge_band["unrelated"] = {"rows": len(unrelated), "asked": unrelated_asked}
+    print(
+        f"| unrelated rows | - | {unrelated_asked} ({unrelated_asked / len(unrelated):.2%}) "
+        "| - | - |"
+    )
     print("\n| rules | seconds | rows/s | ratio |")
     print("|---|---:|---:|---:|")
     slowest = max(s for _, s in runs.values())
@@ -186,6 +224,8 @@ def main() -> None:
             }
             for row in false_rows[:50].tolist()
         ],
+        "judge_band": judge_band,
+        "judge_questions": len(questions),
         "seconds": {label: s for label, (_, s) in runs.items()},
         "rows": len(texts),
     }

@@ -21,28 +21,30 @@ Five rules, checked against each benchmark separately (one Rust index, parallel 
   (renumbered copies that were also reworded); items need `min_content_weight_no_digits`;
 - `embedding` (optional): cosine with the nearest benchmark item >= `embedding_threshold`.
 
-Benchmarks are files the user names: MATH-500 / AIME / AMC JSONL (`problem`), AIME 2025 QwQ
-(`prompt`, the instruction suffix is stripped), GPQA-Diamond CSV (`Question`), LiveCodeBench
-JSON / JSONL (`problem` or `question_content`), or any JSONL with a named field.
+An optional LLM-judge tier (`amfast.decontam_judge`, `find_contamination(..., judge=...)`) puts
+the near misses of the fuzzy rules to a model and flags the copies it confirms (`llm_judge`).
+
+Benchmarks are files the user names (`amfast.benchmarks.load_benchmark`: MATH-500 / AIME / AMC
+JSONL, AIME 2025 QwQ, GPQA-Diamond CSV, LiveCodeBench JSON / JSONL, or any JSONL with a named
+field).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import gzip
 import json
 import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from amfast import _core
+from amfast.benchmarks import Benchmark, load_benchmark
 from amfast.config import fraction, positive, require, with_overrides
 from amfast.embed import (
     EMBEDDING_BACKEND_HELP,
@@ -52,31 +54,21 @@ from amfast.embed import (
     load_embedder,
 )
 from amfast.errors import InputError
-from amfast.io import DroppedInfo, file_format, iter_jsonl, iter_text_batches, write_split
+from amfast.generate.judge import Generate, JudgeOptions
+from amfast.io import DroppedInfo, file_format, iter_text_batches, write_split
 from amfast.normalize import NormalizeOptions
 from amfast.outputs import Output, check_outputs, write_text_atomically
 
-TEXT_FIELDS = ("problem", "question", "Question", "question_content", "prompt", "text")
-"""Fields tried, in order, when a benchmark file's text field is not named."""
-ID_FIELDS = ("unique_id", "id", "question_id", "task_id", "Record ID")
-INSTRUCTION_SUFFIXES = (
-    "\nPlease reason step by step, and put your final answer within \\boxed{}.",
-)
-"""Prompt suffixes stripped from benchmark items (QwQ's AIME 2025 prompts end with this)."""
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    """An evaluation set: its name, item texts and item ids."""
-
-    name: str
-    texts: list[str]
-    ids: list[str]
+if TYPE_CHECKING:
+    from amfast.decontam_judge import Judgement
 
 
 @dataclass(frozen=True)
 class DecontamOptions:
     """The decontamination rules' settings: the one declaration of them and their defaults.
+
+    The `judge_*` settings say which matches the LLM-judge tier asks about; the judge itself
+    (model, backend) is `amfast.generate.judge.JudgeOptions`.
 
     `amfast decontam` exposes them as flags (`--ngram`), `amfast clean` as `--decontam-ngram`
     (and keys of a `[decontam]` table); `find_contamination(texts, benchmarks, options)` and
@@ -115,6 +107,27 @@ class DecontamOptions:
         default=None, metadata={"help": "also flag rows this close (cosine; default: off)"}
     )
     cache_dir: str | None = field(default=None, metadata={"help": "embedding cache directory"})
+    judge_content_threshold: float = field(
+        default=0.5,
+        metadata={
+            "help": "judge tier: rows under the content threshold that hold at least this "
+            "share of an item go to the judge"
+        },
+    )
+    judge_embedding_threshold: float | None = field(
+        default=None,
+        metadata={
+            "help": "judge tier: rows under the embedding threshold at least this close "
+            "(cosine) go to the judge (default: none)"
+        },
+    )
+    judge_confirm: bool = field(
+        default=False,
+        metadata={
+            "help": "judge tier: also put rows flagged only by the fuzzy rules (content words, "
+            "embedding) to the judge, and keep those it calls different"
+        },
+    )
 
     def __post_init__(self) -> None:
         positive("ngram", self.ngram)
@@ -129,6 +142,16 @@ class DecontamOptions:
             value = getattr(self, name)
             require(math.isfinite(value) and value >= 0, name, value, "a number >= 0")
         fraction("embedding_threshold", self.embedding_threshold, optional=True)
+        fraction("judge_content_threshold", self.judge_content_threshold)
+        fraction("judge_embedding_threshold", self.judge_embedding_threshold, optional=True)
+        below = self.judge_embedding_threshold
+        require(
+            below is None
+            or (self.embedding_threshold is not None and below <= self.embedding_threshold),
+            "judge_embedding_threshold",
+            below,
+            "a cosine at most embedding_threshold (which must be set)",
+        )
 
     def as_kwargs(self) -> dict[str, Any]:
         """The options as keyword arguments of `find_contamination`."""
@@ -156,6 +179,10 @@ class DecontamConfig:
         default=None, metadata={"help": "JSONL of flagged rows with benchmark, rule, item_id"}
     )
     report: str | None = field(default=None, metadata={"help": "per-benchmark report (JSON)"})
+    judged: str | None = field(
+        default=None,
+        metadata={"help": "JSONL of every question put to the LLM judge, with its reply"},
+    )
     model: str | None = field(
         default=None, metadata={"help": "sentence-transformers directory (default MiniLM-L6)"}
     )
@@ -164,6 +191,7 @@ class DecontamConfig:
         metadata={"help": EMBEDDING_BACKEND_HELP},
     )
     decontam: DecontamOptions = field(default_factory=DecontamOptions)
+    llm_judge: JudgeOptions = field(default_factory=JudgeOptions)
     normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
     num_threads: int | None = field(
         default=None, metadata={"help": "worker threads (default: all cores)"}
@@ -172,61 +200,10 @@ class DecontamConfig:
     def __post_init__(self) -> None:
         require(bool(self.benchmarks), "benchmarks", self.benchmarks, "at least one file")
         positive("num_threads", self.num_threads, optional=True)
-
-
-def _records(path: Path) -> list[dict[str, Any]]:
-    if path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle))
-    if path.name.endswith((".json", ".json.gz")):
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as handle:
-            data = json.load(handle)
-        if not isinstance(data, list):
-            raise InputError(f"{path}: expected a JSON array of objects")
-        return data
-    return [line.record for line in iter_jsonl(path)]
-
-
-def load_benchmark(
-    path: str | os.PathLike[str],
-    name: str | None = None,
-    *,
-    text_field: str | None = None,
-    id_field: str | None = None,
-) -> Benchmark:
-    """Reads a benchmark file (JSONL, JSON array, or CSV such as GPQA's `gpqa_diamond.csv`).
-
-    Args:
-        path: The file.
-        name: Benchmark name (default: the file name without extensions).
-        text_field: The item text field (default: the first of `TEXT_FIELDS` present).
-        id_field: The item id field (default: the first of `ID_FIELDS`, else the row number).
-
-    Raises:
-        InputError: Missing file or field, or an item whose text is not a string.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    records = _records(path)
-    name = name or path.name.split(".")[0]
-    if not records:
-        return Benchmark(name, [], [])
-    text_field = text_field or next((f for f in TEXT_FIELDS if f in records[0]), None)
-    if text_field is None or text_field not in records[0]:
-        raise InputError(f"{path}: no text field (tried {TEXT_FIELDS}); name one")
-    id_field = id_field or next((f for f in ID_FIELDS if f in records[0]), None)
-    texts, ids = [], []
-    for row, record in enumerate(records):
-        text = record.get(text_field)
-        if not isinstance(text, str):
-            raise InputError(f"{path}: item {row}: field {text_field!r} is not a string")
-        for suffix in INSTRUCTION_SUFFIXES:
-            text = text.removesuffix(suffix)
-        texts.append(text)
-        ids.append(str(record.get(id_field, row)) if id_field else str(row))
-    return Benchmark(name, texts, ids)
+        judge = self.llm_judge.judge
+        require(self.judged is None or judge, "judged", self.judged, "none unless --judge is on")
+        confirm = self.decontam.judge_confirm
+        require(not confirm or judge, "judge_confirm", confirm, "false unless --judge is on")
 
 
 @dataclass(frozen=True)
@@ -253,11 +230,14 @@ class Contamination:
         flagged: True for rows that match any benchmark by any rule.
         benchmark: Per row, the first benchmark (in the given order) that flagged it.
         rule: Per row, the rule that flagged it there (`exact_no_digits`, `ngram`,
-            `content_words`, `content_words_no_digits`, `embedding`; the first that fired, in
-            that order).
+            `content_words`, `content_words_no_digits`, `embedding`, `llm_judge`,
+            `llm_judge_unparsable`; the first that fired, in that order).
         item: Per row, the matching benchmark item id.
         hits: Everything each benchmark's rules found, by benchmark name.
-        report: Per benchmark: rows flagged, rows per rule, distinct items matched.
+        report: Per benchmark: rows flagged, rows per rule, distinct items matched, and with
+            the judge, its questions' outcomes (`judge`: asked, same, different, unparsable,
+            cleared).
+        judgements: Every question put to the LLM judge, with its reply (empty without one).
     """
 
     flagged: npt.NDArray[np.bool_]
@@ -266,6 +246,7 @@ class Contamination:
     item: list[str | None]
     hits: dict[str, BenchmarkHits] = field(repr=False)
     report: dict[str, dict[str, Any]]
+    judgements: list[Judgement] = field(default_factory=list, repr=False)
 
 
 def find_contamination(
@@ -275,6 +256,7 @@ def find_contamination(
     *,
     normalize: NormalizeOptions | None = None,
     embedder: Embedder | None = None,
+    judge: Generate | None = None,
     num_threads: int | None = None,
     **settings: Any,  # noqa: ANN401 - DecontamOptions fields
 ) -> Contamination:
@@ -286,11 +268,15 @@ def find_contamination(
         decontam: The rules' settings (`DecontamOptions`); the defaults when omitted.
         normalize: Normalization before both rules (digits are removed for the exact rule).
         embedder: Model for the embedding rule (None with a threshold: `load_embedder()`).
+        judge: An LLM judge for the rules' near misses, as prompts -> completions (e.g.
+            `JudgeOptions(...).generate_function()`; see `amfast.decontam_judge`); None: no
+            judge tier. One generation per question.
         num_threads: Worker threads (None: all cores).
         **settings: `DecontamOptions` fields that override `decontam` (`ngram=8`).
 
     Raises:
         InvalidRowError: A null text (named).
+        InputError: The judge has nothing to ask about, or its backend misbehaved.
 
     Example:
         >>> item = "Tom has 3 apples and buys 5 more at the shop. How many apples does he have?"
@@ -299,16 +285,18 @@ def find_contamination(
         >>> found = find_contamination([row], [bench])
         >>> found.flagged.tolist(), found.rule, found.item
         ([True], ['exact_no_digits'], ['t1'])
+        >>> def judge(prompts):  # prompts -> completions; a model in practice
+        ...     return ["True" for _ in prompts]
+        >>> reworded = "Tom had 3 apples and bought 5 more apples at the shop. What is his total?"
+        >>> found = find_contamination([reworded], [bench], judge=judge)
+        >>> found.rule, found.judgements[0].rule, found.judgements[0].reply
+        (['llm_judge'], 'content_words', 'True')
     """
     options = with_overrides(DecontamOptions, decontam, settings)
     embedding_threshold, cache_dir = options.embedding_threshold, options.cache_dir
     rows = len(texts)
-    flagged = np.zeros(rows, dtype=bool)
-    first_benchmark: list[str | None] = [None] * rows
-    first_rule: list[str | None] = [None] * rows
-    first_item: list[str | None] = [None] * rows
     hits: dict[str, BenchmarkHits] = {}
-    report: dict[str, dict[str, Any]] = {}
+    rules: dict[str, list[tuple[str, npt.NDArray[np.int64]]]] = {}
     corpus_embeddings = None
     if embedding_threshold is not None and rows:
         embedder = embedder or load_embedder()  # loaded once for the corpus and every benchmark
@@ -332,9 +320,12 @@ def find_contamination(
         ngram_item = np.where(enough & (overlap > 0), best, -1)
         content_item = _local(found["content_item"][:, group], offsets[group])
         no_digits_item = _local(found["content_no_digits_item"][:, group], offsets[group])
-        rules = [("exact_no_digits", exact_item), ("ngram", ngram_item)]
+        benchmark_rules = [("exact_no_digits", exact_item), ("ngram", ngram_item)]
         if options.content:
-            rules += [("content_words", content_item), ("content_words_no_digits", no_digits_item)]
+            benchmark_rules += [
+                ("content_words", content_item),
+                ("content_words_no_digits", no_digits_item),
+            ]
         benchmark_hits = BenchmarkHits(
             exact_item,
             ngram_item,
@@ -351,14 +342,50 @@ def find_contamination(
                 corpus_embeddings, bench_embeddings, num_threads=num_threads
             )
             assert embedding_threshold is not None
-            rules.append(("embedding", np.where(similarity >= embedding_threshold, nearest, -1)))
+            near = np.where(similarity >= embedding_threshold, nearest, -1)
+            benchmark_rules.append(("embedding", near))
             benchmark_hits = dataclasses.replace(
                 benchmark_hits, embedding_item=nearest, embedding_similarity=similarity
             )
         hits[benchmark.name] = benchmark_hits
+        rules[benchmark.name] = benchmark_rules
+    judgements: list[Judgement] | None = None
+    if judge is not None:
+        from amfast.decontam_judge import judge_matches
+
+        judgements, rules = judge_matches(
+            texts,
+            benchmarks,
+            hits,
+            rules,
+            options,
+            judge,
+            normalize=normalize,
+            num_threads=num_threads,
+        )
+    return _named_flags(rows, benchmarks, rules, hits, judgements)
+
+
+def _named_flags(
+    rows: int,
+    benchmarks: Sequence[Benchmark],
+    rules: dict[str, list[tuple[str, npt.NDArray[np.int64]]]],
+    hits: dict[str, BenchmarkHits],
+    judgements: list[Judgement] | None,
+) -> Contamination:
+    """Flags, the first (benchmark, rule, item) per row, and the report, from every rule.
+
+    `judgements` is None when no judge ran (the report then has no `judge` counts).
+    """
+    flagged = np.zeros(rows, dtype=bool)
+    first_benchmark: list[str | None] = [None] * rows
+    first_rule: list[str | None] = [None] * rows
+    first_item: list[str | None] = [None] * rows
+    report: dict[str, dict[str, Any]] = {}
+    for benchmark in benchmarks:
         any_rule = np.zeros(rows, dtype=bool)
         by_rule: dict[str, int] = {}
-        for rule, items in rules:
+        for rule, items in rules[benchmark.name]:
             fired = items >= 0
             by_rule[rule] = int(np.count_nonzero(fired))
             for row in np.flatnonzero(fired & ~flagged & ~any_rule).tolist():
@@ -366,15 +393,25 @@ def find_contamination(
                 first_rule[row] = rule
                 first_item[row] = benchmark.ids[int(items[row])]
             any_rule |= fired
-        matched = {int(items[row]) for _, items in rules for row in np.flatnonzero(items >= 0)}
+        matched = {
+            int(items[row])
+            for _, items in rules[benchmark.name]
+            for row in np.flatnonzero(items >= 0)
+        }
         report[benchmark.name] = {
             "items": len(benchmark.texts),
             "rows_flagged": int(np.count_nonzero(any_rule)),
             "by_rule": by_rule,
             "items_matched": len(matched),
         }
+        if judgements is not None:
+            from amfast.decontam_judge import judge_summary
+
+            report[benchmark.name]["judge"] = judge_summary(judgements, benchmark.name)
         flagged |= any_rule
-    return Contamination(flagged, first_benchmark, first_rule, first_item, hits, report)
+    return Contamination(
+        flagged, first_benchmark, first_rule, first_item, hits, report, judgements or []
+    )
 
 
 def _local(items: npt.NDArray[np.int64], offset: int) -> npt.NDArray[np.int64]:
@@ -390,14 +427,17 @@ def decontam_file(
     text_field: str,
     flagged_path: str | os.PathLike[str] | None = None,
     report_path: str | os.PathLike[str] | None = None,
+    judged_path: str | os.PathLike[str] | None = None,
     benchmark_paths: Sequence[str | os.PathLike[str]] | None = None,
     **options: Any,  # noqa: ANN401 - forwarded to find_contamination
 ) -> Contamination:
     """Writes the rows of `source` no benchmark flags to `output` (what `amfast decontam` runs).
 
     `flagged_path` (JSONL) gets one line per flagged row: `row_id`, `benchmark`, `rule`,
-    `item_id`, `text`; `report_path` the per-benchmark report as JSON. Outputs appear only once
-    complete.
+    `item_id`, `text`, and when the judge was asked about that match, its `Judgement.record`
+    (`judged_rule`, `judged_score`, `judge_verdict`, `judge_reply` ...); `report_path` the
+    per-benchmark report as JSON; `judged_path` one line per question put to the judge. Outputs
+    appear only once complete.
 
     Raises:
         InputError: Unreadable input, a missing or non-string field (file, line and field named).
@@ -414,6 +454,7 @@ def decontam_file(
     outputs = [Output(output, "-o/--output")]
     outputs += [Output(flagged_path, "--flagged")] if flagged_path is not None else []
     outputs += [Output(report_path, "--report")] if report_path is not None else []
+    outputs += [Output(judged_path, "--judged")] if judged_path is not None else []
     check_outputs([source, *(benchmark_paths or [])], outputs)
     texts: list[str] = []
     for batch in iter_text_batches(source, text_field):
@@ -421,20 +462,30 @@ def decontam_file(
     result = find_contamination(texts, benchmarks, **options)
     keep = (~result.flagged).tolist()
     write_split(source, keep, output, None, DroppedInfo([], [], "contaminated"))
+    asked = {(j.row, j.benchmark): j for j in result.judgements}
     if flagged_path is not None:
-        lines = [
-            {
+        lines: list[dict[str, Any]] = []
+        for row in np.flatnonzero(result.flagged).tolist():
+            line: dict[str, Any] = {
                 "row_id": row,
                 "benchmark": result.benchmark[row],
                 "rule": result.rule[row],
                 "item_id": result.item[row],
-                "text": texts[row],
             }
-            for row in np.flatnonzero(result.flagged).tolist()
-        ]
+            judgement = asked.get((row, str(result.benchmark[row])))
+            line |= judgement.record() if judgement is not None else {}
+            lines.append(line | {"text": texts[row]})
         write_text_atomically(flagged_path, "".join(json.dumps(line) + "\n" for line in lines))
     if report_path is not None:
         write_text_atomically(report_path, json.dumps(result.report, indent=2) + "\n")
+    if judged_path is not None:
+        judged = [
+            {"row_id": j.row, "benchmark": j.benchmark, "item_id": j.item_id}
+            | j.record()
+            | {"text": texts[j.row]}
+            for j in result.judgements
+        ]
+        write_text_atomically(judged_path, "".join(json.dumps(line) + "\n" for line in judged))
     return result
 
 
@@ -449,9 +500,11 @@ class _DecontamStage:
     benchmark_paths: tuple[str, ...]
     options: dict[str, Any]
     name: str = "decontam"
+    judge: dict[str, Any] | None = None
+    """`JudgeOptions` fields when the LLM judge is on (plain values: the stage travels to Ray)."""
 
     def params(self) -> dict[str, Any]:
-        return {"benchmarks": list(self.benchmark_paths), **self.options}
+        return {"benchmarks": list(self.benchmark_paths), **self.options, **(self.judge or {})}
 
     def benchmarks(self) -> list[Benchmark]:
         """The benchmark files, read (engines that run blocks share them via the cache)."""
@@ -462,40 +515,78 @@ class _DecontamStage:
 
         benchmarks = context.cache.get(BENCHMARKS_CACHE_KEY) or self.benchmarks()
         texts = frame.column("text").to_pylist()
+        judge = JudgeOptions(**self.judge).generate_function() if self.judge else None
         result = find_contamination(
-            texts, benchmarks, num_threads=context.num_threads, **self.options
+            texts, benchmarks, judge=judge, num_threads=context.num_threads, **self.options
         )
         positions = np.flatnonzero(result.flagged).astype(np.int64)
-        # The funnel counts reasons, so the item (one per row) goes to the ledger's detail.
+        # The funnel counts reasons, so the item (one per row) goes to the ledger's detail,
+        # with what the judge was asked and answered; the score is the judged match's.
         reasons = [f"{result.rule[p]}:{result.benchmark[p]}" for p in positions]
-        details: list[str | None] = [f"item {result.item[p]}" for p in positions]
-        return Drops(positions, reasons, details=details)
+        asked = {(j.row, j.benchmark): j for j in result.judgements}
+        details: list[str | None] = []
+        scores = np.full(len(positions), math.nan)
+        for index, position in enumerate(positions.tolist()):
+            detail = f"item {result.item[position]}"
+            judgement = asked.get((position, str(result.benchmark[position])))
+            if judgement is not None:
+                scores[index] = judgement.score
+                detail += (
+                    f"; judged {judgement.rule} {judgement.score:.4f}; "
+                    f"reply {json.dumps(judgement.reply)}"
+                )
+            details.append(detail)
+        return Drops(positions, reasons, scores=scores, details=details)
 
 
 def clean_stage(options: dict[str, Any]) -> _DecontamStage:
     """The `decontam` step of `amfast clean`, from its `[decontam]` table.
 
-    Keys: `benchmarks` (benchmark files, required), and any `find_contamination` option
+    Keys: `benchmarks` (benchmark files, required), any `find_contamination` option
     (`ngram`, `min_overlap`, `min_item_fraction`, `min_exact_words`, `exact`,
-    `embedding_threshold`, `cache_dir`, the `content*` settings). A flagged row's reason is
-    `rule:benchmark` (what the funnel counts); the matched item is its ledger `detail`.
+    `embedding_threshold`, `cache_dir`, the `content*` and `judge_*` band settings), and the
+    LLM judge's `JudgeOptions` (`judge`, `judge_model`, `judge_backend`, `judge_base_url`,
+    `judge_max_tokens`). A flagged row's reason is `rule:benchmark` (what the funnel counts,
+    `llm_judge:math500` for the judge's); the matched item is its ledger `detail`, with the
+    judged rule, score and reply when the judge was asked.
 
     Raises:
-        InputError: no benchmarks, a missing file, or an unknown key.
+        InputError: no benchmarks, a missing file, an unknown key, or a bad value.
     """
     settings = dict(options)
     paths = settings.pop("benchmarks", None)
     if not paths or not isinstance(paths, list):
         raise InputError('[decontam] needs `benchmarks = ["path/to/math500.jsonl", ...]`')
+    judge_keys = {field.name for field in dataclasses.fields(JudgeOptions)}
+    judge_settings = {key: settings.pop(key) for key in judge_keys & set(settings)}
     allowed = {field.name for field in dataclasses.fields(DecontamOptions)}
     unknown = sorted(set(settings) - allowed)
     if unknown:
-        raise InputError(f"[decontam] unknown keys {unknown}; known: {sorted(allowed)}")
+        known = sorted(allowed | judge_keys)
+        raise InputError(f"[decontam] unknown keys {unknown}; known: {known}")
     try:
         settings = DecontamOptions(**settings).as_kwargs()
+        judge = JudgeOptions(**judge_settings)
     except ValueError as error:
         raise InputError(f"[decontam] {error}") from error
+    if settings["judge_confirm"] and not judge.judge:
+        raise InputError("[decontam] judge_confirm is true but the judge is off (judge = true)")
     for path in paths:
         if not Path(path).is_file():
             raise InputError(f"[decontam] benchmark {path}: no such file")
-    return _DecontamStage(tuple(str(p) for p in paths), settings)
+    judge_fields = dataclasses.asdict(judge) if judge.judge else None
+    return _DecontamStage(tuple(str(p) for p in paths), settings, judge=judge_fields)
+
+
+__all__ = [
+    "BENCHMARKS_CACHE_KEY",
+    "Benchmark",
+    "BenchmarkHits",
+    "Contamination",
+    "DecontamConfig",
+    "DecontamOptions",
+    "clean_stage",
+    "decontam_file",
+    "find_contamination",
+    "load_benchmark",
+]

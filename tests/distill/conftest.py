@@ -13,14 +13,9 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("aiohttp")
 
-from distill_servers import (
-    HERE,
-    MATH500,
-    ServerProcess,
-    free_port,
-    transformers_server,
-)
+from distill_servers import HERE, MATH500, transformers_server
 
+from loopback_servers import ServerProcess, free_port
 from tiny_models import build_tiny_teacher
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from distill_servers import ServerProcess, shard_rows, transformers_server, write_jsonl
+from distill_servers import shard_rows, transformers_server, write_jsonl
 
 from amfast.cli.main import main
 from amfast.distill import DistillConfig, DistillSummary, run_distill
 from amfast.distill.runner import sample_seed
+from loopback_servers import ServerProcess
 
 
 def config_for(

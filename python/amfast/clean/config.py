@@ -3,8 +3,9 @@
 A TOML file holds the settings at its top level or in a `[clean]` table. Normalization and
 MinHash settings are options objects declared once (`NormalizeOptions`, `MinHashOptions`), so
 their flags and keys are the same as `amfast dedup`'s. Decontamination reads the `[decontam]`
-table that `amfast decontam` reads too (`benchmarks` and the rule settings; that command's
-input/output keys are not clean's), or the flags `--benchmark` and `--decontam-<setting>`.
+table that `amfast decontam` reads too (`benchmarks`, the rule settings and the LLM judge's;
+that command's input/output keys are not clean's), or the flags `--benchmark` and
+`--decontam-<setting>` (`--decontam-judge-model`).
 `[semantic_dedup]` is handed to its module as it is.
 """
 
@@ -26,6 +27,7 @@ from amfast.dedup.near import MinHashOptions
 from amfast.dedup.stages import ExactDedupStage, NearDedupStage, NormalizeStage
 from amfast.errors import InputError
 from amfast.filters import FILTER_NAMES, FilterOptions, FilterStage
+from amfast.generate.judge import JudgeOptions
 from amfast.normalize import NormalizeOptions
 from amfast.schema import FieldMap
 from amfast.stage import PLUGINS, Stage, plugin_stage
@@ -122,6 +124,10 @@ class CleanConfig:
     decontam: DecontamOptions = field(
         default_factory=DecontamOptions, metadata={"prefix": "decontam_"}
     )
+    # decontam's LLM judge (flags --decontam-judge, --decontam-judge-model ...)
+    decontam_llm_judge: JudgeOptions = field(
+        default_factory=JudgeOptions, metadata={"prefix": "decontam_"}
+    )
     # filters: the same names as `FilterOptions`, whose defaults they take
     min_words: int = FilterOptions.min_words
     max_words: int = FilterOptions.max_words
@@ -155,6 +161,13 @@ class CleanConfig:
         )
         for path in self.benchmarks:
             require(Path(path).is_file(), "benchmarks", path, "an existing file")
+        confirm = self.decontam.judge_confirm
+        require(
+            not confirm or self.decontam_llm_judge.judge,
+            "decontam_judge_confirm",
+            confirm,
+            "false unless --decontam-judge is on",
+        )
 
     @property
     def normalize_options(self) -> NormalizeOptions:
@@ -220,7 +233,11 @@ class CleanConfig:
             elif name == "near_dedup":
                 stages.append(NearDedupStage(normalize, self.minhash))
             elif name == "decontam" and name not in self.plugin_options:
-                table = {"benchmarks": list(self.benchmarks), **self.decontam.as_kwargs()}
+                table = {
+                    "benchmarks": list(self.benchmarks),
+                    **self.decontam.as_kwargs(),
+                    **dataclasses.asdict(self.decontam_llm_judge),
+                }
                 stages.append(plugin_stage(name, table))
             elif name in PLUGINS:
                 stages.append(plugin_stage(name, self.plugin_options.get(name, {})))
@@ -256,13 +273,16 @@ def read_clean_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     values = check_values(CleanConfig, table, str(path))
     if decontam:
         rules = {key: value for key, value in decontam.items() if key in _DECONTAM_RULES}
-        only_decontam = set(decontam) - set(rules) - {"benchmarks"}
+        judge = {key: value for key, value in decontam.items() if key in _DECONTAM_JUDGE}
+        only_decontam = set(decontam) - set(rules) - set(judge) - {"benchmarks"}
         unknown = sorted(key for key in only_decontam if key.replace("-", "_") not in _DECONTAM)
         if unknown:
             raise InputError(
                 f"{path} [decontam]: unknown keys {unknown} (known: {sorted(_DECONTAM)})"
             )
         inner = check_values(DecontamOptions, rules, f"{path} [decontam]")
+        values |= {f"decontam_{name}": value for name, value in inner.items()}
+        inner = check_values(JudgeOptions, judge, f"{path} [decontam]")
         values |= {f"decontam_{name}": value for name, value in inner.items()}
         if "benchmarks" in decontam and "benchmarks" not in values:
             values |= check_values(
@@ -272,4 +292,5 @@ def read_clean_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
 
 
 _DECONTAM_RULES = frozenset(settings_of(DecontamOptions))
+_DECONTAM_JUDGE = frozenset(settings_of(JudgeOptions))
 _DECONTAM = frozenset(settings_of(DecontamConfig))

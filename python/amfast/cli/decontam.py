@@ -31,9 +31,13 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
         "decontam",
         help="remove rows that copy an evaluation benchmark (MATH-500, AIME, GPQA, LCB ...)",
         description="Flag rows of INPUT whose --text-field matches a benchmark item: equal "
-        "without digits, shared word n-grams, or (optionally) embedding cosine. Clean rows go "
-        "to OUTPUT, flagged rows to --flagged, per-benchmark counts to --report. Every flag is "
-        "also a key of --config (TOML; a [decontam] table, or the top level).",
+        "without digits, shared word n-grams, shared content words, or (optionally) embedding "
+        "cosine. With --judge, rows just under the content (and embedding) cuts are put to an "
+        "LLM judge through a generation backend, one generation per question, and flagged "
+        "(rule llm_judge) when it calls them the same problem. Clean rows go to OUTPUT, flagged "
+        "rows to --flagged, per-benchmark counts to --report, the judge's questions and replies "
+        "to --judged. Every flag is also a key of --config (TOML; a [decontam] table, or the "
+        "top level).",
     )
     parser.add_argument("--config", help="TOML file with any of the settings below")
     add_config_flags(parser, DecontamConfig)
@@ -50,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     embedder = None
     if config.decontam.embedding_threshold is not None:
         embedder = load_embedder(config.model, embedding_backend=config.embedding_backend)
+    judge = config.llm_judge.generate_function() if config.llm_judge.judge else None
     result = decontam_file(
         config.input,
         config.output,
@@ -57,13 +62,21 @@ def run(args: argparse.Namespace) -> int:
         text_field=config.text_field,
         flagged_path=config.flagged,
         report_path=config.report,
+        judged_path=config.judged,
         benchmark_paths=[benchmark_path(spec) for spec in config.benchmarks],
         normalize=config.normalize,
         embedder=embedder,
+        judge=judge,
         num_threads=config.num_threads,
         **config.decontam.as_kwargs(),
     )
     print(f"rows          {len(result.flagged):,}")
     print(f"flagged       {int(result.flagged.sum()):,}")
+    if judge is not None:
+        verdicts = [judgement.verdict for judgement in result.judgements]
+        print(
+            f"judge asked   {len(verdicts):,} (same {verdicts.count(True):,}, different "
+            f"{verdicts.count(False):,}, unparsable {verdicts.count(None):,})"
+        )
     print(json.dumps(result.report, indent=2))
     return 0

@@ -33,19 +33,10 @@ def register(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers typ
 def verify_options(config: VerifyConfig) -> VerifyOptions:
     """How the verifiers run (loads the reward model and connects the judge when asked)."""
     judge = None
-    if config.judge:
-        from amfast.distill.settings import DistillConfig
-        from amfast.verify.judge import LLMJudge, backend_generate
+    if config.llm_judge.judge:
+        from amfast.verify.judge import LLMJudge
 
-        judge_backend = DistillConfig(
-            input="-",
-            output="-",
-            model=str(config.judge_model),
-            backend=config.judge_backend,
-            base_url=list(config.judge_base_url),
-            max_tokens=config.judge_max_tokens,
-        )
-        judge = LLMJudge(backend_generate(judge_backend))
+        judge = LLMJudge(config.llm_judge.generate_function())
     reward_model = None
     if config.reward_model:
         from amfast.verify.reward import RewardModel

@@ -1,7 +1,8 @@
 """Generation backends (OpenAI-compatible HTTP, vLLM offline, local transformers).
 
-Shared by every stage that asks a model something: distill, the verify judge and eval. vLLM and
-transformers are imported only when their backend is built.
+Shared by every stage that asks a model something: distill, the verify and decontamination
+judges (`amfast.generate.judge`) and eval. vLLM and transformers are imported only when their
+backend is built.
 """
 
 from amfast.generate.backend import (

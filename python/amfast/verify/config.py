@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from amfast.config import positive, require
+from amfast.generate.judge import JudgeOptions
 from amfast.verify.dispatch import RowFields
 
 _FIELDS = RowFields()
@@ -57,18 +58,7 @@ class VerifyConfig:
         default=None, metadata={"help": "local sequence-classification model directory"}
     )
     reward_threshold: float = field(default=0.0, metadata={"help": "reward score to pass"})
-    judge: bool = field(default=False, metadata={"help": "ask an LLM judge about math rows"})
-    judge_model: str | None = field(
-        default=None, metadata={"help": "served model name or local path of the judge"}
-    )
-    judge_backend: Literal["openai", "vllm", "transformers"] = field(
-        default="openai", metadata={"help": "generation backend of the judge"}
-    )
-    judge_base_url: list[str] = field(
-        default_factory=lambda: ["http://localhost:8000/v1"],
-        metadata={"help": "OpenAI-compatible server URL(s) of the judge"},
-    )
-    judge_max_tokens: int = field(default=4096, metadata={"help": "tokens per judgement"})
+    llm_judge: JudgeOptions = field(default_factory=JudgeOptions)
     labels: str | None = field(
         default=None,
         metadata={
@@ -104,14 +94,7 @@ class VerifyConfig:
             value = getattr(self, name)
             require(value > 0, name, value, "a number of seconds > 0")
         positive("code_memory_mb", self.code_memory_mb)
-        positive("judge_max_tokens", self.judge_max_tokens)
         positive("shard_rows", self.shard_rows)
-        require(
-            not self.judge or bool(self.judge_model),
-            "judge_model",
-            self.judge_model,
-            "a model name when --judge is on",
-        )
 
     @property
     def fields(self) -> RowFields:

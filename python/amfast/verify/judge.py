@@ -2,25 +2,18 @@
 
 The judge sees the problem, the reference answer and the extracted final answer, and must reply
 YES or NO. It generates through any function that maps prompts to completions, the interface the
-distillation backends expose (an OpenAI-compatible server, vLLM, a local `transformers` model);
-until one is given it raises a clear error instead of guessing.
+distillation backends expose (`amfast.generate.judge`: an OpenAI-compatible server, vLLM, a local
+`transformers` model); until one is given it raises a clear error instead of guessing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from amfast.errors import InputError
+from amfast.generate.judge import Generate
 from amfast.verify.answer import split_response
-
-if TYPE_CHECKING:
-    from amfast.distill.settings import DistillConfig
-    from amfast.generate.backend import Backend, GenerationResult
-
-Generate = Callable[[list[str]], list[str]]
 
 JUDGE_PROMPT = """You are grading a math answer. Decide whether the candidate's final answer is \
 mathematically equivalent to the reference answer (same value, set, interval or expression; \
@@ -110,49 +103,3 @@ class LLMJudge:
         for row, completion in zip(rows, completions, strict=True):
             decisions[row] = parse_judgement(completion)
         return decisions
-
-
-def backend_generate(config: DistillConfig) -> Generate:
-    """A prompts -> completions function over a distillation backend (openai, vllm, transformers).
-
-    Each call builds the backend named by `config`, sends one request per prompt (greedy,
-    `config.max_tokens`, at most `max_concurrency` batches in flight) and closes it again. A
-    request that fails after the backend's retries yields an empty completion (no decision).
-    """
-
-    async def judge_all(prompts: list[str]) -> list[str]:
-        from amfast.generate import create_backend
-        from amfast.generate.backend import GenerationRequest, Message
-
-        backend: Backend = await create_backend(config)
-        try:
-            requests = [
-                GenerationRequest(
-                    key=str(index),
-                    messages=(Message("user", prompt),),
-                    reply_prefix="",
-                    seed=config.seed,
-                    max_tokens=config.max_tokens,
-                    temperature=0.0,
-                    top_p=1.0,
-                )
-                for index, prompt in enumerate(prompts)
-            ]
-            size = max(backend.max_batch_size, 1)
-            gate = asyncio.Semaphore(max(backend.max_concurrency, 1))
-
-            async def generate_batch(batch: list[GenerationRequest]) -> list[GenerationResult]:
-                async with gate:
-                    return await backend.generate(batch)
-
-            batches = [requests[i : i + size] for i in range(0, len(requests), size)]
-            answered = await asyncio.gather(*(generate_batch(b) for b in batches))
-        finally:
-            await backend.aclose()
-        texts = {result.key: result.text for batch in answered for result in batch}
-        return [texts.get(str(index), "") for index in range(len(prompts))]
-
-    def generate(prompts: list[str]) -> list[str]:
-        return asyncio.run(judge_all(prompts))
-
-    return generate
