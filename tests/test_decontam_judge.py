@@ -500,3 +500,16 @@ def test_clean_stage_settings_of_the_judge_are_checked(benchmark_paths: dict[str
     assert stage.judge is not None
     assert (stage.judge["judge_model"], stage.judge["judge_max_tokens"]) == ("m", 64)
     assert clean_stage(table).judge is None
+
+
+def test_without_the_judge_its_bands_leave_the_stage_fingerprint_alone(benchmarks_dir):
+    # A run made before the judge existed (or with it off) resumes its decontam marker.
+    from amfast.decontam import clean_stage
+
+    benchmark = str(benchmarks_dir / "eval" / "math500.jsonl")
+    off = clean_stage({"benchmarks": [benchmark], "judge_content_threshold": 0.4}).params()
+    assert not [key for key in off if key.startswith("judge")]
+    on = clean_stage(
+        {"benchmarks": [benchmark], "judge": True, "judge_model": "m", "judge_base_url": ["x"]}
+    ).params()
+    assert on["judge_content_threshold"] == 0.5

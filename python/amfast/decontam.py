@@ -504,7 +504,12 @@ class _DecontamStage:
     """`JudgeOptions` fields when the LLM judge is on (plain values: the stage travels to Ray)."""
 
     def params(self) -> dict[str, Any]:
-        return {"benchmarks": list(self.benchmark_paths), **self.options, **(self.judge or {})}
+        options = dict(self.options)
+        if not self.judge:
+            # Without the judge its bands decide nothing: earlier runs' markers stay valid.
+            for key in [key for key in options if key.startswith("judge_")]:
+                del options[key]
+        return {"benchmarks": list(self.benchmark_paths), **options, **(self.judge or {})}
 
     def benchmarks(self) -> list[Benchmark]:
         """The benchmark files, read (engines that run blocks share them via the cache)."""
