@@ -513,3 +513,22 @@ def test_without_the_judge_its_bands_leave_the_stage_fingerprint_alone(benchmark
         {"benchmarks": [benchmark], "judge": True, "judge_model": "m", "judge_base_url": ["x"]}
     ).params()
     assert on["judge_content_threshold"] == 0.5
+
+
+def test_a_judge_that_cannot_be_reached_is_recorded_as_a_failed_request(
+    planted: Planted, benchmarks
+) -> None:
+    from amfast.distill.settings import DistillConfig
+    from amfast.generate.judge import REQUEST_FAILED, backend_generate
+
+    nobody = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    config = DistillConfig(
+        input="-", output="-", model="judge", base_url=[nobody], max_tokens=8, max_retries=0
+    )
+    rows = [planted.texts[row] for row in _rows(planted, "borderline")[:2]]
+    found = find_contamination(rows, benchmarks, judge=backend_generate(config))
+    assert found.judgements, "the borderline rows were put to the judge"
+    for judgement in found.judgements:
+        assert judgement.reply.startswith(REQUEST_FAILED), judgement.reply
+        assert judgement.verdict is None
+    assert set(found.rule) == {"llm_judge_unparsable"}

@@ -82,12 +82,17 @@ class JudgeOptions:
         return backend_generate(config)
 
 
+REQUEST_FAILED = "[request failed: "
+"""How the completion of a request that failed begins (the reason follows): never a verdict."""
+
+
 def backend_generate(config: DistillConfig) -> Generate:
     """A prompts -> completions function over a distillation backend (openai, vllm, transformers).
 
     Each call builds the backend named by `config`, sends one request per prompt (greedy,
     `config.max_tokens`, at most `max_concurrency` batches in flight) and closes it again. A
-    request that fails after the backend's retries yields an empty completion (no decision).
+    request that fails after the backend's retries yields `[request failed: <why>]`, which no
+    judge parses as a decision and which the records keep, so the failure is visible there.
     """
 
     async def judge_all(prompts: list[str]) -> list[str]:
@@ -119,7 +124,11 @@ def backend_generate(config: DistillConfig) -> Generate:
             answered = await asyncio.gather(*(generate_batch(b) for b in batches))
         finally:
             await backend.aclose()
-        texts = {result.key: result.text for batch in answered for result in batch}
+        texts = {
+            result.key: result.text if result.error is None else f"{REQUEST_FAILED}{result.error}]"
+            for batch in answered
+            for result in batch
+        }
         return [texts.get(str(index), "") for index in range(len(prompts))]
 
     def generate(prompts: list[str]) -> list[str]:

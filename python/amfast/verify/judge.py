@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from amfast.errors import InputError
-from amfast.generate.judge import Generate
+from amfast.generate.judge import REQUEST_FAILED, Generate
 from amfast.verify.answer import split_response
 
 JUDGE_PROMPT = """You are grading a math answer. Decide whether the candidate's final answer is \
@@ -40,7 +40,11 @@ def parse_judgement(completion: str) -> bool | None:
         False
         >>> parse_judgement("I cannot tell") is None
         True
+        >>> parse_judgement("[request failed: HTTP 404: no such model]") is None
+        True
     """
+    if completion.startswith(REQUEST_FAILED):
+        return None
     parts = split_response(completion)
     if parts.truncated:
         return None
