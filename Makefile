@@ -61,6 +61,8 @@ fmt: $(STAMP) ## Format Python and Rust
 bench: build-release ## Every benchmark against its peer, side by side; see benches/README.md
 	$(PYTHON) scripts/requirements.py bench | xargs -d '\n' $(BIN)/python -m pip install -q
 	$(BIN)/python benches/near_dedup_vs_peers.py
+	$(BIN)/python benches/near_dedup_short_texts.py
+	$(BIN)/python benches/dedup_file_vs_rensa.py
 	$(BIN)/python benches/normalize_vs_python.py
 	$(BIN)/python benches/clean_pipeline.py
 	$(BIN)/python benches/verify_math_vs_math_verify.py
@@ -70,6 +72,8 @@ bench: build-release ## Every benchmark against its peer, side by side; see benc
 	$(BIN)/python benches/sft_vs_trainer.py
 	$(BIN)/python benches/ann_vs_faiss.py
 	$(BIN)/python benches/decontam_vs_python.py
+	$(BIN)/python benches/decontam_perturbations.py
+	$(BIN)/python benches/verify_real_traces.py
 	$(BIN)/python benches/embed_vs_sentence_transformers.py
 
 gpu-prepare: $(STAMP) ## Build .gpu/ (abi3 wheel, missing wheels, data) for benches/gpu_check.sh

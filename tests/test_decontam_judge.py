@@ -532,3 +532,40 @@ def test_a_judge_that_cannot_be_reached_is_recorded_as_a_failed_request(
         assert judgement.reply.startswith(REQUEST_FAILED), judgement.reply
         assert judgement.verdict is None
     assert set(found.rule) == {"llm_judge_unparsable"}
+
+
+@pytest.mark.slow
+def test_the_ray_engine_asks_the_judge_from_its_blocks_and_drops_what_the_local_engine_drops(
+    planted: Planted, benchmark_paths: dict[str, Path], judge_server: tuple[str, Path], tmp_path
+) -> None:
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    url, _ = judge_server
+    rows = _rows(planted, "borderline") + _rows(planted, "unrelated")[:60]
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": f"r{row}", "problem": planted.texts[row]}) + "\n" for row in rows)
+    )
+    table = {"benchmarks": [str(path) for path in benchmark_paths.values()]}
+    table |= {"judge": True, "judge_model": "judge", "judge_base_url": [url]}
+    ledgers = {}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        for engine in ("local", "ray"):
+            config = CleanConfig(
+                input=str(source),
+                output=str(tmp_path / engine),
+                text_field="problem",
+                stages=["normalize", "decontam"],
+                plugin_options={"decontam": table},
+                shard_rows=16,  # several blocks, each asking the judge about its own rows
+                engine=engine,
+                progress=False,
+            )
+            ledgers[engine] = read_ledger(clean(config).ledger)
+    finally:
+        ray.shutdown()
+    judged = [d for d in ledgers["ray"].to_pylist() if d["reason"].startswith("llm_judge:")]
+    assert {drop["row_id"] for drop in judged} == {
+        f"r{row}" for row in _rows(planted, "borderline")
+    }
+    assert ledgers["ray"].equals(ledgers["local"])
