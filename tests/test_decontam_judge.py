@@ -293,17 +293,25 @@ def test_confirm_clears_the_fuzzy_flags_the_judge_rejects_and_keeps_exact_ones(
     assert {texts[row] for row in fuzzy} <= asked
 
 
-def test_clean_funnel_counts_judge_flags_by_rule_and_benchmark(
-    planted: Planted, benchmark_paths: dict[str, Path], judge_server: tuple[str, Path], tmp_path
-) -> None:
-    url, _ = judge_server
-    rows = _rows(planted, "borderline") + _rows(planted, "unrelated")[:300]
-    source = tmp_path / "in.jsonl"
+def _clean_input(
+    planted: Planted, rows: list[int], benchmark_paths: dict[str, Path], url: str, folder: Path
+) -> tuple[Path, dict[str, Any]]:
+    """A clean input of these planted rows (ids `r<row>`), a `[decontam]` table with the judge."""
+    source = folder / "in.jsonl"
     source.write_text(
         "".join(json.dumps({"id": f"r{row}", "problem": planted.texts[row]}) + "\n" for row in rows)
     )
     table = {"benchmarks": [str(path) for path in benchmark_paths.values()]}
     table |= {"judge": True, "judge_model": "judge", "judge_base_url": [url]}
+    return source, table
+
+
+def test_clean_funnel_counts_judge_flags_by_rule_and_benchmark(
+    planted: Planted, benchmark_paths: dict[str, Path], judge_server: tuple[str, Path], tmp_path
+) -> None:
+    url, _ = judge_server
+    rows = _rows(planted, "borderline") + _rows(planted, "unrelated")[:300]
+    source, table = _clean_input(planted, rows, benchmark_paths, url, tmp_path)
     config = CleanConfig(
         input=str(source),
         output=str(tmp_path / "out"),
@@ -541,12 +549,7 @@ def test_the_ray_engine_asks_the_judge_from_its_blocks_and_drops_what_the_local_
     ray = pytest.importorskip("ray", reason="the ray extra is not installed")
     url, _ = judge_server
     rows = _rows(planted, "borderline") + _rows(planted, "unrelated")[:60]
-    source = tmp_path / "in.jsonl"
-    source.write_text(
-        "".join(json.dumps({"id": f"r{row}", "problem": planted.texts[row]}) + "\n" for row in rows)
-    )
-    table = {"benchmarks": [str(path) for path in benchmark_paths.values()]}
-    table |= {"judge": True, "judge_model": "judge", "judge_base_url": [url]}
+    source, table = _clean_input(planted, rows, benchmark_paths, url, tmp_path)
     ledgers = {}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
