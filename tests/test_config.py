@@ -11,6 +11,7 @@ import pytest
 
 from amfast.config import (
     add_config_flags,
+    build_config,
     load_config,
     options_from,
     require,
@@ -194,3 +195,22 @@ def test_help_shows_every_default() -> None:
     text = parser.format_help()
     assert "width (default: 3)" in text
     assert "--chunk-rows" not in text  # deprecated spellings are accepted, not advertised
+
+
+def test_options_inside_options_are_flat_settings_too() -> None:
+    # SemanticOptions holds an EmbeddingModel: `--model` and `--embedding-backend` reach it.
+    from amfast.dedup.config import DedupConfig
+    from amfast.dedup.files import SemanticOptions
+    from amfast.embed import EmbeddingModel
+
+    required = {"input": "in.jsonl", "output": "out.jsonl", "text_field": "problem"}
+    flat = {**required, "model": "/models/bge", "embedding_backend": "onnx", "nprobe": 8}
+    config = build_config(DedupConfig, flat)
+    assert config.semantic.embedding_model == EmbeddingModel("/models/bge", "onnx")
+    assert config.semantic.nprobe == 8
+    base = SemanticOptions(nprobe=4, embedding_model=EmbeddingModel("/models/e5"))
+    config = build_config(DedupConfig, {**required, "semantic": base, "embedding_backend": "onnx"})
+    assert config.semantic.embedding_model == EmbeddingModel("/models/e5", "onnx")
+    assert config.semantic.nprobe == 4
+    with pytest.raises(InputError, match=r"--nprobe \(key 'nprobe'\) is 0"):
+        build_config(DedupConfig, {**required, "nprobe": 0})

@@ -435,16 +435,22 @@ def build_config(config_class: type[C], values: Mapping[str, Any]) -> C:
     """`config_class` from `{setting: value}` (flat names), options objects built whole.
 
     A value under an options field's own name (`normalize=NormalizeOptions(...)`) is the base
-    its flat settings are applied to.
+    its flat settings are applied to. Options objects may hold options objects of their own
+    (`SemanticOptions.embedding_model`): their settings are flat names too.
 
     Raises:
         InputError: A required setting is missing, or a value breaks a rule of the class
             (the message names the flag and the key).
     """
+    return _build(config_class, values, "")
+
+
+def _build(config_class: type[C], values: Mapping[str, Any], prefix: str) -> C:
+    """`build_config` of an options object whose flat names carry `prefix` outside it."""
     settings = settings_of(config_class)
     nested = _options_fields(config_class)
     missing = [
-        setting.name
+        prefix + setting.name
         for setting in settings.values()
         if setting.default is dataclasses.MISSING and setting.name not in values
     ]
@@ -455,30 +461,38 @@ def build_config(config_class: type[C], values: Mapping[str, Any]) -> C:
     for setting in settings.values():
         if len(setting.path) == 1 and setting.name in values:
             arguments[setting.name] = values[setting.name]
-    for field_name, (options_class, prefix) in nested.items():
+    for field_name, (options_class, inner_prefix) in nested.items():
         inner = {
-            setting.path[1]: values[setting.name]
+            setting.name.removeprefix(inner_prefix): values[setting.name]
             for setting in settings.values()
-            if setting.path[0] == field_name and setting.name in values
+            if setting.path[0] == field_name and len(setting.path) > 1 and setting.name in values
         }
         # A top-level setting shadowing an options field sets it when given.
         for name in settings_of(options_class):
-            shadowed = settings.get(prefix + name)
+            shadowed = settings.get(inner_prefix + name)
             given = arguments.get(name)
             if shadowed is not None and shadowed.path == (name,) and given is not None:
                 inner.setdefault(name, given)
         base = values.get(field_name)
-        try:
-            if base is not None:
-                arguments[field_name] = dataclasses.replace(base, **inner)
-            elif inner:
-                arguments[field_name] = options_class(**inner)
-        except ValueError as error:
-            raise _named(error, prefix) from error
+        if base is not None:
+            inner = {**_flat_values(base), **inner}
+        if inner:
+            arguments[field_name] = _build(options_class, inner, prefix + inner_prefix)
     try:
         return config_class(**arguments)
     except ValueError as error:
-        raise _named(error, "") from error
+        raise _named(error, prefix) from error
+
+
+def _flat_values(options: Any) -> dict[str, Any]:  # noqa: ANN401 - any options object
+    """The settings of an options object by flat name (what `_build` rebuilds it from)."""
+    flat = {}
+    for name, setting in settings_of(type(options)).items():
+        value = options
+        for step in setting.path:
+            value = getattr(value, step)
+        flat[name] = value
+    return flat
 
 
 def _named(error: ValueError, prefix: str) -> InputError:

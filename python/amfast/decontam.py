@@ -38,7 +38,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -46,13 +46,7 @@ import numpy.typing as npt
 from amfast import _core
 from amfast.benchmarks import Benchmark, load_benchmark
 from amfast.config import fraction, positive, require, with_overrides
-from amfast.embed import (
-    EMBEDDING_BACKEND_HELP,
-    Embedder,
-    EmbeddingBackend,
-    embed_texts,
-    load_embedder,
-)
+from amfast.embed import Embedder, EmbeddingBackend, EmbeddingModel, embed_texts, load_embedder
 from amfast.errors import InputError
 from amfast.generate.judge import Generate, JudgeOptions
 from amfast.io import DroppedInfo, file_format, iter_text_batches, write_split
@@ -183,13 +177,7 @@ class DecontamConfig:
         default=None,
         metadata={"help": "JSONL of every question put to the LLM judge, with its reply"},
     )
-    model: str | None = field(
-        default=None, metadata={"help": "sentence-transformers directory (default MiniLM-L6)"}
-    )
-    embedding_backend: EmbeddingBackend = field(
-        default="auto",
-        metadata={"help": EMBEDDING_BACKEND_HELP},
-    )
+    embedding_model: EmbeddingModel = field(default_factory=EmbeddingModel)
     decontam: DecontamOptions = field(default_factory=DecontamOptions)
     llm_judge: JudgeOptions = field(default_factory=JudgeOptions)
     normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
@@ -502,6 +490,8 @@ class _DecontamStage:
     name: str = "decontam"
     judge: dict[str, Any] | None = None
     """`JudgeOptions` fields when the LLM judge is on (plain values: the stage travels to Ray)."""
+    embedding_model: EmbeddingModel = field(default_factory=EmbeddingModel)
+    """The embedding rule's model (used when `embedding_threshold` is set)."""
 
     def params(self) -> dict[str, Any]:
         options = dict(self.options)
@@ -509,6 +499,9 @@ class _DecontamStage:
             # Without the judge its bands decide nothing: earlier runs' markers stay valid.
             for key in [key for key in options if key.startswith("judge_")]:
                 del options[key]
+        if options.get("embedding_threshold") is not None:
+            # The model decides the vectors; the backend does not (cosine >= 0.9999 per row).
+            options["model"] = self.embedding_model.model
         return {"benchmarks": list(self.benchmark_paths), **options, **(self.judge or {})}
 
     def benchmarks(self) -> list[Benchmark]:
@@ -521,8 +514,16 @@ class _DecontamStage:
         benchmarks = context.cache.get(BENCHMARKS_CACHE_KEY) or self.benchmarks()
         texts = frame.column("text").to_pylist()
         judge = JudgeOptions(**self.judge).generate_function() if self.judge else None
+        embedder = None
+        if self.options.get("embedding_threshold") is not None:
+            embedder = self.embedding_model.load(num_threads=context.num_threads)
         result = find_contamination(
-            texts, benchmarks, judge=judge, num_threads=context.num_threads, **self.options
+            texts,
+            benchmarks,
+            judge=judge,
+            embedder=embedder,
+            num_threads=context.num_threads,
+            **self.options,
         )
         positions = np.flatnonzero(result.flagged).astype(np.int64)
         # The funnel counts reasons, so the item (one per row) goes to the ledger's detail,
@@ -549,7 +550,8 @@ def clean_stage(options: dict[str, Any]) -> _DecontamStage:
 
     Keys: `benchmarks` (benchmark files, required), any `find_contamination` option
     (`ngram`, `min_overlap`, `min_item_fraction`, `min_exact_words`, `exact`,
-    `embedding_threshold`, `cache_dir`, the `content*` and `judge_*` band settings), and the
+    `embedding_threshold`, `cache_dir`, the `content*` and `judge_*` band settings), the
+    embedding rule's `model` and `embedding_backend` (as `amfast decontam`'s), and the
     LLM judge's `JudgeOptions` (`judge`, `judge_model`, `judge_backend`, `judge_base_url`,
     `judge_max_tokens`). A flagged row's reason is `rule:benchmark` (what the funnel counts,
     `llm_judge:math500` for the judge's); the matched item is its ledger `detail`, with the
@@ -564,23 +566,37 @@ def clean_stage(options: dict[str, Any]) -> _DecontamStage:
         raise InputError('[decontam] needs `benchmarks = ["path/to/math500.jsonl", ...]`')
     judge_keys = {field.name for field in dataclasses.fields(JudgeOptions)}
     judge_settings = {key: settings.pop(key) for key in judge_keys & set(settings)}
+    model_keys = {field.name for field in dataclasses.fields(EmbeddingModel)}
+    model_settings = {key: settings.pop(key) for key in model_keys & set(settings)}
     allowed = {field.name for field in dataclasses.fields(DecontamOptions)}
     unknown = sorted(set(settings) - allowed)
     if unknown:
-        known = sorted(allowed | judge_keys)
+        known = sorted(allowed | judge_keys | model_keys)
         raise InputError(f"[decontam] unknown keys {unknown}; known: {known}")
     try:
         settings = DecontamOptions(**settings).as_kwargs()
         judge = JudgeOptions(**judge_settings)
+        embedding_model = EmbeddingModel(**model_settings)
     except ValueError as error:
         raise InputError(f"[decontam] {error}") from error
+    backends = get_args(EmbeddingBackend)
+    if embedding_model.embedding_backend not in backends:
+        raise InputError(
+            f"[decontam] embedding_backend must be one of {list(backends)}, "
+            f"got {embedding_model.embedding_backend!r}"
+        )
     if settings["judge_confirm"] and not judge.judge:
         raise InputError("[decontam] judge_confirm is true but the judge is off (judge = true)")
     for path in paths:
         if not Path(path).is_file():
             raise InputError(f"[decontam] benchmark {path}: no such file")
     judge_fields = dataclasses.asdict(judge) if judge.judge else None
-    return _DecontamStage(tuple(str(p) for p in paths), settings, judge=judge_fields)
+    return _DecontamStage(
+        tuple(str(p) for p in paths),
+        settings,
+        judge=judge_fields,
+        embedding_model=embedding_model,
+    )
 
 
 __all__ = [

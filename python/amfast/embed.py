@@ -35,6 +35,7 @@ import os
 import uuid
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast, runtime_checkable
 
@@ -275,6 +276,26 @@ def _read_vectors(path: Path, column: str | None) -> npt.NDArray[Any]:
     width = values.type.list_size
     flat: npt.NDArray[Any] = np.asarray(values.flatten().to_numpy(zero_copy_only=False))
     return flat.reshape(-1, width)
+
+
+@dataclass(frozen=True)
+class EmbeddingModel:
+    """Which model embeds texts, and on which backend.
+
+    Its fields are the `model` and `embedding_backend` keys and flags of every command that
+    embeds (`amfast dedup --method semantic`, `amfast decontam`, clean's `[decontam]` table).
+    """
+
+    model: str | None = field(
+        default=None, metadata={"help": "sentence-transformers directory (default MiniLM-L6)"}
+    )
+    embedding_backend: EmbeddingBackend = field(
+        default="auto", metadata={"help": EMBEDDING_BACKEND_HELP}
+    )
+
+    def load(self, **settings: Any) -> Embedder:  # noqa: ANN401 - load_embedder's keywords
+        """The embedder; `settings` are `load_embedder`'s (`device`, `num_threads`...)."""
+        return load_embedder(self.model, embedding_backend=self.embedding_backend, **settings)
 
 
 def load_embedder(

@@ -122,3 +122,37 @@ def test_semantic_stage_keeps_one_of_each_paraphrase_group(tmp_path: Path) -> No
     assert [(row["row_id"], row["kept_row_id"]) for row in ledger] == [("b", "a")]
     assert ledger[0]["reason"] == "semantic_duplicate"
     assert ledger[0]["score"] >= 0.95
+
+
+def test_decontam_embedding_rule_uses_the_model_its_table_or_flag_names(
+    tmp_path: Path, benchmarks_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before, clean ignored [decontam] model: the embedding rule ran MiniLM whatever it said.
+    from amfast.cli.main import main
+    from amfast.embed import default_model_path
+
+    pytest.importorskip("openvino")
+    source = _write(tmp_path / "in.jsonl", _rows(benchmarks_dir)[35:50])
+    math500 = benchmarks_dir / "eval" / "math500.jsonl"
+    missing = tmp_path / "no-such-model"
+    config = tmp_path / "clean.toml"
+    table = f'[decontam]\nbenchmarks = ["{math500}"]\nembedding_threshold = 0.98\n'
+    config.write_text('stages = ["normalize", "decontam"]\n' + table + f'model = "{missing}"\n')
+    argv = ["clean", str(source), "--text-field", "problem", "--no-progress"]
+    assert main([*argv, "-o", str(tmp_path / "a"), "--config", str(config)]) == 2
+    assert str(missing) in capsys.readouterr().err
+    flags = ["--stages", "normalize,decontam", "--benchmark", str(math500)]
+    flags += ["--decontam-embedding-threshold", "0.98"]
+    assert main([*argv, "-o", str(tmp_path / "b"), *flags, "--decontam-model", str(missing)]) == 2
+    assert str(missing) in capsys.readouterr().err
+    # A real model directory, on the backend the table names: the copies go, by any rule.
+    model = default_model_path()
+    config.write_text(
+        'stages = ["normalize", "decontam"]\n'
+        + table
+        + f'model = "{model}"\nembedding_backend = "openvino"\n'
+    )
+    assert main([*argv, "-o", str(tmp_path / "c"), "--config", str(config)]) == 0
+    dropped = {row["row_id"] for row in read_ledger(tmp_path / "c" / "dropped.parquet").to_pylist()}
+    assert {f"copy/{i}" for i in range(5)} <= dropped
+    assert not {row_id for row_id in dropped if row_id.startswith("gsm/")}

@@ -3,7 +3,7 @@
 A TOML file holds the settings at its top level or in a `[clean]` table. Normalization and
 MinHash settings are options objects declared once (`NormalizeOptions`, `MinHashOptions`), so
 their flags and keys are the same as `amfast dedup`'s. Decontamination reads the `[decontam]`
-table that `amfast decontam` reads too (`benchmarks`, the rule settings and the LLM judge's;
+table that `amfast decontam` reads too (`benchmarks`, the rule settings, the embedding model and the LLM judge's;
 that command's input/output keys are not clean's), or the flags `--benchmark` and
 `--decontam-<setting>` (`--decontam-judge-model`).
 `[semantic_dedup]` is handed to its module as it is.
@@ -25,6 +25,7 @@ from amfast.config import check_values, positive, read_toml, require, settings_o
 from amfast.decontam import DecontamConfig, DecontamOptions
 from amfast.dedup.near import MinHashOptions
 from amfast.dedup.stages import ExactDedupStage, NearDedupStage, NormalizeStage
+from amfast.embed import EmbeddingModel
 from amfast.errors import InputError
 from amfast.filters import FILTER_NAMES, FilterOptions, FilterStage
 from amfast.generate.judge import JudgeOptions
@@ -123,6 +124,10 @@ class CleanConfig:
     )
     decontam: DecontamOptions = field(
         default_factory=DecontamOptions, metadata={"prefix": "decontam_"}
+    )
+    # decontam's embedding model (flags --decontam-model, --decontam-embedding-backend)
+    decontam_embedding_model: EmbeddingModel = field(
+        default_factory=EmbeddingModel, metadata={"prefix": "decontam_"}
     )
     # decontam's LLM judge (flags --decontam-judge, --decontam-judge-model ...)
     decontam_llm_judge: JudgeOptions = field(
@@ -237,6 +242,7 @@ class CleanConfig:
                     "benchmarks": list(self.benchmarks),
                     **self.decontam.as_kwargs(),
                     **dataclasses.asdict(self.decontam_llm_judge),
+                    **dataclasses.asdict(self.decontam_embedding_model),
                 }
                 stages.append(plugin_stage(name, table))
             elif name in PLUGINS:
@@ -274,7 +280,8 @@ def read_clean_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     if decontam:
         rules = {key: value for key, value in decontam.items() if key in _DECONTAM_RULES}
         judge = {key: value for key, value in decontam.items() if key in _DECONTAM_JUDGE}
-        only_decontam = set(decontam) - set(rules) - set(judge) - {"benchmarks"}
+        model = {key: value for key, value in decontam.items() if key in _DECONTAM_MODEL}
+        only_decontam = set(decontam) - set(rules) - set(judge) - set(model) - {"benchmarks"}
         unknown = sorted(key for key in only_decontam if key.replace("-", "_") not in _DECONTAM)
         if unknown:
             raise InputError(
@@ -282,8 +289,9 @@ def read_clean_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
             )
         inner = check_values(DecontamOptions, rules, f"{path} [decontam]")
         values |= {f"decontam_{name}": value for name, value in inner.items()}
-        inner = check_values(JudgeOptions, judge, f"{path} [decontam]")
-        values |= {f"decontam_{name}": value for name, value in inner.items()}
+        for options, table in ((JudgeOptions, judge), (EmbeddingModel, model)):
+            inner = check_values(options, table, f"{path} [decontam]")
+            values |= {f"decontam_{name}": value for name, value in inner.items()}
         if "benchmarks" in decontam and "benchmarks" not in values:
             values |= check_values(
                 CleanConfig, {"benchmarks": decontam["benchmarks"]}, f"{path} [decontam]"
@@ -293,4 +301,5 @@ def read_clean_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
 
 _DECONTAM_RULES = frozenset(settings_of(DecontamOptions))
 _DECONTAM_JUDGE = frozenset(settings_of(JudgeOptions))
+_DECONTAM_MODEL = frozenset(settings_of(EmbeddingModel))
 _DECONTAM = frozenset(settings_of(DecontamConfig))

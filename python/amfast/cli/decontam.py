@@ -8,7 +8,6 @@ from typing import Any
 
 from amfast.config import add_config_flags, resolve_config
 from amfast.decontam import Benchmark, DecontamConfig, decontam_file, load_benchmark
-from amfast.embed import load_embedder
 from amfast.errors import InputError
 
 
@@ -53,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"benchmark names repeat: {names}; use NAME=PATH")
     embedder = None
     if config.decontam.embedding_threshold is not None:
-        embedder = load_embedder(config.model, embedding_backend=config.embedding_backend)
+        embedder = config.embedding_model.load()
     judge = config.llm_judge.generate_function() if config.llm_judge.judge else None
     result = decontam_file(
         config.input,

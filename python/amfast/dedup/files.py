@@ -31,14 +31,7 @@ from amfast.dedup.semantic import (
     priority_rank,
     semantic_duplicates,
 )
-from amfast.embed import (
-    EMBEDDING_BACKEND_HELP,
-    Embedder,
-    EmbeddingBackend,
-    PrecomputedEmbeddings,
-    embed_texts,
-    load_embedder,
-)
+from amfast.embed import Embedder, EmbeddingModel, PrecomputedEmbeddings, embed_texts
 from amfast.errors import InputError, InvalidRowError
 from amfast.io import (
     DEFAULT_BATCH_SIZE,
@@ -59,9 +52,8 @@ class SemanticOptions:
     """Options of `method="semantic"`; the same names are `amfast dedup` flags.
 
     Attributes:
-        model: sentence-transformers model directory (None: all-MiniLM-L6-v2, offline).
-        embedding_backend: "openvino", "onnx" (onnxruntime), "sentence-transformers", or
-            "auto" (see `amfast.embed.resolve_backend`).
+        embedding_model: `model` (sentence-transformers directory; None: all-MiniLM-L6-v2,
+            offline) and `embedding_backend` (see `amfast.embed.resolve_backend`).
         embeddings: Precomputed vectors (`.npy`, or Parquet/Arrow with `embeddings_column`),
             one row per input row; replaces `model`.
         embeddings_column: Vector column of a Parquet/Arrow `embeddings` file.
@@ -82,13 +74,7 @@ class SemanticOptions:
         embed_batch_size: Texts per model forward pass.
     """
 
-    model: str | None = field(
-        default=None, metadata={"help": "sentence-transformers directory (default MiniLM-L6)"}
-    )
-    embedding_backend: EmbeddingBackend = field(
-        default="auto",
-        metadata={"help": EMBEDDING_BACKEND_HELP},
-    )
+    embedding_model: EmbeddingModel = field(default_factory=EmbeddingModel)
     embeddings: str | None = field(
         default=None, metadata={"help": "precomputed vectors (.npy / Parquet / Arrow)"}
     )
@@ -146,12 +132,7 @@ class SemanticOptions:
         """The embedder these options name."""
         if self.embeddings is not None:
             return PrecomputedEmbeddings(self.embeddings, column=self.embeddings_column)
-        return load_embedder(
-            self.model,
-            embedding_backend=self.embedding_backend,
-            device=self.device,
-            batch_size=self.embed_batch_size,
-        )
+        return self.embedding_model.load(device=self.device, batch_size=self.embed_batch_size)
 
 
 @dataclass(frozen=True)
