@@ -3,9 +3,9 @@
 A TOML file holds the settings at its top level or in a `[clean]` table. Normalization and
 MinHash settings are options objects declared once (`NormalizeOptions`, `MinHashOptions`), so
 their flags and keys are the same as `amfast dedup`'s. Decontamination reads the `[decontam]`
-table that `amfast decontam` reads too (`benchmarks`, the rule settings, the embedding model and the LLM judge's;
-that command's input/output keys are not clean's), or the flags `--benchmark` and
-`--decontam-<setting>` (`--decontam-judge-model`).
+table that `amfast decontam` reads too (`benchmarks`, the rule settings, the embedding model
+and the LLM judge's; that command's input/output keys are not clean's), or the flags
+`--benchmark` and `--decontam-<setting>` (`--decontam-model`, `--decontam-judge-model`).
 `[semantic_dedup]` is handed to its module as it is.
 """
 
