@@ -38,7 +38,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -46,7 +46,7 @@ import numpy.typing as npt
 from amfast import _core
 from amfast.benchmarks import Benchmark, load_benchmark
 from amfast.config import fraction, positive, require, with_overrides
-from amfast.embed import Embedder, EmbeddingBackend, EmbeddingModel, embed_texts, load_embedder
+from amfast.embed import Embedder, EmbeddingModel, embed_texts, load_embedder
 from amfast.errors import InputError
 from amfast.generate.judge import Generate, JudgeOptions
 from amfast.io import DroppedInfo, file_format, iter_text_batches, write_split
@@ -579,12 +579,6 @@ def clean_stage(options: dict[str, Any]) -> _DecontamStage:
         embedding_model = EmbeddingModel(**model_settings)
     except ValueError as error:
         raise InputError(f"[decontam] {error}") from error
-    backends = get_args(EmbeddingBackend)
-    if embedding_model.embedding_backend not in backends:
-        raise InputError(
-            f"[decontam] embedding_backend must be one of {list(backends)}, "
-            f"got {embedding_model.embedding_backend!r}"
-        )
     if settings["judge_confirm"] and not judge.judge:
         raise InputError("[decontam] judge_confirm is true but the judge is off (judge = true)")
     for path in paths:

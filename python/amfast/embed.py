@@ -37,7 +37,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast, runtime_checkable
+from typing import Any, Literal, Protocol, cast, get_args, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +46,7 @@ import pyarrow.ipc
 import pyarrow.parquet as pq
 
 from amfast import _core
+from amfast.config import require
 from amfast.errors import InputError
 from amfast.outputs import write_text_atomically
 
@@ -292,6 +293,11 @@ class EmbeddingModel:
     embedding_backend: EmbeddingBackend = field(
         default="auto", metadata={"help": EMBEDDING_BACKEND_HELP}
     )
+
+    def __post_init__(self) -> None:
+        backends = list(get_args(EmbeddingBackend))
+        backend = self.embedding_backend
+        require(backend in backends, "embedding_backend", backend, f"one of {backends}")
 
     def load(self, **settings: Any) -> Embedder:  # noqa: ANN401 - load_embedder's keywords
         """The embedder; `settings` are `load_embedder`'s (`device`, `num_threads`...)."""

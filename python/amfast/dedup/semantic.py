@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -35,7 +35,7 @@ import numpy.typing as npt
 from amfast import _core
 from amfast.dedup.exact import RepresentativeMap, as_priority
 from amfast.dedup.near import Keep, number_keys
-from amfast.embed import Embedder, EmbeddingBackend
+from amfast.embed import Embedder, EmbeddingModel
 from amfast.errors import InputError
 from amfast.normalize import TextColumn
 
@@ -493,16 +493,15 @@ class _SemanticStage:
     """`amfast clean`'s semantic dedup step (see `clean_stage`)."""
 
     threshold: float
-    model: str | None
     cache_dir: str | None
     number_guard: bool = True
-    embedding_backend: EmbeddingBackend = "auto"
+    embedding_model: EmbeddingModel = field(default_factory=EmbeddingModel)
     name: str = "semantic_dedup"
 
     def params(self) -> dict[str, Any]:
         return {
             "threshold": self.threshold,
-            "model": self.model,
+            "model": self.embedding_model.model,
             "number_guard": self.number_guard,
             # Not the backend: all give the same vectors (cosine >= 0.9999 per row).
         }
@@ -515,11 +514,7 @@ class _SemanticStage:
 
     def embedder(self, num_threads: int | None = None) -> Embedder:
         """The model on the configured backend (load once, embed many blocks)."""
-        from amfast.embed import load_embedder
-
-        return load_embedder(
-            self.model, embedding_backend=self.embedding_backend, num_threads=num_threads
-        )
+        return self.embedding_model.load(num_threads=num_threads)
 
     def embed(self, texts: list[str], embedder: Embedder | None = None) -> npt.NDArray[Any]:
         """The embeddings of `texts` (row by row: engines may embed blocks separately)."""
@@ -585,16 +580,12 @@ def clean_stage(options: dict[str, Any]) -> _SemanticStage:
         raise InputError(
             f"[semantic_dedup] number_guard must be true or false, got {number_guard!r}"
         )
-    backend = settings.get("embedding_backend", "auto")
-    if backend not in get_args(EmbeddingBackend):
-        raise InputError(
-            f"[semantic_dedup] embedding_backend must be one of {list(get_args(EmbeddingBackend))}"
-            f", got {backend!r}"
+    try:
+        embedding_model = EmbeddingModel(
+            settings.get("model"), settings.get("embedding_backend", "auto")
         )
+    except ValueError as error:
+        raise InputError(f"[semantic_dedup] {error}") from error
     return _SemanticStage(
-        threshold,
-        settings.get("model"),
-        settings.get("cache_dir"),
-        number_guard,
-        embedding_backend=backend,
+        threshold, settings.get("cache_dir"), number_guard, embedding_model=embedding_model
     )
