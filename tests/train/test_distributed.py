@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch.distributed as dist
 
@@ -91,9 +93,14 @@ def test_killed_run_resumes_on_the_uninterrupted_loss_curve(
     deadline = time.monotonic() + 300
     while not first.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)  # the launcher and both ranks, mid-run
+    # torchrun starts each rank in a session of its own: killing the launcher's group must
+    # still end them (they die with their agent), or they write checkpoints next to the resume.
+    ranks = psutil.Process(process.pid).children(recursive=True)
+    os.killpg(process.pid, signal.SIGKILL)  # the launcher and torchrun's agent, mid-run
     process.wait()
     log.close()
+    _, alive = psutil.wait_procs(ranks, timeout=60)
+    assert not alive, f"processes outlived their launcher: {[p.pid for p in alive]}"
     assert first.exists(), (tmp_path / "killed.log").read_text()[-4000:]
     finished = sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*"))
     assert f"step-{STEPS:08d}" not in finished, "the run finished before it could be killed"
@@ -109,3 +116,21 @@ def test_killed_run_resumes_on_the_uninterrupted_loss_curve(
     assert _losses(tmp_path) == pytest.approx(_losses(two_process_run), rel=1e-6)
     kept = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert kept == [f"step-{STEPS - 2:08d}", f"step-{STEPS:08d}"]
+
+
+def test_a_finished_run_started_again_resumes_at_its_end_and_exits_cleanly(
+    two_process_run: Path, tiny_model: Path, am_data: Path, tmp_path: Path
+) -> None:
+    # The same command run twice (a scheduler retry, a user): nothing left to train.
+    output = tmp_path / "again"
+    shutil.copytree(two_process_run, output)
+    before = _losses(output)
+    again = subprocess.run(
+        [*_command(tiny_model, am_data, output), "--master-port", _free_port()],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert f"resuming from {output / 'checkpoints' / f'step-{STEPS:08d}'}" in again.stderr
+    assert _losses(output) == before

@@ -130,6 +130,7 @@ def train(config: SftConfig) -> TrainResult:
         torch.cuda.set_device(device)
     backend = "cpu:gloo,cuda:nccl" if use_cuda else "gloo"
     if "RANK" in os.environ:
+        _die_with_the_launcher()
         dist.init_process_group(backend, device_id=device if use_cuda else None)
     else:  # a world of one, without torchrun
         store = dist.HashStore()  # type: ignore[attr-defined]  # public, but not in __all__
@@ -577,6 +578,25 @@ def _trained_end_token(tokenizer: Any, config: SftConfig) -> str | None:  # noqa
     except (DroppedSample, InputError):
         return None
     return str(tokenizer.convert_ids_to_tokens(int(encoded.input_ids[-1])))
+
+
+def _die_with_the_launcher() -> None:
+    """Ends this rank when the process that started it (torchrun's agent) dies.
+
+    torchrun starts each rank in a session of its own, so killing the launcher's process group
+    (kill -9, the OOM killer, a preempted job) would leave the ranks training and writing
+    checkpoints next to the run that resumes them. Linux only (`PR_SET_PDEATHSIG`).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the launcher died before the signal was armed
+        os._exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:
