@@ -110,9 +110,9 @@ FRAME_COLUMNS = [field.name for field in FRAME_SCHEMA if field.name != "priority
 KEY = "_priority_key_"
 """Prefix of the priority key columns of a block (`_priority_key_0` is the least significant)."""
 TIMING_ROW = -1
+"""`row` of the one line per stage and block that carries the stage's seconds (as `score`)."""
 CELL_TASKS_PER_WORKER = 4
 """Semantic cell groups per task slot: smaller tasks even out cells of uneven cost."""
-"""`row` of the one line per stage and block that carries the stage's seconds (as `score`)."""
 
 
 def require_ray() -> ModuleType:
