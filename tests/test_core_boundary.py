@@ -19,7 +19,7 @@ import pytest
 import amfast.errors
 from amfast import _core, normalize
 from amfast.decontam import DecontamOptions
-from amfast.dedup import NearDuplicateIndex, exact_duplicates, near_duplicates
+from amfast.dedup import GraphOptions, NearDuplicateIndex, exact_duplicates, near_duplicates
 from amfast.errors import AmfastError, AmfastInternalError, InputError, InvalidRowError
 
 # Every entry point that takes a text column, called on one column.
@@ -435,4 +435,4 @@ def test_curation_entry_points_name_the_bad_row(call):
 def test_a_lone_bad_embedding_row_is_an_error_for_both_methods(method, rows, reason):
     embeddings = np.array(rows, np.float32)
     with pytest.raises(InvalidRowError, match=rf"^row 0: embedding .*{reason}"):
-        _core.similarity_graph(embeddings, method=method)
+        _core.similarity_graph(embeddings, GraphOptions(method=method))

@@ -8,6 +8,7 @@ import numpy.typing as npt
 
 from amfast.decontam import DecontamOptions
 from amfast.dedup.near import MinHashOptions
+from amfast.dedup.semantic import GraphOptions
 from amfast.normalize import NormalizeOptions
 
 __version__: str
@@ -189,22 +190,15 @@ class NgramCounter:
 
 def similarity_graph(
     embeddings: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    options: GraphOptions,
     *,
     threshold: float = 0.95,
-    method: Literal["clustered", "hnsw", "exact"] = "clustered",
-    k: int = 32,
-    connectivity: int = 16,
-    expansion_add: int = 128,
-    expansion_search: int = 128,
-    quantization: Literal["f32", "f16", "bf16", "i8"] = "f16",
-    nprobe: int = 32,
-    probe_margin: float | None = None,
-    cells: int | None = None,
     num_threads: int | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Every pair of rows with exact cosine >= threshold: `(left, right, cosine)`, left < right.
 
-    `embeddings` is a C-contiguous `(N, d)` float32 or float16 array, borrowed read-only.
+    `embeddings` is a C-contiguous `(N, d)` float32 or float16 array, borrowed read-only;
+    `options` is read attribute by attribute (`amfast.dedup.GraphOptions`).
     `method="clustered"` trains `cells` spherical k-means cells (None: 2·√N of the unique
     rows) on a sample and compares every row exactly with the rows of its nearest cell and of
     each further cell whose centroid cosine is within `probe_margin` of the nearest's (at most
@@ -228,11 +222,9 @@ class CellPlanArrays(TypedDict):
 
 def plan_cells(
     embeddings: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+    options: GraphOptions,
     *,
     threshold: float = 0.95,
-    nprobe: int = 32,
-    probe_margin: float | None = None,
-    cells: int | None = None,
     assign: Callable[
         [npt.NDArray[np.int64], npt.NDArray[np.float32], int, float],
         tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]],

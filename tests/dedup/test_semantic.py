@@ -12,7 +12,13 @@ import pytest
 
 from amfast.cli.main import main
 from amfast.dedup import priority_rank, semantic_duplicates, similarity_graph
-from amfast.dedup.semantic import SimilarityGraph, assign_cells, cell_pairs, plan_cells
+from amfast.dedup.semantic import (
+    GraphOptions,
+    SimilarityGraph,
+    assign_cells,
+    cell_pairs,
+    plan_cells,
+)
 from amfast.embed import (
     CACHE_LAYOUT,
     EmbeddingCache,
@@ -417,3 +423,20 @@ def test_cli_semantic_dedup_with_precomputed_embeddings(tmp_path, graph_flags):
     dropped = json.loads((tmp_path / "dropped.jsonl").read_text())
     assert (dropped["row_id"], dropped["dup_of"]) == (0, 1)
     assert dropped["similarity"] == pytest.approx(0.9992, abs=1e-3)
+
+
+def test_graph_options_are_one_object_and_keywords_override_single_fields():
+    vectors = families_near_the_cut(rows=1_200)
+    exact = similarity_graph(vectors, threshold=0.9, method="exact")
+    options = GraphOptions(method="exact", nprobe=4)
+    np.testing.assert_array_equal(
+        similarity_graph(vectors, options, threshold=0.9).left, exact.left
+    )
+    # A keyword overrides the object's field: the clustered graph is a subset of the exact one.
+    clustered = similarity_graph(vectors, options, threshold=0.9, method="clustered")
+    assert clustered.pairs() <= exact.pairs()
+    assert clustered.pairs() == similarity_graph(vectors, threshold=0.9, nprobe=4).pairs()
+    with pytest.raises(TypeError, match=r"unknown GraphOptions settings \['nprobes'\]"):
+        similarity_graph(vectors, threshold=0.9, nprobes=4)
+    with pytest.raises(ValueError, match='unknown method "ivf"; use clustered, hnsw or exact'):
+        similarity_graph(vectors, threshold=0.9, method="ivf")

@@ -12,6 +12,7 @@ from amfast.dedup.near import (
 )
 from amfast.dedup.semantic import (
     CellPlan,
+    GraphOptions,
     SemanticDuplicates,
     SimilarityGraph,
     assign_cells,
@@ -25,6 +26,7 @@ from amfast.dedup.semantic import (
 __all__ = [
     "CellPlan",
     "ExactDuplicates",
+    "GraphOptions",
     "MinHashOptions",
     "NearDuplicateIndex",
     "NearDuplicates",

@@ -24,13 +24,14 @@ from amfast.dedup.near import (
     NearDuplicates,
     with_settings,
 )
-from amfast.dedup.semantic import Method as GraphMethod
 from amfast.dedup.semantic import (
+    GraphOptions,
     Quantization,
     SemanticDuplicates,
     priority_rank,
     semantic_duplicates,
 )
+from amfast.dedup.semantic import Method as GraphMethod
 from amfast.embed import Embedder, EmbeddingModel, PrecomputedEmbeddings, embed_texts
 from amfast.errors import InputError, InvalidRowError
 from amfast.io import (
@@ -127,6 +128,17 @@ class SemanticOptions:
             "a number >= 0",
         )
         require(self.embed_batch_size >= 1, "embed_batch_size", self.embed_batch_size, ">= 1")
+
+    def graph_options(self) -> GraphOptions:
+        """The similarity graph's settings among these options."""
+        return GraphOptions(
+            method=self.graph_method,
+            nprobe=self.nprobe,
+            probe_margin=self.probe_margin,
+            cells=self.cells,
+            k=self.k,
+            quantization=self.quantization,
+        )
 
     def embedder(self) -> Embedder:
         """The embedder these options name."""
@@ -373,12 +385,7 @@ def _semantic_duplicates_of_file(
         keep=options.keep,
         texts=texts,
         number_guard=number_guard,
-        method=options.graph_method,
-        nprobe=options.nprobe,
-        probe_margin=options.probe_margin,
-        cells=options.cells,
-        k=options.k,
-        quantization=options.quantization,
+        graph_options=options.graph_options(),
         num_threads=num_threads,
     )
     return result.representative, result.similarity, "semantic_duplicate", result

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from amfast import _core
+from amfast.config import with_overrides
 from amfast.dedup.exact import RepresentativeMap, as_priority
 from amfast.dedup.near import Keep, number_keys
 from amfast.embed import Embedder, EmbeddingModel
@@ -112,46 +113,64 @@ def _as_embeddings(embeddings: npt.ArrayLike) -> npt.NDArray[Any]:
     return np.ascontiguousarray(array)
 
 
-def similarity_graph(
-    embeddings: npt.ArrayLike,
-    *,
-    threshold: float = 0.95,
-    method: Method = "clustered",
-    k: int = 32,
-    connectivity: int = 16,
-    expansion_add: int = 128,
-    expansion_search: int = 128,
-    quantization: Quantization = "f16",
-    nprobe: int = 32,
-    probe_margin: float | None = None,
-    cells: int | None = None,
-    num_threads: int | None = None,
-) -> SimilarityGraph:
-    """Every pair of rows with exact cosine >= `threshold`.
+@dataclass(frozen=True)
+class GraphOptions:
+    """How the similarity graph finds its pairs: the one declaration of these settings.
 
-    Args:
-        embeddings: `(N, d)` float32 or float16 rows (normalized in Rust; borrowed, not copied,
-            when already C-contiguous float32/float16).
-        threshold: Minimum cosine of an edge.
+    `similarity_graph(vectors, options)`, `plan_cells` and the core take it whole; keywords of
+    those functions override single fields (`similarity_graph(vectors, nprobe=8)`).
+
+    Attributes:
         method: "clustered" (k-means cells + exact products, the batch default), "hnsw"
-            (usearch) or "exact" (blocked product, O(N²); small N, recall checks).
-        k: HNSW neighbours asked per row first; doubled while all are above the threshold.
-        connectivity: HNSW links per node (M).
-        expansion_add: HNSW efConstruction.
-        expansion_search: HNSW efSearch.
-        quantization: HNSW vector storage; every candidate is re-scored in f32.
+            (usearch: new rows against an existing corpus) or "exact" (blocked product, O(N²);
+            small N, recall checks).
         nprobe: Clustered: most cells each row is compared with, its nearest first.
         probe_margin: Clustered: a row is compared with a further cell only when that cell's
             centroid cosine is within this of its nearest cell's (more: higher recall, slower;
             None: 2.5·√((2 - 2·threshold) / d), 0.04 at d = 384 and 0.95; `math.inf`: always
             its `nprobe` nearest).
         cells: Clustered: number of k-means cells (None: 2·√N of the unique rows).
+        k: HNSW neighbours asked per row first; doubled while all are above the threshold.
+        connectivity: HNSW links per node (M).
+        expansion_add: HNSW efConstruction.
+        expansion_search: HNSW efSearch.
+        quantization: HNSW vector storage; every candidate is re-scored in f32.
+    """
+
+    method: Method = "clustered"
+    nprobe: int = 32
+    probe_margin: float | None = None
+    cells: int | None = None
+    k: int = 32
+    connectivity: int = 16
+    expansion_add: int = 128
+    expansion_search: int = 128
+    quantization: Quantization = "f16"
+
+
+def similarity_graph(
+    embeddings: npt.ArrayLike,
+    options: GraphOptions | None = None,
+    *,
+    threshold: float = 0.95,
+    num_threads: int | None = None,
+    **settings: Any,  # noqa: ANN401 - GraphOptions fields
+) -> SimilarityGraph:
+    """Every pair of rows with exact cosine >= `threshold`.
+
+    Args:
+        embeddings: `(N, d)` float32 or float16 rows (normalized in Rust; borrowed, not copied,
+            when already C-contiguous float32/float16).
+        options: How the pairs are found (see `GraphOptions`); the defaults when omitted.
+        threshold: Minimum cosine of an edge.
         num_threads: Worker threads (None: all cores); the clustered and exact graphs are the
             same for any count.
+        **settings: `GraphOptions` fields that override `options` (`method="exact"`).
 
     Raises:
         InvalidRowError: A row is all zeros or not finite (named).
         ValueError: Bad options or shape.
+        TypeError: A keyword that is not a `GraphOptions` field.
 
     Example:
         >>> vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.99, 0.05]], dtype=np.float32)
@@ -161,16 +180,8 @@ def similarity_graph(
     """
     left, right, similarity = _core.similarity_graph(
         _as_embeddings(embeddings),
+        with_overrides(GraphOptions, options, settings),
         threshold=threshold,
-        method=method,
-        k=k,
-        connectivity=connectivity,
-        expansion_add=expansion_add,
-        expansion_search=expansion_search,
-        quantization=quantization,
-        nprobe=nprobe,
-        probe_margin=probe_margin,
-        cells=cells,
         num_threads=num_threads,
     )
     return SimilarityGraph(left, right, similarity)
@@ -258,18 +269,17 @@ def _take_cells(
 
 def plan_cells(
     embeddings: npt.ArrayLike,
+    options: GraphOptions | None = None,
     *,
     threshold: float = 0.95,
-    nprobe: int = 32,
-    probe_margin: float | None = None,
-    cells: int | None = None,
     assign: AssignCells | None = None,
     num_threads: int | None = None,
+    **settings: Any,  # noqa: ANN401 - GraphOptions fields
 ) -> CellPlan:
     """The copies and k-means cells of the clustered graph (see `CellPlan`).
 
-    Arguments as `similarity_graph`'s clustered method. The k-means training (on a sample) and
-    the split of oversized cells run here; every assignment of all rows to the current
+    Arguments as `similarity_graph`'s (its `method` is ignored). The k-means training (on a
+    sample) and the split of oversized cells run here; every assignment of all rows to the current
     centroids is made by `assign(rows, centroids, nprobe, probe_margin)` when given (e.g.
     blocks of rows as Ray tasks calling `assign_cells`), which must return what `assign_cells`
     returns for all `rows`, in order: the plan is then the same as without it.
@@ -282,10 +292,8 @@ def plan_cells(
     """
     found = _core.plan_cells(
         _as_embeddings(embeddings),
+        with_overrides(GraphOptions, options, settings),
         threshold=threshold,
-        nprobe=nprobe,
-        probe_margin=probe_margin,
-        cells=cells,
         assign=assign,
         num_threads=num_threads,
     )
@@ -375,8 +383,9 @@ def semantic_duplicates(
     texts: TextColumn | None = None,
     number_guard: bool = True,
     graph: SimilarityGraph | None = None,
+    graph_options: GraphOptions | None = None,
     num_threads: int | None = None,
-    **graph_options: Any,  # noqa: ANN401 - forwarded to similarity_graph
+    **settings: Any,  # noqa: ANN401 - GraphOptions fields
 ) -> SemanticDuplicates:
     """Groups rows that mean the same and keeps one per group by priority.
 
@@ -390,8 +399,9 @@ def semantic_duplicates(
         number_guard: Never drop a row for one whose multiset of numbers differs (see
             `number_keys`).
         graph: A graph computed before (e.g. at a lower threshold); re-thresholded, not rebuilt.
+        graph_options: How the graph finds its pairs (see `GraphOptions`).
         num_threads: Worker threads (None: all cores).
-        **graph_options: `method`, `nprobe`, `cells`, `k`, ... of `similarity_graph`.
+        **settings: `GraphOptions` fields that override `graph_options` (`method="exact"`).
 
     Example:
         >>> vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.99, 0.05]], dtype=np.float32)
@@ -402,7 +412,7 @@ def semantic_duplicates(
     matrix = _as_embeddings(embeddings)
     if graph is None:
         graph = similarity_graph(
-            matrix, threshold=threshold, num_threads=num_threads, **graph_options
+            matrix, graph_options, threshold=threshold, num_threads=num_threads, **settings
         )
     else:
         graph = graph.above(threshold)

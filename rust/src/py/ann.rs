@@ -20,41 +20,49 @@ type Edges<'py> = (
     Bound<'py, PyArray1<f32>>,
 );
 
-#[pyfunction]
-#[pyo3(signature = (
-    embeddings, *, threshold = 0.95, method = "clustered", k = 32, connectivity = 16,
-    expansion_add = 128, expansion_search = 128, quantization = "f16", nprobe = 32,
-    probe_margin = None, cells = None,
-    num_threads = None
-))]
-#[allow(clippy::too_many_arguments)]
-pub fn similarity_graph<'py>(
-    py: Python<'py>,
-    embeddings: &Bound<'py, PyAny>,
-    threshold: f32,
-    method: &str,
+/// Python's `amfast.dedup.GraphOptions`, read whole (one attribute per field).
+#[derive(FromPyObject)]
+pub struct GraphSettings {
+    method: String,
+    nprobe: usize,
+    probe_margin: Option<f32>,
+    cells: Option<usize>,
     k: usize,
     connectivity: usize,
     expansion_add: usize,
     expansion_search: usize,
-    quantization: &str,
-    nprobe: usize,
-    probe_margin: Option<f32>,
-    cells: Option<usize>,
+    quantization: String,
+}
+
+impl GraphSettings {
+    /// The core's options at `threshold`.
+    fn graph_options(&self, py: Python<'_>, threshold: f32) -> PyResult<GraphOptions> {
+        Ok(GraphOptions {
+            threshold,
+            method: Method::parse(&self.method).map_err(|error| to_pyerr(py, error))?,
+            k: self.k,
+            connectivity: self.connectivity,
+            expansion_add: self.expansion_add,
+            expansion_search: self.expansion_search,
+            quantization: Quantization::parse(&self.quantization)
+                .map_err(|error| to_pyerr(py, error))?,
+            nprobe: self.nprobe,
+            probe_margin: self.probe_margin,
+            cells: self.cells.unwrap_or(0),
+        })
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (embeddings, options, *, threshold = 0.95, num_threads = None))]
+pub fn similarity_graph<'py>(
+    py: Python<'py>,
+    embeddings: &Bound<'py, PyAny>,
+    options: GraphSettings,
+    threshold: f32,
     num_threads: Option<usize>,
 ) -> PyResult<Edges<'py>> {
-    let options = GraphOptions {
-        threshold,
-        method: Method::parse(method).map_err(|error| to_pyerr(py, error))?,
-        k,
-        connectivity,
-        expansion_add,
-        expansion_search,
-        quantization: Quantization::parse(quantization).map_err(|error| to_pyerr(py, error))?,
-        nprobe,
-        probe_margin,
-        cells: cells.unwrap_or(0),
-    };
+    let options = options.graph_options(py, threshold)?;
     let embeddings = Embeddings::extract(embeddings, "embeddings")?;
     let matrix = embeddings.matrix("embeddings")?;
     let graph = run_detached(py, num_threads, || ann::similarity_graph(&matrix, &options))?;
@@ -78,28 +86,16 @@ fn edges(py: Python<'_>, edges: Vec<ann::Edge>) -> Edges<'_> {
 }
 
 #[pyfunction]
-#[pyo3(signature = (
-    embeddings, *, threshold = 0.95, nprobe = 32, probe_margin = None, cells = None,
-    assign = None, num_threads = None
-))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (embeddings, options, *, threshold = 0.95, assign = None, num_threads = None))]
 pub fn plan_cells<'py>(
     py: Python<'py>,
     embeddings: &Bound<'py, PyAny>,
+    options: GraphSettings,
     threshold: f32,
-    nprobe: usize,
-    probe_margin: Option<f32>,
-    cells: Option<usize>,
     assign: Option<Py<PyAny>>,
     num_threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let options = GraphOptions {
-        threshold,
-        nprobe,
-        probe_margin,
-        cells: cells.unwrap_or(0),
-        ..GraphOptions::default()
-    };
+    let options = options.graph_options(py, threshold)?;
     let embeddings = Embeddings::extract(embeddings, "embeddings")?;
     let matrix = embeddings.matrix("embeddings")?;
     // The callback's own exception, raised again as it was once the core has stopped.
