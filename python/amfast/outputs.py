@@ -85,12 +85,15 @@ class AtomicWriter:
         return self.temporary
 
     def __exit__(self, kind: object, error: object, traceback: object) -> None:
-        if error is None:
-            with self.temporary.open("rb+") as handle:
-                os.fsync(handle.fileno())
-            self.temporary.replace(self.path)
-            _fsync_folder(self.path.parent)
-        else:
+        try:
+            if error is None:
+                with self.temporary.open("rb+") as handle:
+                    os.fsync(handle.fileno())
+                self.temporary.replace(self.path)
+                _fsync_folder(self.path.parent)
+        finally:
+            # Also when the commit itself is interrupted (Ctrl-C during the fsync): no temporary
+            # outlives the writer. After the rename there is none left to remove.
             with contextlib.suppress(FileNotFoundError):
                 self.temporary.unlink()
 

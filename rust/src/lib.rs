@@ -35,6 +35,9 @@ use pyo3::prelude::*;
 #[cfg(feature = "python")]
 #[pymodule]
 fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    // numpy's C API is otherwise loaded on the first array a call returns, which runs Python
+    // code mid-job: a Ctrl-C landing there made the numpy crate panic instead of exiting 130.
+    numpy::PyArray1::<u8>::zeros(module.py(), 0, false);
     py::errors::register(module)?;
     module.add_function(wrap_pyfunction!(py::normalize::normalize, module)?)?;
     module.add_function(wrap_pyfunction!(py::dedup::choose_bands, module)?)?;

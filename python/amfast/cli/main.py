@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -60,8 +61,13 @@ def _interrupted(note: str) -> int:
     return EXIT_INTERRUPTED
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the CLI; returns the exit code (see the module docs)."""
+def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """Runs the CLI; returns the exit code (see the module docs).
+
+    `own_process`: this process is the `amfast` command itself (not a caller's), so once the
+    command has returned, a late Ctrl-C is ignored: its outputs are complete, and the exit code
+    must stay the command's instead of a death by SIGINT during interpreter shutdown.
+    """
     try:
         parser = build_parser()
     except KeyboardInterrupt:
@@ -71,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
+        if own_process:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     except AmfastInternalError:
         raise  # a bug: keep the traceback for the report
     except AmfastError as error:
@@ -85,5 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def run() -> None:
+    """The `amfast` console command."""
+    sys.exit(main(own_process=True))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
