@@ -40,6 +40,12 @@ def _command(model: Path, data: Path, output: Path) -> list[str]:
     return [sys.executable, "-m", "amfast.cli.main", "train", *_flags(model, data, output)]
 
 
+def _run(model: Path, data: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    """The 2-rank training command to its end, on a free port."""
+    command = [*_command(model, data, output), "--master-port", _free_port()]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
 def _losses(output: Path) -> list[float]:
     lines = (output / "metrics.jsonl").read_text().splitlines()
     return [json.loads(line)["loss"] for line in lines]
@@ -105,12 +111,7 @@ def test_killed_run_resumes_on_the_uninterrupted_loss_curve(
     finished = sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*"))
     assert f"step-{STEPS:08d}" not in finished, "the run finished before it could be killed"
 
-    resumed = subprocess.run(
-        [*_command(tiny_model, am_data, tmp_path), "--master-port", _free_port()],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    resumed = _run(tiny_model, am_data, tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert "amfast: resuming from" in resumed.stderr
     assert _losses(tmp_path) == pytest.approx(_losses(two_process_run), rel=1e-6)
@@ -125,12 +126,7 @@ def test_a_finished_run_started_again_resumes_at_its_end_and_exits_cleanly(
     output = tmp_path / "again"
     shutil.copytree(two_process_run, output)
     before = _losses(output)
-    again = subprocess.run(
-        [*_command(tiny_model, am_data, output), "--master-port", _free_port()],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    again = _run(tiny_model, am_data, output)
     assert again.returncode == 0, again.stderr[-4000:]
     assert f"resuming from {output / 'checkpoints' / f'step-{STEPS:08d}'}" in again.stderr
     assert _losses(output) == before
