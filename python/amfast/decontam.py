@@ -450,7 +450,9 @@ def decontam_file(
     result = find_contamination(texts, benchmarks, **options)
     keep = (~result.flagged).tolist()
     write_split(source, keep, output, None, DroppedInfo([], [], "contaminated"))
-    asked = {(j.row, j.benchmark): j for j in result.judgements}
+    from amfast.decontam_judge import judgement_index
+
+    asked = judgement_index(result.judgements)
     if flagged_path is not None:
         lines: list[dict[str, Any]] = []
         for row in np.flatnonzero(result.flagged).tolist():
@@ -529,7 +531,9 @@ class _DecontamStage:
         # The funnel counts reasons, so the item (one per row) goes to the ledger's detail,
         # with what the judge was asked and answered; the score is the judged match's.
         reasons = [f"{result.rule[p]}:{result.benchmark[p]}" for p in positions]
-        asked = {(j.row, j.benchmark): j for j in result.judgements}
+        from amfast.decontam_judge import judgement_index
+
+        asked = judgement_index(result.judgements)
         details: list[str | None] = []
         scores = np.full(len(positions), math.nan)
         for index, position in enumerate(positions.tolist()):
