@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
-from amfast.config import require
+from amfast.config import options_from, require
 from amfast.dedup.exact import exact_duplicates
 from amfast.dedup.near import (
     Keep,
@@ -131,14 +131,7 @@ class SemanticOptions:
 
     def graph_options(self) -> GraphOptions:
         """The similarity graph's settings among these options."""
-        return GraphOptions(
-            method=self.graph_method,
-            nprobe=self.nprobe,
-            probe_margin=self.probe_margin,
-            cells=self.cells,
-            k=self.k,
-            quantization=self.quantization,
-        )
+        return options_from(GraphOptions, self, method=self.graph_method)
 
     def embedder(self) -> Embedder:
         """The embedder these options name."""
